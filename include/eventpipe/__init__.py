@@ -1,0 +1,3 @@
+"""eventpipe: landing event logs -> raw warehouse tables -> dbt marts -> share -> deliveries."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,81 @@
+"""Prove that every line that landed in an interval is accounted for.
+
+For each landing file of the interval, the lines are counted again from storage (independently of
+the loader's reader) and must equal rows kept in the raw tables + duplicates dropped + lines
+quarantined; the ledger's own figures must agree with what the tables hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import duckdb
+
+from eventpipe import extract
+from eventpipe.load import hour_floor
+from eventpipe.sql import load_sql
+
+
+class ReconciliationError(Exception):
+    pass
+
+
+@dataclass
+class Reconciliation:
+    interval_start: datetime
+    files: int = 0
+    lines_landed: int = 0
+    rows_in_raw: int = 0
+    duplicates: int = 0
+    rows_in_quarantine: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def balanced(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        return (
+            f"{self.interval_start:%Y-%m-%dT%H}: {self.files} files, {self.lines_landed} lines landed = "
+            f"{self.rows_in_raw} loaded + {self.duplicates} duplicates + {self.rows_in_quarantine} quarantined"
+        )
+
+
+def reconcile_interval(con: duckdb.DuckDBPyConnection, landing: str, interval_start: datetime) -> Reconciliation:
+    interval_start = hour_floor(interval_start)
+    result = Reconciliation(interval_start)
+    ledger = {
+        row[0]: row[1:]
+        for row in con.execute(load_sql("duckdb", "reconcile_interval"), {"interval_start": interval_start}).fetchall()
+    }
+    landed = extract.partition_files(landing, interval_start)
+    result.files = len(landed)
+    for stored in landed:
+        lines = extract.count_lines(stored.url)
+        result.lines_landed += lines
+        if stored.url not in ledger:
+            result.problems.append(f"{stored.url}: {lines} lines landed but the file was never loaded")
+            continue
+        ledger_lines, loaded, duplicates, quarantined, in_raw, in_quarantine = ledger.pop(stored.url)
+        result.rows_in_raw += in_raw
+        result.duplicates += duplicates
+        result.rows_in_quarantine += in_quarantine
+        if lines != in_raw + duplicates + in_quarantine:
+            result.problems.append(
+                f"{stored.url}: {lines} lines landed != {in_raw} in raw + {duplicates} duplicates"
+                f" + {in_quarantine} quarantined"
+            )
+        if (ledger_lines, loaded, quarantined) != (lines, in_raw, in_quarantine):
+            result.problems.append(
+                f"{stored.url}: ledger says {ledger_lines} lines / {loaded} loaded / {quarantined} quarantined,"
+                f" storage and tables say {lines} / {in_raw} / {in_quarantine}"
+            )
+    for missing in ledger:
+        result.problems.append(f"{missing}: in the ledger but no longer in the landing zone")
+    return result
+
+
+def assert_reconciled(result: Reconciliation) -> None:
+    if not result.balanced:
+        raise ReconciliationError(result.summary() + "\n" + "\n".join(result.problems))

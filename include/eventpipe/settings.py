@@ -1,0 +1,35 @@
+"""Where local state lives, from the environment. Read at call time, never at import."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def eventpipe_home() -> Path:
+    """``EVENTPIPE_HOME``, default ``.eventpipe/`` in the checkout. An empty folder is a fresh environment."""
+    return Path(os.environ.get("EVENTPIPE_HOME") or REPO_ROOT / ".eventpipe").resolve()
+
+
+def landing_url() -> str:
+    """The landing zone: ``EVENTPIPE_LANDING`` (a directory or ``s3://bucket/prefix``), default ``$EVENTPIPE_HOME/landing``."""
+    return os.environ.get("EVENTPIPE_LANDING") or str(eventpipe_home() / "landing")
+
+
+def warehouse_path() -> Path:
+    return eventpipe_home() / "warehouse.duckdb"
+
+
+def airflow_home() -> Path:
+    return eventpipe_home() / "airflow"
+
+
+def duckdb_memory_limit() -> str:
+    # Without a limit DuckDB's memory grows with the input; with one it spills to disk.
+    return os.environ.get("EVENTPIPE_DUCKDB_MEMORY_LIMIT", "2GB")
+
+
+def dbt_project_dir() -> Path:
+    return REPO_ROOT / "dbt_project"
