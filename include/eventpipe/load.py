@@ -87,8 +87,9 @@ def load_interval(
         con.execute(load_sql("duckdb", "insert_quarantined_event"), params)
         _record_files(con, new_files, interval_start, batch_id, loaded_at, result)
         result.quarantined_by_reason = dict(
-            con.execute("SELECT reason, count(*) FROM staged_line WHERE reason IS NOT NULL GROUP BY 1 ORDER BY 1")
-            .fetchall()
+            con.execute(
+                "SELECT reason, count(*) FROM staged_line WHERE reason IS NOT NULL GROUP BY 1 ORDER BY 1"
+            ).fetchall()
         )
         result.loaded_by_kind = dict(
             con.execute(
@@ -155,7 +156,17 @@ def _record_files(con, new_files, interval_start, batch_id, loaded_at, result: L
         lines, loaded, duplicates, quarantined = outcomes.get(stored.url, (0, 0, 0, 0))
         con.execute(
             "INSERT INTO ops.loaded_file VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [stored.url, interval_start, batch_id, stored.size, lines, loaded, duplicates, quarantined, loaded_at],
+            [
+                stored.url,
+                interval_start,
+                batch_id,
+                stored.size,
+                lines,
+                loaded,
+                duplicates,
+                quarantined,
+                loaded_at,
+            ],
         )
         result.lines += lines
         result.loaded += loaded

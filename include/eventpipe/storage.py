@@ -85,4 +85,4 @@ def open_binary(url: str) -> BinaryIO:
     if is_s3(url):
         bucket, key = split_s3(url)
         return _s3_client().get_object(Bucket=bucket, Key=key)["Body"]
-    return open(url, "rb")  # noqa: SIM115 - the caller closes it
+    return open(url, "rb")

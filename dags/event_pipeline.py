@@ -1,0 +1,73 @@
+"""
+### event_pipeline
+
+Every hour, for the arrival hour that just ended (the run's data interval):
+
+1. **load_raw_events**: read the landing partition `dt=YYYY-MM-DD/hour=HH`, validate every line,
+   quarantine bad ones with a reason code, and load new events into `raw.session_event`,
+   `raw.audit_event` and `raw.platform_event`, dropping event ids loaded by any earlier run.
+   Files already in the `ops.loaded_file` ledger are skipped, so re-running a run changes nothing.
+2. **dbt_marts**: the dbt project (staging, intermediate, marts), one task per model with its tests.
+3. **reconcile**: fails the run unless lines landed = rows loaded + duplicates dropped + quarantined.
+
+Re-run any hour with *Clear*: every step is idempotent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Asset, dag, task
+from airflow.timetables.interval import CronDataIntervalTimetable
+from cosmos import DbtTaskGroup
+
+from eventpipe.assets import RAW_TABLES, table_uri
+from eventpipe.dbt_config import execution_config, profile_config, project_config, render_config
+
+
+@dag(
+    dag_id="event_pipeline",
+    # Interval timetable: data_interval_start..end is exactly the arrival hour to load.
+    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    # The embedded DuckDB warehouse takes one writer process at a time.
+    max_active_tasks=1,
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=30), "owner": "data-engineering"},
+    tags=["eventpipe", "ingest", "dbt"],
+    doc_md=__doc__,
+)
+def event_pipeline():
+    @task(outlets=[Asset(table_uri(table)) for table in RAW_TABLES])
+    def load_raw_events(data_interval_start=None, run_id=None, dag=None) -> dict:
+        from eventpipe import settings, warehouse
+        from eventpipe.load import load_interval
+
+        with warehouse.connect() as con:
+            result = load_interval(con, settings.landing_url(), data_interval_start, run_id=run_id, dag_id=dag.dag_id)
+        return result.to_dict()
+
+    @task
+    def reconcile(data_interval_start=None) -> str:
+        from eventpipe import reconcile as reconciliation
+        from eventpipe import settings, warehouse
+
+        with warehouse.connect() as con:
+            result = reconciliation.reconcile_interval(con, settings.landing_url(), data_interval_start)
+        reconciliation.assert_reconciled(result)
+        return result.summary()
+
+    marts = DbtTaskGroup(
+        group_id="dbt_marts",
+        project_config=project_config,
+        profile_config=profile_config,
+        execution_config=execution_config,
+        render_config=render_config,
+        operator_args={"install_deps": False},
+    )
+
+    load_raw_events() >> marts >> reconcile()
+
+
+event_pipeline()

@@ -1,0 +1,60 @@
+"""The embedded Airflow: its home under ``$EVENTPIPE_HOME/airflow`` and the settings it runs with.
+
+Every command that starts Airflow (``eventpipe run``, ``eventpipe up``, the tests) takes its
+environment from here, so the DAGs see the same configuration however they are started.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from eventpipe import settings
+
+ADMIN_USER = "admin"
+
+
+def airflow_environ(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The process environment for the embedded Airflow, layered over ``base`` (default: ``os.environ``)."""
+    env = dict(os.environ if base is None else base)
+    home = settings.airflow_home()
+    env.setdefault("EVENTPIPE_HOME", str(settings.eventpipe_home()))
+    env["AIRFLOW_HOME"] = str(home)
+    defaults = {
+        "AIRFLOW__CORE__DAGS_FOLDER": str(settings.REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(settings.REPO_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "False",
+        # One local user for `eventpipe up`; its generated password is written under the Airflow home.
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json"),
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        # Cosmos: the dbt project is rendered from its manifest, never parsed while the DAG imports.
+        "AIRFLOW__COSMOS__ENABLE_CACHE": "False",
+        "DBT_PROFILES_DIR": str(settings.dbt_project_dir()),
+    }
+    for key, value in defaults.items():
+        env.setdefault(key, value)
+    return env
+
+
+def apply_airflow_environ() -> None:
+    """Set the embedded Airflow's environment in this process (before importing airflow)."""
+    os.environ.update(airflow_environ())
+
+
+def ensure_metadata_db(env: dict[str, str] | None = None) -> None:
+    """Create or migrate Airflow's metadata database (idempotent; a no-op when current)."""
+    env = env or airflow_environ()
+    settings.airflow_home().mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )

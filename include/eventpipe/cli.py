@@ -1,0 +1,124 @@
+"""The ``eventpipe`` command: generate, run, demo, up."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime, timedelta
+
+
+def _iso(value: str) -> datetime:
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def _fraction(value: str) -> float:
+    number = float(value)
+    if not 0 <= number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a fraction in [0, 1)")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="eventpipe", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    gen = commands.add_parser("generate", help="write realistic, deterministic event logs to a landing zone")
+    gen.add_argument("--landing", help="directory or s3://bucket/prefix (default: $EVENTPIPE_HOME/landing)")
+    gen.add_argument("--start", type=_iso, required=True, help="first arrival hour, ISO-8601 (UTC if no offset)")
+    gen.add_argument("--hours", type=int, default=24)
+    gen.add_argument("--orgs", type=int, default=3)
+    gen.add_argument("--sessions-per-hour", type=int, default=20, help="sessions started per org per hour")
+    gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument("--late-fraction", type=_fraction, default=0.05)
+    gen.add_argument("--duplicate-fraction", type=_fraction, default=0.02)
+    gen.add_argument("--malformed-fraction", type=_fraction, default=0.01)
+    gen.add_argument("--files-per-hour", type=int, default=4)
+    gen.add_argument("--truth", help="also write the ground truth (expected counts) to this JSON file")
+
+    run = commands.add_parser("run", help="run event_pipeline through Airflow for every hour in [start, end)")
+    run.add_argument("--start", type=_iso, required=True)
+    run.add_argument("--end", type=_iso, required=True)
+
+    demo = commands.add_parser("demo", help="generate a day of events, run it all locally, print what landed")
+    demo.add_argument("--start", type=_iso, default=datetime(2026, 11, 26))
+    demo.add_argument("--hours", type=int, default=24)
+    demo.add_argument("--sessions-per-hour", type=int, default=20)
+
+    commands.add_parser("up", help="start the Airflow UI (standalone) with the project's DAGs")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"generate": cmd_generate, "run": cmd_run, "demo": cmd_demo, "up": cmd_up}[args.command]
+    return handler(args)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from eventpipe import settings
+    from eventpipe.generate import generate
+
+    truth = generate(
+        landing=args.landing or settings.landing_url(),
+        start=args.start,
+        hours=args.hours,
+        orgs=args.orgs,
+        sessions_per_hour=args.sessions_per_hour,
+        seed=args.seed,
+        late_fraction=args.late_fraction,
+        duplicate_fraction=args.duplicate_fraction,
+        malformed_fraction=args.malformed_fraction,
+        files_per_hour=args.files_per_hour,
+        truth_path=args.truth,
+    )
+    print(f"wrote {truth.files:,} files, {truth.lines:,} lines to {args.landing or settings.landing_url()}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from eventpipe.progress import run_with_progress
+
+    failed = run_with_progress(args.start, args.end)
+    _print_summary()
+    return 1 if failed else 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from eventpipe import settings
+    from eventpipe.generate import generate
+    from eventpipe.progress import run_with_progress
+
+    landing = settings.landing_url()
+    print(f"EVENTPIPE_HOME = {settings.eventpipe_home()}")
+    truth = generate(
+        landing=landing,
+        start=args.start,
+        hours=args.hours,
+        orgs=3,
+        sessions_per_hour=args.sessions_per_hour,
+        seed=7,
+        truth_path=str(settings.eventpipe_home() / "demo_truth.json"),
+    )
+    print(f"generated {truth.files:,} landing files, {truth.lines:,} lines under {landing}")
+    failed = run_with_progress(args.start, args.start + timedelta(hours=args.hours))
+    _print_summary()
+    print(f"warehouse: {settings.warehouse_path()}  (tables raw.*, ops.*, marts.*)")
+    return 1 if failed else 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from eventpipe.up import serve
+
+    return serve()
+
+
+def _print_summary() -> None:
+    from eventpipe import report, warehouse
+
+    with warehouse.connect() as con:
+        print(report.render(report.summarize(con)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
