@@ -43,8 +43,10 @@ checked AS (
             lambda x: x[1] IS NULL OR x[1] = 'NULL' OR (x[1] = 'VARCHAR' AND trim(x[2]) = '')
         ) AS absent,
         CASE
-            WHEN t[3] IN ('UBIGINT', 'BIGINT') THEN try(epoch_ms(v[3]::BIGINT))
-            WHEN t[3] = 'DOUBLE' AND try_cast(v[3] AS DOUBLE) = floor(try_cast(v[3] AS DOUBLE))
+            -- Epoch milliseconds: a non-negative whole number (json_type says BIGINT only when negative).
+            WHEN t[3] = 'UBIGINT' THEN try(epoch_ms(v[3]::BIGINT))
+            WHEN t[3] = 'DOUBLE' AND try_cast(v[3] AS DOUBLE) >= 0
+                AND try_cast(v[3] AS DOUBLE) = floor(try_cast(v[3] AS DOUBLE))
                 THEN try(epoch_ms(try_cast(v[3] AS DOUBLE)::BIGINT))
             WHEN t[3] = 'VARCHAR' AND regexp_full_match(v[3], '[0-9]{1,15}') THEN try(epoch_ms(v[3]::BIGINT))
             WHEN t[3] = 'VARCHAR' AND regexp_full_match(
@@ -60,7 +62,7 @@ judged AS (
         *,
         CASE
             WHEN line_text IS NULL THEN 'invalid_utf8'
-            WHEN trim(line_text) = '' THEN 'empty_line'
+            WHEN regexp_full_match(line_text, '\s*') THEN 'empty_line'
             WHEN root_type IS NULL THEN 'invalid_json'
             WHEN root_type <> 'OBJECT' THEN 'not_an_object'
             WHEN list_bool_or(absent[1:5]) THEN 'missing_required_field'

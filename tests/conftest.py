@@ -1,0 +1,26 @@
+"""Shared fixtures: every test gets its own EVENTPIPE_HOME, so nothing leaks between tests."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def eventpipe_home(tmp_path, monkeypatch) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("EVENTPIPE_HOME", str(home))
+    monkeypatch.delenv("EVENTPIPE_LANDING", raising=False)
+    return home
+
+
+def write_landing_file(landing: Path, partition: str, name: str, lines: list[bytes], newline_at_end=True) -> Path:
+    """Write ``lines`` as one landing file under ``landing/<partition>/<name>`` (gzip when the name says so)."""
+    path = landing / partition / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = b"\n".join(lines) + (b"\n" if newline_at_end else b"")
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    return path

@@ -1,0 +1,204 @@
+"""Validation and loading of one interval: one case per reason code, dedup, idempotency, bytes kept."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+
+from eventpipe import load, reconcile, warehouse
+from tests.conftest import write_landing_file
+
+HOUR = datetime(2026, 11, 27, 10)
+PARTITION = "dt=2026-11-27/hour=10"
+
+
+def event(**overrides) -> dict:
+    base = {
+        "eventId": "e-1",
+        "organizationId": "org-1",
+        "eventTime": "2026-11-27T10:05:00Z",
+        "kind": "Audit",
+        "type": "user_login",
+        "userId": "u-1",
+        "email": "ada@example.com",
+    }
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not ...}
+
+
+def line(obj) -> bytes:
+    return json.dumps(obj).encode()
+
+
+@pytest.fixture
+def con(tmp_path):
+    with warehouse.connect(tmp_path / "wh.duckdb") as connection:
+        yield connection
+
+
+def load_lines(con, tmp_path, lines: list[bytes], name="a.json.gz", run_id="r1"):
+    landing = tmp_path / "landing"
+    write_landing_file(landing, PARTITION, name, lines)
+    return load.load_interval(con, str(landing), HOUR, run_id=run_id)
+
+
+CASES = {
+    "invalid_utf8": b'{"eventId":"e-x","organizationId":"o","eventTime":"2026-11-27T10:00:00Z","kind":"Audit","type":"caf\xe9"}',
+    "empty_line": b"   \t",
+    "invalid_json": b'{"eventId": "e-x", "organizationId"',
+    "not_an_object": b'["eventId", "e-x"]',
+    "missing_required_field": line(event(organizationId=...)),
+    "invalid_field_type": line(event(eventId=123)),
+    "unknown_kind": line(event(kind="Billing")),
+    "invalid_event_time": line(event(eventTime="2026-11-27T10:05:00")),  # no offset: ambiguous
+    "event_time_out_of_range": line(event(eventTime="2031-01-01T00:00:00Z")),
+}
+
+
+@pytest.mark.parametrize("reason", sorted(CASES))
+def test_each_reason_code_quarantines_the_line_byte_for_byte(con, tmp_path, reason):
+    result = load_lines(con, tmp_path, [line(event()), CASES[reason]])
+
+    assert (result.lines, result.loaded, result.quarantined) == (2, 1, 1)
+    raw_line, got_reason, line_number, detail = con.execute(
+        "SELECT raw_line, reason, line_number, detail FROM raw.quarantined_event"
+    ).fetchone()
+    assert got_reason == reason
+    assert raw_line == CASES[reason]
+    assert line_number == 2
+    assert detail
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "reason"),
+    [
+        (line(event(kind="Session", appId="a", sessionId=...)), "missing_required_field"),
+        (line(event(kind="Session", appId="a", sessionId=7)), "invalid_field_type"),
+        (line(event(eventId="  ")), "missing_required_field"),
+        (line(event(type=None)), "missing_required_field"),
+        (line(event(eventTime=True)), "invalid_field_type"),
+        (line(event(kind="session")), "unknown_kind"),
+        (line(event(eventTime="yesterday")), "invalid_event_time"),
+        (line(event(eventTime="2026-11-27")), "invalid_event_time"),
+        (line(event(eventTime=-5)), "invalid_event_time"),
+        (line(event(eventTime=1.5e12 + 0.5)), "invalid_event_time"),
+        (line(event(eventTime="1990-01-01T00:00:00Z")), "event_time_out_of_range"),
+        (b'"just a string"', "not_an_object"),
+        (b"\xff\xfe", "invalid_utf8"),
+    ],
+)
+def test_edge_cases_get_the_right_reason(con, tmp_path, bad_line, reason):
+    load_lines(con, tmp_path, [bad_line])
+    assert con.execute("SELECT reason FROM raw.quarantined_event").fetchall() == [(reason,)]
+
+
+@pytest.mark.parametrize(
+    ("event_time", "expected_utc"),
+    [
+        ("2026-11-27T10:05:00Z", datetime(2026, 11, 27, 10, 5)),
+        ("2026-11-27T12:05:00.250+02:00", datetime(2026, 11, 27, 10, 5, 0, 250000)),
+        ("2026-11-27T05:05:00-0500", datetime(2026, 11, 27, 10, 5)),
+        (1795773900000, datetime(2026, 11, 27, 10, 5)),
+        ("1795773900000", datetime(2026, 11, 27, 10, 5)),
+        ("2026-11-20T10:05:00Z", datetime(2026, 11, 20, 10, 5)),  # a week late: valid
+    ],
+)
+def test_event_time_formats_load_as_utc(con, tmp_path, event_time, expected_utc):
+    result = load_lines(con, tmp_path, [line(event(eventTime=event_time))])
+    assert result.loaded == 1
+    assert con.execute("SELECT event_time FROM raw.audit_event").fetchone()[0] == expected_utc
+
+
+def test_session_event_fields_are_typed_and_unknown_fields_kept(con, tmp_path):
+    session = event(
+        kind="Session",
+        type="custom_metric",
+        appId="app-1",
+        sessionId="s-1",
+        userAgent={"deviceClass": "mobile", "browser": "Safari", "os": "iOS"},
+        screenWidth=390,
+        durationMillis="not a number",
+        customMetric={"key": "CSAT", "field": "score", "value": 4},
+        cxrVersion="9.1",
+    )
+    load_lines(con, tmp_path, [line(session)])
+    row = con.execute(
+        "SELECT device_class, browser, screen_width, duration_millis, custom_metric_key, custom_metric_value::DOUBLE,"
+        " payload->>'$.cxrVersion', _line_number, _batch_id FROM raw.session_event"
+    ).fetchone()
+    assert row == ("mobile", "Safari", 390, None, "CSAT", 4.0, "9.1", 1, "20261127T10__r1")
+
+
+def test_duplicates_are_dropped_within_a_batch_and_across_history(con, tmp_path):
+    first = load_lines(con, tmp_path, [line(event()), line(event()), line(event(eventId="e-2"))], name="a.json")
+    assert (first.loaded, first.duplicates) == (2, 1)
+
+    # The same event id arrives again, hours later, in another interval's file.
+    landing = tmp_path / "landing"
+    write_landing_file(landing, "dt=2026-11-27/hour=13", "b.json.gz", [line(event()), line(event(eventId="e-3"))])
+    later = load.load_interval(con, str(landing), datetime(2026, 11, 27, 13), run_id="r2")
+    assert (later.loaded, later.duplicates) == (1, 1)
+    assert con.execute("SELECT count(*), count(DISTINCT event_id) FROM raw.audit_event").fetchone() == (3, 3)
+    # The first copy is the one kept.
+    assert con.execute("SELECT _batch_id FROM raw.audit_event WHERE event_id = 'e-1'").fetchone()[0].endswith("r1")
+
+
+def test_rerunning_an_interval_changes_nothing(con, tmp_path):
+    lines = [line(event(eventId=f"e-{i}")) for i in range(5)] + [CASES["invalid_json"]]
+    load_lines(con, tmp_path, lines)
+    before = con.execute("SELECT * FROM raw.audit_event ORDER BY event_id").fetchall()
+    again = load.load_interval(con, str(tmp_path / "landing"), HOUR, run_id="r2")
+    assert (again.files_seen, again.files_skipped, again.lines) == (1, 1, 0)
+    assert con.execute("SELECT * FROM raw.audit_event ORDER BY event_id").fetchall() == before
+    assert con.execute("SELECT count(*) FROM raw.quarantined_event").fetchone()[0] == 1
+
+
+def test_a_new_file_in_an_already_loaded_hour_is_picked_up_by_a_rerun(con, tmp_path):
+    load_lines(con, tmp_path, [line(event())], name="a.json.gz")
+    write_landing_file(tmp_path / "landing", PARTITION, "b.json.gz", [line(event(eventId="e-9"))])
+    again = load.load_interval(con, str(tmp_path / "landing"), HOUR, run_id="r2")
+    assert (again.files_loaded, again.loaded) == (1, 1)
+
+
+def test_a_failed_load_leaves_nothing_behind(con, tmp_path, monkeypatch):
+    landing = tmp_path / "landing"
+    write_landing_file(landing, PARTITION, "a.json.gz", [line(event())])
+    original = load._record_files
+
+    def crash(*args, **kwargs):
+        original(*args, **kwargs)
+        raise RuntimeError("worker killed")
+
+    monkeypatch.setattr(load, "_record_files", crash)
+    with pytest.raises(RuntimeError):
+        load.load_interval(con, str(landing), HOUR, run_id="r1")
+    for table in ("raw.audit_event", "raw.quarantined_event", "ops.loaded_file", "ops.load_batch"):
+        assert con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+    monkeypatch.setattr(load, "_record_files", original)
+    assert load.load_interval(con, str(landing), HOUR, run_id="r1").loaded == 1
+
+
+def test_file_without_trailing_newline_and_empty_file(con, tmp_path):
+    landing = tmp_path / "landing"
+    write_landing_file(landing, PARTITION, "a.ndjson", [line(event()), line(event(eventId="e-2"))], newline_at_end=False)
+    write_landing_file(landing, PARTITION, "empty.json.gz", [], newline_at_end=False)
+    result = load.load_interval(con, str(landing), HOUR, run_id="r1")
+    assert (result.files_loaded, result.lines, result.loaded) == (2, 2, 2)
+    assert reconcile.reconcile_interval(con, str(landing), HOUR).balanced
+
+
+def test_reconcile_detects_a_lost_row_and_an_unloaded_file(con, tmp_path):
+    load_lines(con, tmp_path, [line(event()), line(event(eventId="e-2")), CASES["not_an_object"]])
+    ok = reconcile.reconcile_interval(con, str(tmp_path / "landing"), HOUR)
+    assert ok.balanced and (ok.lines_landed, ok.rows_in_raw, ok.rows_in_quarantine) == (3, 2, 1)
+
+    con.execute("DELETE FROM raw.audit_event WHERE event_id = 'e-2'")
+    write_landing_file(tmp_path / "landing", PARTITION, "late.json.gz", [line(event(eventId="e-3"))])
+    broken = reconcile.reconcile_interval(con, str(tmp_path / "landing"), HOUR)
+    assert not broken.balanced
+    assert any("never loaded" in problem for problem in broken.problems)
+    assert any("3 lines landed != 1 in raw" in problem for problem in broken.problems)
+    with pytest.raises(reconcile.ReconciliationError):
+        reconcile.assert_reconciled(broken)
