@@ -22,7 +22,13 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from cosmos import DbtTaskGroup
 
 from eventpipe.assets import RAW_TABLES, table_uri
-from eventpipe.dbt_config import execution_config, profile_config, project_config, render_config
+from eventpipe.dbt_config import (
+    execution_config,
+    profile_config,
+    project_config,
+    render_config,
+    run_producer_first,
+)
 
 
 @dag(
@@ -66,6 +72,7 @@ def event_pipeline():
         render_config=render_config,
         operator_args={"install_deps": False},
     )
+    run_producer_first(marts)
 
     load_raw_events() >> marts >> reconcile()
 

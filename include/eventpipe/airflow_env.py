@@ -36,6 +36,12 @@ def airflow_environ(base: dict[str, str] | None = None) -> dict[str, str]:
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         # Cosmos: the dbt project is rendered from its manifest, never parsed while the DAG imports.
         "AIRFLOW__COSMOS__ENABLE_CACHE": "False",
+        # Nothing phones home: no telemetry from Cosmos, dbt or Airflow.
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        "SCARF_ANALYTICS": "false",
+        "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
         "DBT_PROFILES_DIR": str(settings.dbt_project_dir()),
     }
     for key, value in defaults.items():

@@ -34,15 +34,39 @@ profile_config = ProfileConfig(
     profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml",
 )
 
-# dbt runs in this process through dbtRunner: no new interpreter per model.
+# Watcher mode: one `dbt build` (a producer task) builds the whole project in dependency order, and
+# one sensor task per model reports that model's outcome, so the UI keeps a task per model while a
+# run pays dbt's start-up once instead of once per model.
 execution_config = ExecutionConfig(
-    execution_mode=ExecutionMode.LOCAL,
+    execution_mode=ExecutionMode.WATCHER,
     invocation_mode=InvocationMode.DBT_RUNNER,
 )
 
-# Each model is one task that builds it and then runs its tests ("dbt build --select model").
+# Each model is a task, followed by a task for its tests (both report on the one `dbt build`).
 render_config = RenderConfig(
     load_method=LoadMode.DBT_MANIFEST,
-    test_behavior=TestBehavior.BUILD,
+    test_behavior=TestBehavior.AFTER_EACH,
     emit_datasets=True,
 )
+
+
+def run_producer_first(group) -> None:
+    """Put the watcher producer (the one ``dbt build``) upstream of the group's root model tasks.
+
+    Cosmos does this for a ``DbtDag`` but not for a ``DbtTaskGroup``. Without it a model's sensor
+    can be picked before the producer, and where tasks run one at a time (``dag.test()``, a single
+    worker slot) it waits forever for a build that never starts. ``trigger_rule="all_done"`` (not
+    Cosmos' "always", which ignores the producer altogether) keeps the sensors running after a failed
+    build, so each model still reports its own outcome.
+    """
+    from cosmos.constants import PRODUCER_WATCHER_DONE_TASK_ID, PRODUCER_WATCHER_TASK_ID
+
+    prefix = f"{group.group_id}."
+    tasks = {task.task_id: task for task in group}  # every task in the group, nested groups included
+    producer = tasks[prefix + PRODUCER_WATCHER_TASK_ID]
+    members = set(tasks) - {producer.task_id, prefix + PRODUCER_WATCHER_DONE_TASK_ID}
+    for task_id in members:
+        task = tasks[task_id]
+        if not set(task.upstream_task_ids) & members:
+            producer >> task
+            task.trigger_rule = "all_done"

@@ -75,7 +75,7 @@ def prepare() -> None:
 def load_dag(dag_id: str = PIPELINE_DAG_ID):
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"], include_examples=False)
+    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     if dag_id not in bag.dags:
         raise RuntimeError(f"DAG {dag_id} did not load: {bag.import_errors}")
     return bag.dags[dag_id]
@@ -90,8 +90,10 @@ def run_intervals(
     dag = load_dag()
     outcomes = []
     for interval_start in hourly_intervals(start, end):
-        logical_date = interval_start.replace(tzinfo=UTC)
-        dag_run = dag.test(logical_date=logical_date)
+        # A manual run covers the last whole interval before its logical date, as a scheduled
+        # run does: the run for arrival hour H is the one dated H + 1h (when that hour has ended).
+        interval_end = (interval_start + timedelta(hours=1)).replace(tzinfo=UTC)
+        dag_run = dag.test(logical_date=interval_end, run_after=interval_end)
         state = str(getattr(dag_run.state, "value", dag_run.state))
         outcomes.append(RunOutcome(interval_start, state))
         if on_interval:

@@ -1,0 +1,73 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='service_day_key',
+    )
+}}
+
+{#-
+    Platform events per organization, service and UTC day. Incremental runs recompute every
+    service-day that received an event since this table's watermark, from all of that day's events.
+-#}
+
+with
+
+platform_events as (
+
+    select
+        {{ surrogate_key(['organization_id', 'service', 'event_date']) }} as service_day_key,
+        organization_id,
+        service,
+        event_date,
+        status,
+        duration_millis,
+        _loaded_at
+
+    from {{ ref('fct_platform_events') }}
+
+),
+
+{% if is_incremental() %}
+
+    touched_service_days as (
+
+        select distinct service_day_key
+
+        from platform_events
+
+        where _loaded_at >= {{ loaded_at_watermark('_max_loaded_at') }}
+
+    ),
+
+{% endif %}
+
+service_days as (
+
+    select
+        service_day_key,
+        organization_id,
+        service,
+        event_date,
+        count(*) as events,
+        count(case when status in ('error', 'timeout') then 1 end) as errors,
+        cast(count(case when status in ('error', 'timeout') then 1 end) as double)
+        / count(*) as error_rate,
+        {{ percentile_cont('duration_millis', 0.5) }} as p50_duration_ms,
+        {{ percentile_cont('duration_millis', 0.95) }} as p95_duration_ms,
+        max(_loaded_at) as _max_loaded_at
+
+    from platform_events
+
+    {% if is_incremental() %}
+        where service_day_key in (select touched_service_days.service_day_key from touched_service_days)
+    {% endif %}
+
+    group by
+        service_day_key,
+        organization_id,
+        service,
+        event_date
+
+)
+
+select * from service_days

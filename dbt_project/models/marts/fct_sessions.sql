@@ -1,0 +1,167 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='session_id',
+    )
+}}
+
+{#-
+    One row per session. Incremental runs recompute, from all of their events, exactly the sessions
+    that have an event loaded since the last run (raw _loaded_at against this table's
+    _max_loaded_at), however long ago those events happened.
+-#}
+
+with
+
+session_events as (
+
+    select * from {{ ref('stg_raw__session_events') }}
+
+    where session_id is not null
+
+),
+
+custom_metric_values as (
+
+    select * from {{ ref('int_custom_metric_values_parsed') }}
+
+    where session_id is not null
+
+),
+
+{% if is_incremental() %}
+
+    touched_sessions as (
+
+        select distinct session_id
+
+        from session_events
+
+        where _loaded_at >= {{ loaded_at_watermark('_max_loaded_at') }}
+
+    ),
+
+{% endif %}
+
+events_to_summarize as (
+
+    select
+        *,
+        min(event_time) over (partition by session_id) as session_started_at
+
+    from session_events
+
+    {% if is_incremental() %}
+        where session_id in (select touched_sessions.session_id from touched_sessions)
+    {% endif %}
+
+),
+
+last_csat as (
+
+    select
+        session_id,
+        value_number as csat_score
+
+    from custom_metric_values
+
+    where
+        metric_key = 'CSAT'
+        {% if is_incremental() %}
+            and session_id in (select touched_sessions.session_id from touched_sessions)
+        {% endif %}
+
+    qualify row_number() over (
+        partition by session_id
+        order by event_time desc, _loaded_at desc, event_id desc
+    ) = 1
+
+),
+
+session_summaries as (
+
+    select
+        session_id,
+
+        -- constant within a session; max() keeps a non-null value deterministically
+        max(organization_id) as organization_id,
+        max(app_id) as app_id,
+        max(branch_id) as branch_id,
+        max(deploy_id) as deploy_id,
+
+        min(event_time) as started_at,
+        max(case when event_type = 'session_end' then event_time end) as ended_at,
+        max(event_time) as last_event_at,
+        count(case when event_type = 'session_end' then 1 end) > 0 as is_closed,
+
+        count(*) as event_count,
+        count(case when event_type = 'action_run' then 1 end) as action_runs,
+        count(distinct case when event_type = 'action_run' then action_id end) as actions_fired,
+        count(case when event_type = 'action_error' then 1 end) as action_errors,
+        count(case when event_type = 'runtime_error' then 1 end) as runtime_errors,
+        count(case when event_type = 'message_sent' then 1 end) as messages_sent,
+        count(case when event_type = 'message_received' then 1 end) as messages_received,
+
+        -- the session_start's device class, when the session_start is the session's first event
+        max(
+            case
+                when event_type = 'session_start' and event_time = session_started_at then device_class
+            end
+        ) as device_class,
+
+        max(_loaded_at) as _max_loaded_at
+
+    from events_to_summarize
+
+    group by session_id
+
+),
+
+final as (
+
+    select
+        -- ids
+        session_summaries.session_id,
+        session_summaries.organization_id,
+        session_summaries.app_id,
+        session_summaries.branch_id,
+        session_summaries.deploy_id,
+
+        -- time (UTC)
+        session_summaries.started_at,
+        session_summaries.ended_at,
+        session_summaries.last_event_at,
+
+        -- status
+        session_summaries.is_closed,
+        case when session_summaries.is_closed then 'closed' else 'open' end as status,
+
+        -- counts
+        session_summaries.event_count,
+        session_summaries.action_runs,
+        session_summaries.actions_fired,
+        session_summaries.action_errors,
+        session_summaries.runtime_errors,
+        session_summaries.messages_sent,
+        session_summaries.messages_received,
+
+        -- measures
+        {{ timestamp_diff_ms(
+            'session_summaries.started_at',
+            'case when session_summaries.is_closed then session_summaries.ended_at'
+            ~ ' else session_summaries.last_event_at end'
+        ) }} as duration_ms,
+        session_summaries.device_class,
+        last_csat.csat_score,
+
+        -- load watermark: greatest raw _loaded_at among the session's events
+        session_summaries._max_loaded_at
+
+    from session_summaries
+
+    left join last_csat
+        on session_summaries.session_id = last_csat.session_id
+
+)
+
+select * from final
