@@ -46,6 +46,8 @@ execution_config = ExecutionConfig(
 render_config = RenderConfig(
     load_method=LoadMode.DBT_MANIFEST,
     test_behavior=TestBehavior.AFTER_EACH,
+    # Unit tests and exhaustive column checks run in CI (`make test`), not in every hourly build.
+    exclude=["tag:ci_only"],
     emit_datasets=True,
 )
 
