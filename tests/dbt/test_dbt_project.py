@@ -344,40 +344,55 @@ def by_key(rows: list[dict[str, Any]], *key: str) -> dict[Any, dict[str, Any]]:
     return {tuple(row[k] for k in key) if len(key) > 1 else row[key[0]]: row for row in rows}
 
 
-@pytest.fixture
-def dbt_build(tmp_path: Path, warehouse: Path):
-    """`dbt build` in a subprocess: dbt-duckdb keeps its DuckDB instance open in the process that
-    ran it, which would stop this test from opening the warehouse file with its own settings."""
+def run_dbt(tmp_path: Path, home: Path, *args: str) -> str:
+    """dbt in a subprocess: dbt-duckdb keeps its DuckDB instance open in the process that ran it,
+    which would stop this test from opening the warehouse file with its own settings."""
     dbt = Path(sys.executable).with_name("dbt")
     if not dbt.exists():
         dbt = Path(shutil.which("dbt") or "dbt")
     env = {
         **os.environ,
-        "EVENTPIPE_HOME": str(warehouse.parent),
+        "EVENTPIPE_HOME": str(home),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DO_NOT_TRACK": "1",
     }
+    command = [
+        str(dbt),
+        *args,
+        "--project-dir",
+        str(PROJECT_DIR),
+        "--profiles-dir",
+        str(PROJECT_DIR),
+        "--target-path",
+        str(tmp_path / "target"),
+        "--log-path",
+        str(tmp_path / "logs"),
+        "--no-use-colors",
+    ]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240, check=False)
+    output = result.stdout[-6000:] + result.stderr[-2000:]
+    assert result.returncode == 0, f"dbt {' '.join(args)} failed:\n{output}"
+    return result.stdout
 
-    def run(*extra: str) -> None:
-        command = [
-            str(dbt),
-            "build",
-            "--project-dir",
-            str(PROJECT_DIR),
-            "--profiles-dir",
-            str(PROJECT_DIR),
-            "--target-path",
-            str(tmp_path / "target"),
-            "--log-path",
-            str(tmp_path / "logs"),
-            "--no-use-colors",
-            *extra,
-        ]
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240, check=False)
-        output = result.stdout[-6000:] + result.stderr[-2000:]
-        assert result.returncode == 0, f"dbt build {' '.join(extra)} failed:\n{output}"
+
+@pytest.fixture
+def dbt_build(tmp_path: Path, warehouse: Path):
+    """The FULL `dbt build` (CI: `ci_only` tests and unit tests included); returns the unique_ids
+    of the nodes it ran."""
+
+    def run(*extra: str) -> set[str]:
+        run_dbt(tmp_path, warehouse.parent, "build", *extra)
+        run_results = json.loads((tmp_path / "target" / "run_results.json").read_text())
+        return {result["unique_id"] for result in run_results["results"]}
 
     return run
+
+
+def ci_only_nodes(tmp_path: Path) -> set[str]:
+    """unique_ids of the data and unit tests tagged `ci_only`, from the manifest the last dbt command wrote."""
+    manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
+    nodes = [*manifest["nodes"].values(), *manifest["unit_tests"].values()]
+    return {node["unique_id"] for node in nodes if "ci_only" in node["config"].get("tags", [])}
 
 
 @pytest.fixture
@@ -397,9 +412,15 @@ def warehouse(tmp_path: Path) -> Path:
 
 
 @pytest.mark.timeout(300)
-def test_marts_exact_then_late_data_then_full_refresh(warehouse: Path, dbt_build) -> None:
+def test_marts_exact_then_late_data_then_full_refresh(tmp_path: Path, warehouse: Path, dbt_build) -> None:
     insert_raw(warehouse, FIRST_LOADS)
-    dbt_build()
+    ran = dbt_build()
+
+    # the full build, not the hourly one: every ci_only test and every unit test ran
+    ci_only = ci_only_nodes(tmp_path)
+    assert len([node for node in ci_only if node.startswith("unit_test.")]) == 4
+    assert len(ci_only) > 40
+    assert ci_only <= ran
 
     # ---- first build: exact values ----------------------------------------------------------
     sessions = by_key(query(warehouse, "select * from marts.fct_sessions"), "session_id")
@@ -585,6 +606,65 @@ def test_marts_exact_then_late_data_then_full_refresh(warehouse: Path, dbt_build
     # ---- full refresh rebuilds the same marts ---------------------------------------------------
     dbt_build("--full-refresh")
     assert snapshot(warehouse) == after
+
+
+# Mart -> its key column (the incremental unique_key).
+MART_KEYS = {
+    "fct_session_events": "event_id",
+    "fct_sessions": "session_id",
+    "fct_custom_metric_values": "event_id",
+    "fct_audit_events": "event_id",
+    "fct_platform_events": "event_id",
+    "agg_app_daily": "app_day_key",
+    "agg_platform_daily": "service_day_key",
+}
+
+
+@pytest.mark.timeout(120)
+def test_hourly_build_keeps_the_critical_tests_and_stays_small(tmp_path: Path) -> None:
+    """GIVEN the selection the hourly DAG runs (`--exclude tag:ci_only`),
+    THEN it keeps every test that guards a load (source not_null on the identifying columns and the
+    watermark, unique + not_null on every mart key, relationships, accepted_values, invariants),
+    leaves out the unit tests, and stays around 45 nodes."""
+    listed = run_dbt(
+        tmp_path,
+        tmp_path,
+        "ls",
+        "--exclude",
+        "tag:ci_only",
+        "--resource-type",
+        "model",
+        "--resource-type",
+        "test",
+        "--resource-type",
+        "unit_test",
+        "--output",
+        "json",
+    )
+    nodes = [json.loads(line) for line in listed.splitlines() if line.startswith("{")]
+    executed = [n for n in nodes if n["config"].get("materialized") != "ephemeral"]
+    tests = {n["name"] for n in nodes if n["resource_type"] == "test"}
+
+    assert not [n for n in nodes if n["resource_type"] == "unit_test"]
+    assert not [n for n in nodes if "ci_only" in n["tags"]]
+    assert len([n for n in executed if n["resource_type"] == "model"]) == 10
+    for table in ("session_event", "audit_event", "platform_event"):
+        for column in ("event_id", "organization_id", "event_time", "event_type", "_loaded_at"):
+            assert f"source_not_null_raw_{table}_{column}" in tests
+    for mart, key in MART_KEYS.items():
+        assert {f"unique_{mart}_{key}", f"not_null_{mart}_{key}"} <= tests
+    assert len([t for t in tests if t.startswith("relationships_")]) == 2
+    assert {t.split("__")[0] for t in tests if t.startswith("accepted_values_")} == {
+        "accepted_values_fct_session_events_event_type",
+        "accepted_values_fct_audit_events_event_type",
+        "accepted_values_fct_sessions_status",
+    }
+    assert {
+        "fct_sessions_invariants",
+        "agg_app_daily_counts_and_completion_rate",
+        "agg_platform_daily_counts_and_error_rate",
+    } <= tests
+    assert len(executed) <= 50, sorted(n["name"] for n in executed)
 
 
 def _app_day(row: dict[str, Any]) -> tuple[Any, ...]:

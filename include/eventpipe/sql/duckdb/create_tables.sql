@@ -1,125 +1,125 @@
 -- Raw and ops tables of the DuckDB warehouse. Idempotent: run before every load.
 -- event_time is UTC stored as a naive TIMESTAMP (Snowflake: TIMESTAMP_NTZ), as the platform documents.
-CREATE SCHEMA IF NOT EXISTS raw;
-CREATE SCHEMA IF NOT EXISTS ops;
+create schema if not exists raw;
+create schema if not exists ops;
 
-CREATE TABLE IF NOT EXISTS raw.session_event (
-    event_id VARCHAR NOT NULL,
-    organization_id VARCHAR NOT NULL,
-    event_time TIMESTAMP NOT NULL,
-    event_type VARCHAR NOT NULL,
-    app_id VARCHAR,
-    branch_id VARCHAR,
-    deploy_id VARCHAR,
-    session_id VARCHAR,
-    actor_id VARCHAR,
-    source_runtime VARCHAR,
-    source_detail VARCHAR,
-    channel_id VARCHAR,
-    flow_id VARCHAR,
-    activity_id VARCHAR,
-    device_class VARCHAR,
-    browser VARCHAR,
-    os VARCHAR,
-    screen_width INTEGER,
-    screen_height INTEGER,
-    duration_millis BIGINT,
-    action_id VARCHAR,
-    action_name VARCHAR,
-    status VARCHAR,
-    code VARCHAR,
-    message VARCHAR,
-    custom_metric_key VARCHAR,
-    custom_metric_field VARCHAR,
-    custom_metric_value JSON,
-    analytics_event_name VARCHAR,
-    analytics_event_properties JSON,
-    payload JSON NOT NULL,
-    _source_file VARCHAR NOT NULL,
-    _line_number BIGINT NOT NULL,
-    _batch_id VARCHAR NOT NULL,
-    _loaded_at TIMESTAMP NOT NULL
+create table if not exists raw.session_event (
+    event_id varchar not null,
+    organization_id varchar not null,
+    event_time timestamp not null,
+    event_type varchar not null,
+    app_id varchar,
+    branch_id varchar,
+    deploy_id varchar,
+    session_id varchar,
+    actor_id varchar,
+    source_runtime varchar,
+    source_detail varchar,
+    channel_id varchar,
+    flow_id varchar,
+    activity_id varchar,
+    device_class varchar,
+    browser varchar,
+    os varchar,
+    screen_width integer,
+    screen_height integer,
+    duration_millis bigint,
+    action_id varchar,
+    action_name varchar,
+    status varchar,
+    code varchar,
+    message varchar,
+    custom_metric_key varchar,
+    custom_metric_field varchar,
+    custom_metric_value json,
+    analytics_event_name varchar,
+    analytics_event_properties json,
+    payload json not null,
+    _source_file varchar not null,
+    _line_number bigint not null,
+    _batch_id varchar not null,
+    _loaded_at timestamp not null
 );
 
-CREATE TABLE IF NOT EXISTS raw.audit_event (
-    event_id VARCHAR NOT NULL,
-    organization_id VARCHAR NOT NULL,
-    event_time TIMESTAMP NOT NULL,
-    event_type VARCHAR NOT NULL,
-    app_id VARCHAR,
-    user_id VARCHAR,
-    email VARCHAR,
-    resource_type VARCHAR,
-    resource_id VARCHAR,
-    login_type VARCHAR,
-    domain VARCHAR,
-    role_id VARCHAR,
-    api_key_id VARCHAR,
-    payload JSON NOT NULL,
-    _source_file VARCHAR NOT NULL,
-    _line_number BIGINT NOT NULL,
-    _batch_id VARCHAR NOT NULL,
-    _loaded_at TIMESTAMP NOT NULL
+create table if not exists raw.audit_event (
+    event_id varchar not null,
+    organization_id varchar not null,
+    event_time timestamp not null,
+    event_type varchar not null,
+    app_id varchar,
+    user_id varchar,
+    email varchar,
+    resource_type varchar,
+    resource_id varchar,
+    login_type varchar,
+    domain varchar,
+    role_id varchar,
+    api_key_id varchar,
+    payload json not null,
+    _source_file varchar not null,
+    _line_number bigint not null,
+    _batch_id varchar not null,
+    _loaded_at timestamp not null
 );
 
-CREATE TABLE IF NOT EXISTS raw.platform_event (
-    event_id VARCHAR NOT NULL,
-    organization_id VARCHAR NOT NULL,
-    event_time TIMESTAMP NOT NULL,
-    event_type VARCHAR NOT NULL,
-    app_id VARCHAR,
-    service VARCHAR,
-    service_version VARCHAR,
-    status VARCHAR,
-    message VARCHAR,
-    connection_id VARCHAR,
-    group_id VARCHAR,
-    duration_millis BIGINT,
-    payload JSON NOT NULL,
-    _source_file VARCHAR NOT NULL,
-    _line_number BIGINT NOT NULL,
-    _batch_id VARCHAR NOT NULL,
-    _loaded_at TIMESTAMP NOT NULL
+create table if not exists raw.platform_event (
+    event_id varchar not null,
+    organization_id varchar not null,
+    event_time timestamp not null,
+    event_type varchar not null,
+    app_id varchar,
+    service varchar,
+    service_version varchar,
+    status varchar,
+    message varchar,
+    connection_id varchar,
+    group_id varchar,
+    duration_millis bigint,
+    payload json not null,
+    _source_file varchar not null,
+    _line_number bigint not null,
+    _batch_id varchar not null,
+    _loaded_at timestamp not null
 );
 
 -- Lines that failed validation, byte for byte (BLOB keeps invalid UTF-8), with where they came from.
-CREATE TABLE IF NOT EXISTS raw.quarantined_event (
-    raw_line BLOB NOT NULL,
-    reason VARCHAR NOT NULL,
-    detail VARCHAR,
-    source_file VARCHAR NOT NULL,
-    line_number BIGINT NOT NULL,
-    batch_id VARCHAR NOT NULL,
-    quarantined_at TIMESTAMP NOT NULL,
-    replayed_batch_id VARCHAR
+create table if not exists raw.quarantined_event (
+    raw_line blob not null,
+    reason varchar not null,
+    detail varchar,
+    source_file varchar not null,
+    line_number bigint not null,
+    batch_id varchar not null,
+    quarantined_at timestamp not null,
+    replayed_batch_id varchar
 );
 
 -- One row per landing file ever loaded: re-running an interval skips these.
-CREATE TABLE IF NOT EXISTS ops.loaded_file (
-    source_file VARCHAR NOT NULL PRIMARY KEY,
-    interval_start TIMESTAMP NOT NULL,
-    batch_id VARCHAR NOT NULL,
-    file_bytes BIGINT NOT NULL,
-    lines BIGINT NOT NULL,
-    loaded BIGINT NOT NULL,
-    duplicates BIGINT NOT NULL,
-    quarantined BIGINT NOT NULL,
-    loaded_at TIMESTAMP NOT NULL
+create table if not exists ops.loaded_file (
+    source_file varchar not null primary key,
+    interval_start timestamp not null,
+    batch_id varchar not null,
+    file_bytes bigint not null,
+    lines bigint not null,
+    loaded bigint not null,
+    duplicates bigint not null,
+    quarantined bigint not null,
+    loaded_at timestamp not null
 );
 
 -- One row per load attempt of an interval (each Airflow run), including ones that found nothing new.
-CREATE TABLE IF NOT EXISTS ops.load_batch (
-    batch_id VARCHAR NOT NULL PRIMARY KEY,
-    interval_start TIMESTAMP NOT NULL,
-    dag_id VARCHAR,
-    run_id VARCHAR,
-    files_seen BIGINT NOT NULL,
-    files_loaded BIGINT NOT NULL,
-    files_skipped BIGINT NOT NULL,
-    lines BIGINT NOT NULL,
-    loaded BIGINT NOT NULL,
-    duplicates BIGINT NOT NULL,
-    quarantined BIGINT NOT NULL,
-    started_at TIMESTAMP NOT NULL,
-    finished_at TIMESTAMP NOT NULL
+create table if not exists ops.load_batch (
+    batch_id varchar not null primary key,
+    interval_start timestamp not null,
+    dag_id varchar,
+    run_id varchar,
+    files_seen bigint not null,
+    files_loaded bigint not null,
+    files_skipped bigint not null,
+    lines bigint not null,
+    loaded bigint not null,
+    duplicates bigint not null,
+    quarantined bigint not null,
+    started_at timestamp not null,
+    finished_at timestamp not null
 );

@@ -1,8 +1,8 @@
 -- Headline session figures for the demo summary, from the marts.
-SELECT
-    count(*) AS sessions,
-    count(*) FILTER (WHERE is_closed) AS sessions_closed,
-    count(*) FILTER (WHERE is_closed) / nullif(count(*), 0) AS completion_rate,
-    avg(csat_score) AS avg_csat,
-    count(csat_score) AS csat_responses
-FROM marts.fct_sessions;
+select
+    count(*) as sessions,
+    count(*) filter (where is_closed) as sessions_closed,
+    count(*) filter (where is_closed) / nullif(count(*), 0) as completion_rate,
+    avg(csat_score) as avg_csat,
+    count(csat_score) as csat_responses
+from marts.fct_sessions;
