@@ -14,7 +14,10 @@ def eventpipe_home() -> Path:
 
 
 def landing_url() -> str:
-    """The landing zone: ``EVENTPIPE_LANDING`` (a directory or ``s3://bucket/prefix``), default ``$EVENTPIPE_HOME/landing``."""
+    """The landing zone: ``EVENTPIPE_LANDING`` (a directory or ``s3://bucket/prefix``).
+
+    Default: ``$EVENTPIPE_HOME/landing``.
+    """
     return os.environ.get("EVENTPIPE_LANDING") or str(eventpipe_home() / "landing")
 
 

@@ -49,8 +49,9 @@ def test_trigger_event_pipeline_over_rest(tmp_path, monkeypatch):
     home = tmp_path / "home"
     monkeypatch.setenv("EVENTPIPE_HOME", str(home))
     monkeypatch.delenv("EVENTPIPE_LANDING", raising=False)
-    truth = generate(landing=str(home / "landing"), start=datetime(2026, 11, 27, 6), hours=1, orgs=1,
-                     sessions_per_hour=3, seed=5)
+    truth = generate(
+        landing=str(home / "landing"), start=datetime(2026, 11, 27, 6), hours=1, orgs=1, sessions_per_hour=3, seed=5
+    )
     port = free_port()
     base_url = f"http://localhost:{port}"
     process = up.start_standalone(port, log_path=tmp_path / "standalone.log")

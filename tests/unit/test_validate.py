@@ -45,7 +45,9 @@ def load_lines(con, tmp_path, lines: list[bytes], name="a.json.gz", run_id="r1")
 
 
 CASES = {
-    "invalid_utf8": b'{"eventId":"e-x","organizationId":"o","eventTime":"2026-11-27T10:00:00Z","kind":"Audit","type":"caf\xe9"}',
+    "invalid_utf8": (
+        b'{"eventId":"e-x","organizationId":"o","eventTime":"2026-11-27T10:00:00Z","kind":"Audit","type":"caf\xe9"}'
+    ),
     "empty_line": b"   \t",
     "invalid_json": b'{"eventId": "e-x", "organizationId"',
     "not_an_object": b'["eventId", "e-x"]',
@@ -182,7 +184,9 @@ def test_a_failed_load_leaves_nothing_behind(con, tmp_path, monkeypatch):
 
 def test_file_without_trailing_newline_and_empty_file(con, tmp_path):
     landing = tmp_path / "landing"
-    write_landing_file(landing, PARTITION, "a.ndjson", [line(event()), line(event(eventId="e-2"))], newline_at_end=False)
+    write_landing_file(
+        landing, PARTITION, "a.ndjson", [line(event()), line(event(eventId="e-2"))], newline_at_end=False
+    )
     write_landing_file(landing, PARTITION, "empty.json.gz", [], newline_at_end=False)
     result = load.load_interval(con, str(landing), HOUR, run_id="r1")
     assert (result.files_loaded, result.lines, result.loaded) == (2, 2, 2)
