@@ -46,7 +46,7 @@ from eventpipe.dbt_config import (
 )
 def event_pipeline():
     @task(outlets=[Asset(table_uri(table)) for table in RAW_TABLES])
-    def load_raw_events(data_interval_start=None, run_id=None, dag=None) -> dict:
+    def load_raw_events(data_interval_start=None, run_id=None, dag=None, ti=None) -> dict:
         from eventpipe import settings, warehouse
         from eventpipe.load import load_interval
 

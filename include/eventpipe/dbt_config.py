@@ -66,6 +66,10 @@ def run_producer_first(group) -> None:
     prefix = f"{group.group_id}."
     tasks = {task.task_id: task for task in group}  # every task in the group, nested groups included
     producer = tasks[prefix + PRODUCER_WATCHER_TASK_ID]
+    # The build runs even when an upstream task failed: the sensors wait for a producer that has
+    # finished, and one that never ran (upstream_failed) would leave them waiting forever.
+    # Re-building marts over what raw already holds is harmless; the run still fails.
+    producer.trigger_rule = "all_done"
     members = set(tasks) - {producer.task_id, prefix + PRODUCER_WATCHER_DONE_TASK_ID}
     for task_id in members:
         task = tasks[task_id]

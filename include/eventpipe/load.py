@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -49,9 +50,13 @@ def hour_floor(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def make_batch_id(interval_start: datetime, run_id: str | None) -> str:
-    """Ties every loaded row to the interval and the Airflow run that loaded it."""
-    return f"{hour_floor(interval_start):%Y%m%dT%H}__{run_id or 'manual'}"
+def make_batch_id(interval_start: datetime, run_id: str | None, attempt: int | None = None) -> str:
+    """Ties every loaded row to the interval and the Airflow run (and try) that loaded it.
+
+    A cleared or retried run keeps its run_id, so the attempt makes each load's id unique.
+    """
+    suffix = f"try{attempt}" if attempt is not None else uuid.uuid4().hex[:8]
+    return f"{hour_floor(interval_start):%Y%m%dT%H}__{run_id or 'manual'}__{suffix}"
 
 
 def load_interval(
@@ -61,9 +66,10 @@ def load_interval(
     *,
     run_id: str | None = None,
     dag_id: str | None = None,
+    attempt: int | None = None,
 ) -> LoadResult:
     interval_start = hour_floor(interval_start)
-    batch_id = make_batch_id(interval_start, run_id)
+    batch_id = make_batch_id(interval_start, run_id, attempt)
     started_at = _now()
     result = LoadResult(batch_id=batch_id, interval_start=interval_start)
 

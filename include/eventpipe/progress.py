@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 from datetime import datetime
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from eventpipe import runner
+from eventpipe import runner, settings
 
 
 def run_with_progress(start: datetime, end: datetime) -> list[datetime]:
@@ -33,20 +33,26 @@ def run_with_progress(start: datetime, end: datetime) -> list[datetime]:
                 progress.console.print(f"[red]{interval_start:%Y-%m-%dT%H}:00 {state}[/red]")
             progress.update(bar, advance=1, description=f"{interval_start:%Y-%m-%dT%H}:00 {state}")
 
-        # dag.test() logs every task at INFO; the bar says what matters, the task logs stay in Airflow.
-        with _quiet():
+        # dag.test() logs every task at length; the bar says what matters and the task logs go to a file.
+        log_path = settings.eventpipe_home() / "logs" / f"run-{datetime.now():%Y%m%dT%H%M%S}.log"
+        with _logs_to(log_path):
             runner.run_intervals(start, end, on_interval=on_interval)
+    if failed:
+        console.print(f"[red]{len(failed)} interval(s) failed[/red]; task logs: {log_path}")
     return failed
 
 
 @contextlib.contextmanager
-def _quiet():
+def _logs_to(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
-    previous = root.level
-    root.setLevel(logging.WARNING)
-    sink = io.StringIO()
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    saved_handlers, saved_level = root.handlers[:], root.level
+    root.handlers, root.level = [handler], logging.INFO
     try:
-        with contextlib.redirect_stdout(sink):
+        with open(path, "a") as sink, contextlib.redirect_stdout(sink):
             yield
     finally:
-        root.setLevel(previous)
+        root.handlers, root.level = saved_handlers, saved_level
+        handler.close()

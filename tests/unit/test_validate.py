@@ -41,7 +41,7 @@ def con(tmp_path):
 def load_lines(con, tmp_path, lines: list[bytes], name="a.json.gz", run_id="r1"):
     landing = tmp_path / "landing"
     write_landing_file(landing, PARTITION, name, lines)
-    return load.load_interval(con, str(landing), HOUR, run_id=run_id)
+    return load.load_interval(con, str(landing), HOUR, run_id=run_id, attempt=1)
 
 
 CASES = {
@@ -130,7 +130,7 @@ def test_session_event_fields_are_typed_and_unknown_fields_kept(con, tmp_path):
         "SELECT device_class, browser, screen_width, duration_millis, custom_metric_key, custom_metric_value::DOUBLE,"
         " payload->>'$.cxrVersion', _line_number, _batch_id FROM raw.session_event"
     ).fetchone()
-    assert row == ("mobile", "Safari", 390, None, "CSAT", 4.0, "9.1", 1, "20261127T10__r1")
+    assert row == ("mobile", "Safari", 390, None, "CSAT", 4.0, "9.1", 1, "20261127T10__r1__try1")
 
 
 def test_duplicates_are_dropped_within_a_batch_and_across_history(con, tmp_path):
@@ -144,7 +144,8 @@ def test_duplicates_are_dropped_within_a_batch_and_across_history(con, tmp_path)
     assert (later.loaded, later.duplicates) == (1, 1)
     assert con.execute("SELECT count(*), count(DISTINCT event_id) FROM raw.audit_event").fetchone() == (3, 3)
     # The first copy is the one kept.
-    assert con.execute("SELECT _batch_id FROM raw.audit_event WHERE event_id = 'e-1'").fetchone()[0].endswith("r1")
+    kept = con.execute("SELECT _batch_id FROM raw.audit_event WHERE event_id = 'e-1'").fetchone()[0]
+    assert kept.endswith("r1__try1")
 
 
 def test_rerunning_an_interval_changes_nothing(con, tmp_path):
@@ -162,6 +163,14 @@ def test_a_new_file_in_an_already_loaded_hour_is_picked_up_by_a_rerun(con, tmp_p
     write_landing_file(tmp_path / "landing", PARTITION, "b.json.gz", [line(event(eventId="e-9"))])
     again = load.load_interval(con, str(tmp_path / "landing"), HOUR, run_id="r2")
     assert (again.files_loaded, again.loaded) == (1, 1)
+
+
+def test_retries_of_one_run_get_distinct_batch_ids(con, tmp_path):
+    load_lines(con, tmp_path, [line(event())])
+    write_landing_file(tmp_path / "landing", PARTITION, "b.json.gz", [line(event(eventId="e-2"))])
+    second = load.load_interval(con, str(tmp_path / "landing"), HOUR, run_id="r1", attempt=2)
+    assert second.batch_id == "20261127T10__r1__try2"
+    assert con.execute("SELECT count(*) FROM ops.load_batch WHERE run_id = 'r1'").fetchone()[0] == 2
 
 
 def test_a_failed_load_leaves_nothing_behind(con, tmp_path, monkeypatch):
