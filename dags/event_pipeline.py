@@ -51,7 +51,14 @@ def event_pipeline():
         from eventpipe.load import load_interval
 
         with warehouse.connect() as con:
-            result = load_interval(con, settings.landing_url(), data_interval_start, run_id=run_id, dag_id=dag.dag_id)
+            result = load_interval(
+                con,
+                settings.landing_url(),
+                data_interval_start,
+                run_id=run_id,
+                dag_id=dag.dag_id,
+                attempt=ti.try_number,
+            )
         return result.to_dict()
 
     @task
