@@ -175,9 +175,11 @@ def test_aggregates_match_ground_truth(pipeline):
 
 def test_every_run_is_recorded_and_reconciled(pipeline):
     home, _, _ = pipeline
-    batches = query(home, "SELECT interval_start, dag_id, run_id FROM ops.load_batch ORDER BY 1")
+    batches = query(home, "SELECT interval_start, dag_id, run_id, batch_id FROM ops.load_batch ORDER BY 1")
     assert [row[0] for row in batches] == [START.replace(hour=START.hour + i) for i in range(HOURS)]
-    assert all(dag_id == "event_pipeline" and run_id for _, dag_id, run_id in batches)
+    for _, dag_id, run_id, batch_id in batches:
+        assert dag_id == "event_pipeline"
+        assert batch_id.endswith(f"__{run_id}__try1")  # rows in raw.* name the run and try that loaded them
 
 
 def test_rerunning_intervals_leaves_every_table_identical(pipeline):
