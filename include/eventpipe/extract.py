@@ -7,7 +7,10 @@ valid UTF-8 reaches the quarantine byte for byte instead of failing the whole fi
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import queue
+import threading
 from collections.abc import Iterator
 from datetime import datetime
 from typing import BinaryIO
@@ -18,6 +21,7 @@ import pyarrow as pa
 from eventpipe import storage
 
 CHUNK_BYTES = 32 * 1024 * 1024
+BATCH_ROWS = 8192
 _NEWLINE = 10
 
 
@@ -61,6 +65,38 @@ def iter_line_chunks(url: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[pa.Ta
         yield _split_lines(carry + b"\n", next_line_number)
 
 
+def read_ahead(urls: list[str], chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[str, pa.Table]]:
+    """``(url, chunk)`` for every chunk of every file, read one chunk ahead in a background thread."""
+    done = object()
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for url in urls:
+                for chunk in iter_line_chunks(url, chunk_bytes):
+                    if stop.is_set():
+                        return
+                    ready.put((url, chunk))
+            ready.put(done)
+        except BaseException as error:  # handed to the consumer, raised there
+            ready.put(error)
+
+    reader = threading.Thread(target=produce, name="landing-reader", daemon=True)
+    reader.start()
+    try:
+        while (item := ready.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while reader.is_alive():  # unblock a reader waiting on a full queue, then let it finish
+            with contextlib.suppress(queue.Empty):
+                ready.get(timeout=0.1)
+        reader.join()
+
+
 def _split_lines(data: bytes, first_line_number: int) -> pa.Table:
     """Split ``data`` (which ends with a newline) into one binary value per line, newlines removed."""
     buffer = np.frombuffer(data, dtype=np.uint8)
@@ -76,7 +112,9 @@ def _split_lines(data: bytes, first_line_number: int) -> pa.Table:
         pa.large_binary(), count, [None, pa.py_buffer(offsets), pa.py_buffer(values)]
     )
     numbers = pa.array(np.arange(first_line_number, first_line_number + count, dtype=np.int64))
-    return pa.table({"line_number": numbers, "raw_line": lines})
+    table = pa.table({"line_number": numbers, "raw_line": lines})
+    # DuckDB scans an Arrow table one record batch per thread: several batches keep every core busy.
+    return pa.Table.from_batches(table.to_batches(max_chunksize=BATCH_ROWS))
 
 
 def count_lines(url: str) -> int:

@@ -83,8 +83,7 @@ def load_interval(
     con.begin()
     try:
         con.execute(load_sql("duckdb", "create_staged_line"))
-        for stored in new_files:
-            _stage_file(con, stored.url, interval_start)
+        _stage_files(con, [stored.url for stored in new_files], interval_start)
         con.execute(load_sql("duckdb", "select_new_events"))
         loaded_at = _now()
         params = {"batch_id": batch_id, "loaded_at": loaded_at}
@@ -144,15 +143,22 @@ def _already_loaded(con: duckdb.DuckDBPyConnection, urls: list[str]) -> set[str]
     return {row[0] for row in rows}
 
 
-def _stage_file(con: duckdb.DuckDBPyConnection, url: str, interval_start: datetime) -> None:
+def _stage_files(con: duckdb.DuckDBPyConnection, urls: list[str], interval_start: datetime) -> None:
+    """Validate every line of ``urls`` into ``staged_line``.
+
+    Files are read and decompressed one chunk ahead in a thread (zlib releases the GIL), so reading
+    the next chunk overlaps DuckDB validating this one; at most two chunks are in memory at once.
+    """
     validate = load_sql("duckdb", "validate_chunk")
-    params = {"source_file": url, "interval_start": interval_start, "interval_end": interval_start + INTERVAL}
+    interval_end = interval_start + INTERVAL
     started = time.perf_counter()
-    for line_chunk in extract.iter_line_chunks(url):
+    for url, line_chunk in extract.read_ahead(urls):
         con.register("line_chunk", line_chunk)  # replaces the previous chunk's view
+        params = {"source_file": url, "interval_start": interval_start, "interval_end": interval_end}
         con.execute(validate, params)
-    con.unregister("line_chunk")
-    log.debug("staged %s in %.2fs", url, time.perf_counter() - started)
+    if urls:
+        con.unregister("line_chunk")
+    log.info("staged %d files in %.2fs", len(urls), time.perf_counter() - started)
 
 
 def _record_files(con, new_files, interval_start, batch_id, loaded_at, result: LoadResult) -> None:

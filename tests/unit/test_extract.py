@@ -42,3 +42,29 @@ def test_partition_files_lists_only_landing_suffixes(tmp_path):
         (part / name).write_bytes(b"")
     names = [f.url.rsplit("/", 1)[1] for f in extract.partition_files(str(tmp_path), datetime(2026, 11, 27, 9))]
     assert names == ["a.json.gz", "b.ndjson.gz", "c.json", "d.ndjson"]
+
+
+def test_read_ahead_yields_every_chunk_of_every_file_in_order(tmp_path):
+    urls = []
+    for name, body in [("a.json", b"1\n2\n3\n"), ("b.json.gz", gzip.compress(b"4\n5\n")), ("c.json", b"")]:
+        (tmp_path / name).write_bytes(body)
+        urls.append(str(tmp_path / name))
+    got = [
+        (url.rsplit("/", 1)[1], v)
+        for url, t in extract.read_ahead(urls, chunk_bytes=2)
+        for v in t["raw_line"].to_pylist()
+    ]
+    assert got == [("a.json", b"1"), ("a.json", b"2"), ("a.json", b"3"), ("b.json.gz", b"4"), ("b.json.gz", b"5")]
+
+
+def test_read_ahead_raises_a_reader_error_in_the_caller(tmp_path):
+    (tmp_path / "bad.json.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(OSError):
+        list(extract.read_ahead([str(tmp_path / "bad.json.gz")]))
+
+
+def test_read_ahead_stops_its_reader_when_the_caller_stops_early(tmp_path):
+    (tmp_path / "a.json").write_bytes(b"x\n" * 1000)
+    reader = extract.read_ahead([str(tmp_path / "a.json")] * 50, chunk_bytes=16)
+    next(reader)
+    reader.close()  # the generator's finally joins the reader thread; a hang here fails by timeout

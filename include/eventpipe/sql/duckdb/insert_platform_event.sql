@@ -33,5 +33,4 @@ select
     line_number as _line_number,
     $batch_id as _batch_id,  -- noqa: LXR, PRS, LT02
     $loaded_at as _loaded_at  -- noqa: LXR
-from extracted
-order by event_time;
+from extracted;

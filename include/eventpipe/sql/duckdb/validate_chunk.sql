@@ -17,20 +17,23 @@ with decoded as (
 parsed as (
     select
         *,
-        case when json_valid(line_text) then json_type(line_text) end as root_type
+        -- One parse for the types of the line itself and of the envelope fields:
+        -- [1] the whole line, [2] eventId, [3] organizationId, [4] eventTime, [5] kind, [6] type,
+        -- [7] appId, [8] sessionId
+        case when json_valid(line_text) then json_type(
+            line_text,
+            ['$', '$.eventId', '$.organizationId', '$.eventTime', '$.kind', '$.type', '$.appId', '$.sessionId']
+        ) end as types
     from decoded
 ),
 
 fields as (
     select
         *,
-        -- One parse each for all the types and all the values of the envelope fields:
-        -- [1] eventId, [2] organizationId, [3] eventTime, [4] kind, [5] type, [6] appId, [7] sessionId
-        case when root_type = 'OBJECT' then json_type(
-            line_text,
-            ['$.eventId', '$.organizationId', '$.eventTime', '$.kind', '$.type', '$.appId', '$.sessionId']
-        ) end as t,
-        case when root_type = 'OBJECT' then json_extract_string(
+        types[1] as root_type,
+        -- From here on t[i] / v[i] are the type / value of envelope field i, eventId first.
+        case when types[1] = 'OBJECT' then types[2:] end as t,
+        case when types[1] = 'OBJECT' then json_extract_string(
             line_text,
             ['$.eventId', '$.organizationId', '$.eventTime', '$.kind', '$.type', '$.appId', '$.sessionId']
         ) end as v
