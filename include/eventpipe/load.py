@@ -1,8 +1,8 @@
 """Extract, validate and load one arrival-hour interval of landing files into the raw tables.
 
-All of an interval's new files load in one transaction: raw rows, quarantined lines and the ledger
-rows commit together or not at all, so a task killed half-way leaves nothing to clean up, and a
-re-run skips exactly the files the ledger holds.
+An interval's new files load in groups of bounded size (``EVENTPIPE_LOAD_GROUP_BYTES``). A group's
+raw rows, quarantined lines and ledger rows commit together or not at all, so a task killed
+half-way leaves only whole files loaded, and a re-run skips exactly the files the ledger holds.
 """
 
 from __future__ import annotations
@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import duckdb
 
-from eventpipe import extract
+from eventpipe import extract, settings, storage
 from eventpipe.sql import load_sql
 
 log = logging.getLogger(__name__)
@@ -80,54 +79,68 @@ def load_interval(
     result.files_skipped = len(files) - len(new_files)
     log.info("interval %s: %d files, %d already loaded", interval_start, len(files), result.files_skipped)
 
+    for group in group_files(new_files, settings.load_group_bytes()):
+        _load_group(con, group, interval_start, batch_id, result)
+    con.execute(
+        load_sql("duckdb", "insert_load_batch"),
+        {
+            "batch_id": batch_id,
+            "interval_start": interval_start,
+            "dag_id": dag_id,
+            "run_id": run_id,
+            "files_seen": result.files_seen,
+            "files_loaded": result.files_loaded,
+            "files_skipped": result.files_skipped,
+            "lines": result.lines,
+            "loaded": result.loaded,
+            "duplicates": result.duplicates,
+            "quarantined": result.quarantined,
+            "started_at": started_at,
+            "finished_at": _now(),
+        },
+    )
+    log.info("interval %s loaded: %s", interval_start, result.to_dict())
+    return result
+
+
+def group_files(files: list[storage.StoredFile], max_bytes: int) -> list[list[storage.StoredFile]]:
+    """Consecutive groups of files of at most ``max_bytes`` stored bytes (a larger file is a group alone).
+
+    Each group loads in its own transaction, so memory is bounded by the group, not by the hour.
+    """
+    groups: list[list[storage.StoredFile]] = []
+    size = 0
+    for stored in files:
+        if not groups or size + stored.size > max_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append(stored)
+        size += stored.size
+    return groups
+
+
+def _load_group(con, group: list[storage.StoredFile], interval_start: datetime, batch_id: str, result) -> None:
+    """Stage, dedup and load one group of files, and record them in the ledger, all in one transaction."""
     con.begin()
     try:
         con.execute(load_sql("duckdb", "create_staged_line"))
-        _stage_files(con, [stored.url for stored in new_files], interval_start)
+        _stage_files(con, [stored.url for stored in group], interval_start)
+        # Anti-joined against everything committed so far, earlier groups of this hour included.
         con.execute(load_sql("duckdb", "select_new_events"))
         loaded_at = _now()
         params = {"batch_id": batch_id, "loaded_at": loaded_at}
         for kind in KINDS:
             con.execute(load_sql("duckdb", f"insert_{kind}_event"), params)
         con.execute(load_sql("duckdb", "insert_quarantined_event"), params)
-        _record_files(con, new_files, interval_start, batch_id, loaded_at, result)
-        result.quarantined_by_reason = dict(
-            con.execute(
-                "SELECT reason, count(*) FROM staged_line WHERE reason IS NOT NULL GROUP BY 1 ORDER BY 1"
-            ).fetchall()
-        )
-        result.loaded_by_kind = dict(
-            con.execute(
-                "SELECT lower(kind), count(*) FROM staged_line SEMI JOIN new_event USING (source_file, line_number) "
-                "GROUP BY 1 ORDER BY 1"
-            ).fetchall()
-        )
-        con.execute(
-            "INSERT INTO ops.load_batch VALUES ($batch_id, $interval_start, $dag_id, $run_id, $files_seen, "
-            "$files_loaded, $files_skipped, $lines, $loaded, $duplicates, $quarantined, $started_at, $finished_at)",
-            {
-                "batch_id": batch_id,
-                "interval_start": interval_start,
-                "dag_id": dag_id,
-                "run_id": run_id,
-                "files_seen": result.files_seen,
-                "files_loaded": result.files_loaded,
-                "files_skipped": result.files_skipped,
-                "lines": result.lines,
-                "loaded": result.loaded,
-                "duplicates": result.duplicates,
-                "quarantined": result.quarantined,
-                "started_at": started_at,
-                "finished_at": _now(),
-            },
-        )
+        _record_files(con, group, interval_start, batch_id, loaded_at, result)
+        for outcome, label, lines in con.execute(load_sql("duckdb", "staged_outcomes")).fetchall():
+            counts = result.quarantined_by_reason if outcome == "quarantined" else result.loaded_by_kind
+            counts[label] = counts.get(label, 0) + lines
         con.execute("DROP TABLE staged_line; DROP TABLE new_event")
         con.commit()
     except BaseException:
         con.rollback()
         raise
-    log.info("interval %s loaded: %s", interval_start, result.to_dict())
-    return result
 
 
 def _now() -> datetime:
@@ -184,7 +197,3 @@ def _record_files(con, new_files, interval_start, batch_id, loaded_at, result: L
         result.loaded += loaded
         result.duplicates += duplicates
         result.quarantined += quarantined
-
-
-def reasons(result: LoadResult) -> Counter:
-    return Counter(result.quarantined_by_reason)

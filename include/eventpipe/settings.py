@@ -36,3 +36,8 @@ def duckdb_memory_limit() -> str:
 
 def dbt_project_dir() -> Path:
     return REPO_ROOT / "dbt_project"
+
+
+def load_group_bytes() -> int:
+    """Stored (compressed) bytes of landing files loaded per transaction: bounds the loader's memory."""
+    return int(os.environ.get("EVENTPIPE_LOAD_GROUP_BYTES", 32 * 1024 * 1024))

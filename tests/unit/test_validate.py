@@ -165,6 +165,21 @@ def test_a_new_file_in_an_already_loaded_hour_is_picked_up_by_a_rerun(con, tmp_p
     assert (again.files_loaded, again.loaded) == (1, 1)
 
 
+def test_small_load_groups_give_the_same_result_as_one_transaction(tmp_path, monkeypatch):
+    landing = tmp_path / "landing"
+    for name, ids in [("a.json", ["e-1", "e-2"]), ("b.json", ["e-2", "e-3"]), ("c.json", ["e-3", "e-1", "e-4"])]:
+        write_landing_file(landing, PARTITION, name, [line(event(eventId=i)) for i in ids] + [CASES["invalid_json"]])
+    outcomes = {}
+    for group_bytes in ("1", str(1 << 30)):  # every file its own transaction / all in one
+        monkeypatch.setenv("EVENTPIPE_LOAD_GROUP_BYTES", group_bytes)
+        with warehouse.connect(tmp_path / f"wh-{group_bytes}.duckdb") as con:
+            result = load.load_interval(con, str(landing), HOUR, run_id="r1")
+            rows = con.execute("SELECT event_id, _source_file FROM raw.audit_event ORDER BY 1").fetchall()
+        outcomes[group_bytes] = (result.lines, result.loaded, result.duplicates, result.quarantined, rows)
+    assert outcomes["1"] == outcomes[str(1 << 30)]
+    assert outcomes["1"][:4] == (10, 4, 3, 3)
+
+
 def test_retries_of_one_run_get_distinct_batch_ids(con, tmp_path):
     load_lines(con, tmp_path, [line(event())])
     write_landing_file(tmp_path / "landing", PARTITION, "b.json.gz", [line(event(eventId="e-2"))])
