@@ -40,4 +40,4 @@ def dbt_project_dir() -> Path:
 
 def load_group_bytes() -> int:
     """Stored (compressed) bytes of landing files loaded per transaction: bounds the loader's memory."""
-    return int(os.environ.get("EVENTPIPE_LOAD_GROUP_BYTES", 32 * 1024 * 1024))
+    return int(os.environ.get("EVENTPIPE_LOAD_GROUP_BYTES", 128 * 1024 * 1024))

@@ -1,17 +1,17 @@
 -- Counts by outcome for the staged group: ('quarantined', reason) and ('loaded', kind).
 select
     'quarantined' as outcome,
-    reason as label,
-    count(*) as lines
+    reason as reason_or_kind,
+    count(*) as line_count
 from staged_line
 where reason is not null
 group by reason
 union all
 select
     'loaded' as outcome,
-    lower(staged_line.kind) as label,
-    count(*) as lines
+    lower(staged_line.kind) as reason_or_kind,
+    count(*) as line_count
 from staged_line
 semi join new_event using (source_file, line_number)  -- noqa: ST07
 group by lower(staged_line.kind)
-order by outcome, label;
+order by outcome, reason_or_kind;

@@ -23,17 +23,17 @@ parsed as (
         case when json_valid(line_text) then json_type(
             line_text,
             ['$', '$.eventId', '$.organizationId', '$.eventTime', '$.kind', '$.type', '$.appId', '$.sessionId']
-        ) end as types
+        ) end as envelope_types
     from decoded
 ),
 
 fields as (
     select
         *,
-        types[1] as root_type,
+        envelope_types[1] as root_type,
         -- From here on t[i] / v[i] are the type / value of envelope field i, eventId first.
-        case when types[1] = 'OBJECT' then types[2:] end as t,
-        case when types[1] = 'OBJECT' then json_extract_string(
+        case when envelope_types[1] = 'OBJECT' then envelope_types[2:] end as t,
+        case when envelope_types[1] = 'OBJECT' then json_extract_string(
             line_text,
             ['$.eventId', '$.organizationId', '$.eventTime', '$.kind', '$.type', '$.appId', '$.sessionId']
         ) end as v
