@@ -33,7 +33,6 @@ def airflow_environ(base: dict[str, str] | None = None) -> dict[str, str]:
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json"),
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         # Cosmos: the dbt project is rendered from its manifest, never parsed while the DAG imports.
         "AIRFLOW__COSMOS__ENABLE_CACHE": "False",
         # Nothing phones home: no telemetry from Cosmos, dbt or Airflow.

@@ -136,7 +136,7 @@ def _load_group(con, group: list[storage.StoredFile], interval_start: datetime, 
         for outcome, label, lines in con.execute(load_sql("duckdb", "staged_outcomes")).fetchall():
             counts = result.quarantined_by_reason if outcome == "quarantined" else result.loaded_by_kind
             counts[label] = counts.get(label, 0) + lines
-        con.execute("DROP TABLE staged_line; DROP TABLE new_event")
+        con.execute(load_sql("duckdb", "drop_staging"))
         con.commit()
     except BaseException:
         con.rollback()
@@ -150,9 +150,7 @@ def _now() -> datetime:
 def _already_loaded(con: duckdb.DuckDBPyConnection, urls: list[str]) -> set[str]:
     if not urls:
         return set()
-    rows = con.execute(
-        "SELECT source_file FROM ops.loaded_file WHERE source_file IN (SELECT unnest($urls))", {"urls": urls}
-    ).fetchall()
+    rows = con.execute(load_sql("duckdb", "select_loaded_files"), {"urls": urls}).fetchall()
     return {row[0] for row in rows}
 
 
@@ -177,21 +175,20 @@ def _stage_files(con: duckdb.DuckDBPyConnection, urls: list[str], interval_start
 def _record_files(con, new_files, interval_start, batch_id, loaded_at, result: LoadResult) -> None:
     outcomes = {row[0]: row[1:] for row in con.execute(load_sql("duckdb", "file_outcomes")).fetchall()}
     for stored in new_files:
-        # An empty file has no staged lines and still gets a ledger row, so it is not re-read forever.
         lines, loaded, duplicates, quarantined = outcomes.get(stored.url, (0, 0, 0, 0))
         con.execute(
-            "INSERT INTO ops.loaded_file VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                stored.url,
-                interval_start,
-                batch_id,
-                stored.size,
-                lines,
-                loaded,
-                duplicates,
-                quarantined,
-                loaded_at,
-            ],
+            load_sql("duckdb", "insert_loaded_file"),
+            {
+                "source_file": stored.url,
+                "interval_start": interval_start,
+                "batch_id": batch_id,
+                "file_bytes": stored.size,
+                "lines": lines,
+                "loaded": loaded,
+                "duplicates": duplicates,
+                "quarantined": quarantined,
+                "loaded_at": loaded_at,
+            },
         )
         result.lines += lines
         result.loaded += loaded

@@ -26,16 +26,9 @@ class Summary:
 
 
 def summarize(con: duckdb.DuckDBPyConnection) -> Summary:
-    files, lines, loaded, duplicates, quarantined = con.execute(
-        "SELECT count(*), coalesce(sum(lines), 0), coalesce(sum(loaded), 0), coalesce(sum(duplicates), 0),"
-        " coalesce(sum(quarantined), 0) FROM ops.loaded_file"
-    ).fetchone()
-    summary = Summary(files, lines, loaded, duplicates, quarantined)
-    summary.quarantined_by_reason = dict(
-        con.execute("SELECT reason, count(*) FROM raw.quarantined_event GROUP BY 1 ORDER BY 2 DESC, 1").fetchall()
-    )
-    for table in ("raw.session_event", "raw.audit_event", "raw.platform_event"):
-        summary.events_by_table[table] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    summary = Summary(*con.execute(load_sql("duckdb", "load_totals")).fetchone())
+    summary.quarantined_by_reason = dict(con.execute(load_sql("duckdb", "quarantine_by_reason")).fetchall())
+    summary.events_by_table = dict(con.execute(load_sql("duckdb", "raw_event_counts")).fetchall())
     if _has_table(con, "marts", "fct_sessions"):
         row = con.execute(load_sql("duckdb", "session_summary")).fetchone()
         (
@@ -49,12 +42,8 @@ def summarize(con: duckdb.DuckDBPyConnection) -> Summary:
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-            [schema, table],
-        ).fetchone()[0]
-    )
+    params = {"table_schema": schema, "table_name": table}
+    return con.execute(load_sql("duckdb", "table_exists"), params).fetchone()[0]
 
 
 def render(summary: Summary) -> str:

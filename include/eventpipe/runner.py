@@ -40,11 +40,21 @@ def _naive_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
-def ensure_manifest(force: bool = False) -> None:
-    """Build ``dbt_project/target/manifest.json`` (``dbt parse``) if it is missing, for Cosmos to render from."""
+def manifest_is_current() -> bool:
+    """The manifest exists and no model, macro, test or project file is newer than it."""
     from eventpipe.dbt_config import MANIFEST_PATH
 
-    if MANIFEST_PATH.exists() and not force:
+    if not MANIFEST_PATH.exists():
+        return False
+    built = MANIFEST_PATH.stat().st_mtime
+    project = settings.dbt_project_dir()
+    sources = [p for pattern in ("*.sql", "*.yml") for p in project.rglob(pattern) if "target" not in p.parts]
+    return all(source.stat().st_mtime <= built for source in sources)
+
+
+def ensure_manifest(force: bool = False) -> None:
+    """Build ``dbt_project/target/manifest.json`` (``dbt parse``) when missing or stale, for Cosmos to render."""
+    if manifest_is_current() and not force:
         return
     env = airflow_env.airflow_environ()
     subprocess.run(

@@ -1,0 +1,40 @@
+"""The runner's small pieces: hourly intervals and when the dbt manifest must be rebuilt."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+from eventpipe import dbt_config, runner, settings
+
+
+def test_hourly_intervals_cover_start_to_end_exclusive():
+    assert runner.hourly_intervals(datetime(2026, 1, 1, 0), datetime(2026, 1, 1, 2)) == [
+        datetime(2026, 1, 1, 0),
+        datetime(2026, 1, 1, 1),
+    ]
+    # A partial last hour is included; an aware end is converted to UTC.
+    assert runner.hourly_intervals(datetime(2026, 1, 1, 0, 30), datetime(2026, 1, 1, 2, 30, tzinfo=UTC))[-1] == (
+        datetime(2026, 1, 1, 2)
+    )
+    assert runner.hourly_intervals(datetime(2026, 1, 1, 3), datetime(2026, 1, 1, 3)) == []
+
+
+def test_manifest_is_stale_when_missing_or_older_than_a_model(tmp_path, monkeypatch):
+    project = tmp_path / "dbt_project"
+    (project / "models").mkdir(parents=True)
+    (project / "target").mkdir()
+    model, manifest = project / "models" / "m.sql", project / "target" / "manifest.json"
+    monkeypatch.setattr(settings, "dbt_project_dir", lambda: project)
+    monkeypatch.setattr(dbt_config, "MANIFEST_PATH", manifest)
+
+    model.write_text("select 1")
+    assert not runner.manifest_is_current()  # missing
+
+    manifest.write_text("{}")
+    os.utime(model, (1_000, 1_000))
+    assert runner.manifest_is_current()
+
+    os.utime(model, None)  # edited after the manifest was built
+    os.utime(manifest, (2_000, 2_000))
+    assert not runner.manifest_is_current()
