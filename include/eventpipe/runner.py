@@ -6,7 +6,6 @@ excluded, that the scheduler would run, in this process, one interval after anot
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
@@ -110,7 +109,3 @@ def run_intervals(
             on_interval(interval_start, state)
     return outcomes
 
-
-def quiet_airflow_logs() -> None:
-    for name in ("airflow", "cosmos", "sqlalchemy", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)
