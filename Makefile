@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 export UV_LINK_MODE := copy
 
-.PHONY: help setup demo test lint format bench up clean-home manifest .uv-bootstrap
+.PHONY: help setup demo test lint format bench up clean-home manifest .uv-bootstrap browser
 
 help:
 	@echo "make demo   - generate a day of events and run the whole pipeline locally (embedded default)"
@@ -34,7 +34,15 @@ setup: .venv/.synced manifest
 demo: setup
 	$(RUN) eventpipe demo
 
-test: setup
+# The Activity Explorer browser test drives Debian's Chromium through Playwright (no browser download).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+browser:
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+	@$(CHROMIUM) --version
+
+test: setup browser
 	$(RUN) pytest
 
 lint: setup
