@@ -46,12 +46,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--sessions-per-hour", type=int, default=20)
 
     commands.add_parser("up", help="start the Airflow UI (standalone) with the project's DAGs")
+
+    from eventpipe.share.commands import add_share_parser  # share plan|apply (argparse only, no heavy imports)
+
+    add_share_parser(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"generate": cmd_generate, "run": cmd_run, "demo": cmd_demo, "up": cmd_up}[args.command]
+    handler = {"generate": cmd_generate, "run": cmd_run, "demo": cmd_demo, "up": cmd_up, "share": cmd_share}[
+        args.command
+    ]
     return handler(args)
 
 
@@ -105,6 +111,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _print_summary()
     print(f"warehouse: {settings.warehouse_path()}  (tables raw.*, ops.*, marts.*)")
     return 1 if failed else 0
+
+
+def cmd_share(args: argparse.Namespace) -> int:
+    from eventpipe.share.commands import run
+
+    return run(args)
 
 
 def cmd_up(args: argparse.Namespace) -> int:

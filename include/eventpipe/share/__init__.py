@@ -8,15 +8,40 @@ One column mapping (``views.VIEWS``) renders both engines:
 - DuckDB (``local``): one schema per consumer with the same views, for the embedded default.
 
 Functions a CLI or a DAG calls: ``load_config``, ``plan_statements``, ``render_snowflake_ddl``,
-``build_local_share`` (and ``read_state`` / ``apply_plan`` with a Snowflake cursor).
+``build_local_share`` (and ``read_state`` / ``apply_plan`` with a Snowflake cursor); ``sync`` plans and
+applies on a target (``eventpipe share plan|apply``, the share_sync DAG), ``commands`` is the CLI.
 """
 
-from eventpipe.share.config import Consumer, ShareConfig, load_config, parse_config
-from eventpipe.share.local import build_local_share
-from eventpipe.share.planner import apply_plan, format_plan, plan, plan_statements, render_snowflake_ddl
-from eventpipe.share.simulate import apply_to_state
-from eventpipe.share.state import AccessRow, Grant, ShareState, read_state
-from eventpipe.share.views import VIEWS
+import importlib
+from typing import Any
+
+# Imported on first use (PEP 562): `eventpipe share` wires its parser into every CLI start, and the
+# renderers pull in sqlglot; a command that never plans should not pay for that.
+_EXPORTS = {
+    "Consumer": "config",
+    "ShareConfig": "config",
+    "load_config": "config",
+    "parse_config": "config",
+    "build_local_share": "local",
+    "apply_plan": "planner",
+    "format_plan": "planner",
+    "plan": "planner",
+    "plan_statements": "planner",
+    "render_snowflake_ddl": "planner",
+    "apply_to_state": "simulate",
+    "AccessRow": "state",
+    "Grant": "state",
+    "ShareState": "state",
+    "read_state": "state",
+    "VIEWS": "views",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+
 
 __all__ = [
     "VIEWS",
