@@ -24,3 +24,12 @@ def write_landing_file(landing: Path, partition: str, name: str, lines: list[byt
     data = b"\n".join(lines) + (b"\n" if newline_at_end else b"")
     path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
     return path
+
+
+@pytest.fixture(scope="session")
+def marts_warehouse(tmp_path_factory) -> Path:
+    """A small warehouse with real marts (3 orgs, 2 hours: generate -> load -> dbt build), built once
+    per session for the share's tests. Read-only: copy it (tests.share_support.copy_warehouse) to write."""
+    from tests.share_support import build_marts_warehouse
+
+    return build_marts_warehouse(tmp_path_factory.mktemp("marts"))

@@ -7,6 +7,7 @@ user should know about it (target, consumers file, counts, rows visible per cons
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 DESCRIPTION = """\
@@ -64,6 +65,12 @@ def run(args: argparse.Namespace) -> int:
     def say(message: str) -> None:
         print(message, file=sys.stderr)
 
+    if args.target == "snowflake" and "AIRFLOW_HOME" not in os.environ:
+        # Without SNOWFLAKE_* variables the credentials come from the Airflow Connection
+        # snowflake_default: look it up in the embedded Airflow's environment, as `eventpipe run` does.
+        from eventpipe import airflow_env
+
+        airflow_env.apply_airflow_environ()
     try:
         path, config = load_consumers(args.consumers)
         if args.share_command == "plan":
