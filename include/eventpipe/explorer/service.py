@@ -1,0 +1,153 @@
+"""What the explorer answers, independent of HTTP: each method is one request's queries on one
+short-lived warehouse session."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from urllib.parse import quote
+
+from eventpipe.explorer import query
+from eventpipe.explorer.columns import BY_NAME, COLUMNS, OP_LABELS, Kind
+from eventpipe.explorer.models import (
+    AppQuality,
+    Charts,
+    ColumnInfo,
+    ColumnsResponse,
+    DataRange,
+    Facet,
+    FacetResponse,
+    HourCount,
+    Journey,
+    JourneyPage,
+    JourneyQuery,
+    LoadRun,
+    ServiceErrors,
+    SessionDetail,
+    SessionEvent,
+)
+from eventpipe.explorer.warehouse import Warehouse
+from eventpipe.sql import load_sql
+
+# Hourly bars up to this span of the time range, daily beyond it.
+MAX_HOURLY_SPAN = timedelta(hours=96)
+# Where the Airflow UI shows a DAG run, relative to the explorer's page (mounted at <base>/explorer/).
+DEFAULT_RUN_URL = "../dags/{dag_id}/runs/{run_id}"
+
+
+class NotFound(Exception):
+    pass
+
+
+class Explorer:
+    def __init__(self, warehouse: Warehouse, run_url: str = DEFAULT_RUN_URL) -> None:
+        self.warehouse = warehouse
+        self.run_url = run_url
+
+    def _sql(self, name: str) -> str:
+        return load_sql(self.warehouse.engine, name)
+
+    @staticmethod
+    def columns() -> ColumnsResponse:
+        return ColumnsResponse(
+            columns=[
+                ColumnInfo(name=c.name, label=c.label, kind=c.kind, description=c.description, ops=list(c.ops))
+                for c in COLUMNS
+            ],
+            op_labels=dict(OP_LABELS),
+        )
+
+    def journeys(self, request: JourneyQuery) -> JourneyPage:
+        count_sql, page_sql, params = query.journeys_page_sql(self.warehouse.engine, request)
+        page_params = params | {
+            "page_limit": request.page_size,
+            "page_offset": (request.page - 1) * request.page_size,
+        }
+        with self.warehouse.session() as fetch:
+            total = fetch(count_sql, params)[0]["total"]
+            rows = fetch(page_sql, page_params) if total else []
+        return JourneyPage(
+            total=total,
+            page=request.page,
+            page_size=request.page_size,
+            pages=math.ceil(total / request.page_size),
+            rows=[Journey(**row) for row in rows],
+        )
+
+    def session(self, journey_id: str) -> SessionDetail:
+        with self.warehouse.session() as fetch:
+            found = fetch(query.journey_sql(self.warehouse.engine), {"journey_id": journey_id})
+            if not found:
+                raise NotFound(f"No journey {journey_id!r} in marts.fct_sessions")
+            events = fetch(self._sql("explorer_session_events"), {"session_id": journey_id})
+        runs: dict[str, LoadRun] = {}
+        for event in events:
+            batch = event["batch_id"]
+            if batch not in runs:
+                runs[batch] = LoadRun(
+                    batch_id=batch,
+                    dag_id=event["dag_id"],
+                    run_id=event["run_id"],
+                    interval_start=event["interval_start"],
+                    url=self.run_link(event["dag_id"], event["run_id"]),
+                )
+        return SessionDetail(
+            journey=Journey(**found[0]),
+            events=[SessionEvent(**event) for event in events],
+            runs=sorted(runs.values(), key=lambda run: (run.interval_start or datetime.min, run.batch_id)),
+        )
+
+    def run_link(self, dag_id: str | None, run_id: str | None) -> str | None:
+        if not dag_id or not run_id:
+            return None
+        return self.run_url.format(dag_id=quote(dag_id, safe=""), run_id=quote(run_id, safe=""))
+
+    def charts(self, start: datetime | None, end: datetime | None) -> Charts:
+        params = query.range_params(start, end)
+        with self.warehouse.session() as fetch:
+            hours = fetch(self._sql("explorer_sessions_per_hour"), params)
+            apps = fetch(self._sql("explorer_app_quality"), params)
+            services = fetch(self._sql("explorer_service_errors"), params)
+        bucket, series = _buckets(hours, start, end)
+        return Charts(
+            bucket=bucket,
+            sessions_over_time=series,
+            apps=[AppQuality(**row) for row in apps],
+            services=[ServiceErrors(**row) for row in services],
+        )
+
+    def data_range(self) -> DataRange:
+        with self.warehouse.session() as fetch:
+            return DataRange(**fetch(self._sql("explorer_data_range"), {})[0])
+
+    def facet(self, column: str, prefix: str | None, limit: int) -> FacetResponse:
+        if column not in BY_NAME or BY_NAME[column].kind is not Kind.TEXT:
+            raise NotFound(f"No text column {column!r}")
+        params = {"prefix": query.prefix_pattern(prefix), "facet_limit": limit}
+        with self.warehouse.session() as fetch:
+            rows = fetch(query.facet_sql(self.warehouse.engine, column), params)
+        return FacetResponse(column=column, values=[Facet(**row) for row in rows])
+
+
+def _buckets(rows: list[dict], start: datetime | None, end: datetime | None) -> tuple[str, list[HourCount]]:
+    """Hourly counts with the empty hours filled in; summed per day when the span is long."""
+    if not rows:
+        return "hour", []
+    first = start or rows[0]["bucket_start"]
+    last = (end - timedelta(microseconds=1)) if end else rows[-1]["bucket_start"]
+    first = min(first, rows[0]["bucket_start"]).replace(minute=0, second=0, microsecond=0)
+    last = max(last, rows[-1]["bucket_start"])
+    bucket = "hour" if last - first <= MAX_HOURLY_SPAN else "day"
+    step = timedelta(hours=1) if bucket == "hour" else timedelta(days=1)
+    if bucket == "day":
+        first = first.replace(hour=0)
+    counts: dict[datetime, list[int]] = {}
+    moment = first
+    while moment <= last:
+        counts[moment] = [0, 0]
+        moment += step
+    for row in rows:
+        key = row["bucket_start"] if bucket == "hour" else row["bucket_start"].replace(hour=0)
+        counts[key][0] += row["sessions_started"]
+        counts[key][1] += row["sessions_completed"]
+    return bucket, [HourCount(bucket_start=k, sessions_started=s, sessions_completed=c) for k, (s, c) in counts.items()]

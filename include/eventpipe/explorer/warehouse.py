@@ -1,0 +1,127 @@
+"""Where the explorer reads the marts: the seam between its queries and a warehouse.
+
+``DuckDBWarehouse`` (the embedded default) opens the file read-only for one request and closes it
+again, so the explorer never holds DuckDB's file lock while a DAG run needs to write. When a writer
+holds the lock it retries briefly, then raises ``WarehouseUnavailable`` (the API answers 503).
+
+``SnowflakeWarehouse`` is the production seam: the same .sql files and named parameters through a
+DB-API connection (snowflake-connector's ``pyformat`` binding); it is not exercised against a real
+Snowflake account here.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+
+Fetch = Callable[[str, dict[str, Any]], list[dict[str, Any]]]
+
+
+class WarehouseUnavailable(Exception):
+    """The warehouse cannot answer now (busy, not built yet): a 503 with this message."""
+
+
+class Warehouse(Protocol):
+    engine: str  # the folder of include/eventpipe/sql the queries come from
+
+    def session(self) -> Any:
+        """A context manager yielding ``fetch(sql, params) -> rows as dicts``, for one request."""
+
+
+def _rows(cursor) -> list[dict[str, Any]]:
+    names = [column[0].lower() for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+class DuckDBWarehouse:
+    engine = "duckdb"
+
+    def __init__(self, path: Path | str | None = None, lock_wait: float = 3.0) -> None:
+        self._path = Path(path) if path else None
+        self.lock_wait = lock_wait
+
+    @property
+    def path(self) -> Path:
+        from eventpipe import settings  # read at call time: EVENTPIPE_HOME may change
+
+        return self._path or settings.warehouse_path()
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        path = self.path
+        if not path.exists():
+            raise WarehouseUnavailable(
+                f"No warehouse at {path} yet: load some data first (eventpipe demo, or trigger event_pipeline)."
+            )
+        deadline = time.monotonic() + self.lock_wait
+        delay = 0.05
+        while True:
+            try:
+                return duckdb.connect(str(path), read_only=True)
+            except (duckdb.IOException, duckdb.ConnectionException) as error:
+                if "lock" not in str(error).lower() and "different configuration" not in str(error):
+                    raise WarehouseUnavailable(f"Cannot open the warehouse: {error}") from error
+                if time.monotonic() >= deadline:
+                    raise WarehouseUnavailable(
+                        "The warehouse is busy: a pipeline run is writing to it (DuckDB allows one writer). "
+                        "Try again in a few seconds."
+                    ) from error
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
+    @contextmanager
+    def session(self) -> Iterator[Fetch]:
+        con = self._connect()
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+
+            def fetch(sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+                try:
+                    return _rows(con.execute(sql, params))
+                except duckdb.CatalogException as error:
+                    raise WarehouseUnavailable(
+                        f"The marts are not built yet ({str(error).splitlines()[0]}): run event_pipeline first."
+                    ) from error
+
+            yield fetch
+        finally:
+            con.close()
+
+
+_PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
+
+
+class SnowflakeWarehouse:
+    """Production seam: ``connect()`` returns a DB-API connection (e.g. a SnowflakeHook's
+    ``get_conn()``) whose session already uses the database holding the ``marts`` and ``ops`` schemas."""
+
+    engine = "duckdb"  # the explorer's .sql files use only SQL that Snowflake reads the same way
+
+    def __init__(self, connect: Callable[[], Any]) -> None:
+        self._connect = connect
+
+    @staticmethod
+    def to_pyformat(sql: str) -> str:
+        return _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+    @contextmanager
+    def session(self) -> Iterator[Fetch]:
+        con = self._connect()
+        try:
+
+            def fetch(sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+                cursor = con.cursor()
+                try:
+                    cursor.execute(self.to_pyformat(sql), params)
+                    return _rows(cursor)
+                finally:
+                    cursor.close()
+
+            yield fetch
+        finally:
+            con.close()

@@ -1,0 +1,15 @@
+-- Completion rate and CSAT per app, over the sessions started in the time range.
+-- Parameters: $range_start, $range_end (the range is [start, end)).
+select
+    app_id as app,
+    count(*) as sessions,
+    count(case when is_closed then 1 end) as sessions_completed,
+    cast(count(case when is_closed then 1 end) as double) / count(*) as completion_rate,
+    avg(csat_score) as avg_csat,
+    count(csat_score) as csat_responses
+from marts.fct_sessions
+where
+    started_at >= $range_start  -- noqa: LXR, PRS, LT02
+    and started_at < $range_end  -- noqa: LXR
+group by app_id
+order by app_id asc
