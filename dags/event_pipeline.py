@@ -47,12 +47,13 @@ from eventpipe.dbt_config import (
 def event_pipeline():
     @task(outlets=[Asset(table_uri(table)) for table in RAW_TABLES])
     def load_raw_events(data_interval_start=None, run_id=None, dag=None, ti=None) -> dict:
-        from eventpipe import settings, warehouse
+        from eventpipe import settings
         from eventpipe.load import load_interval
+        from eventpipe.warehouse import open_warehouse
 
-        with warehouse.connect() as con:
+        with open_warehouse() as target:
             result = load_interval(
-                con,
+                target,
                 settings.landing_url(),
                 data_interval_start,
                 run_id=run_id,
@@ -64,10 +65,11 @@ def event_pipeline():
     @task
     def reconcile(data_interval_start=None) -> str:
         from eventpipe import reconcile as reconciliation
-        from eventpipe import settings, warehouse
+        from eventpipe import settings
+        from eventpipe.warehouse import open_warehouse
 
-        with warehouse.connect() as con:
-            result = reconciliation.reconcile_interval(con, settings.landing_url(), data_interval_start)
+        with open_warehouse() as target:
+            result = reconciliation.reconcile_interval(target, settings.landing_url(), data_interval_start)
         reconciliation.assert_reconciled(result)
         return result.summary()
 

@@ -1,27 +1,28 @@
 """Extract, validate and load one arrival-hour interval of landing files into the raw tables.
 
-An interval's new files load in groups of bounded size (``EVENTPIPE_LOAD_GROUP_BYTES``). A group's
-raw rows, quarantined lines and ledger rows commit together or not at all, so a task killed
-half-way leaves only whole files loaded, and a re-run skips exactly the files the ledger holds.
+An interval's new files load in groups of bounded size (``EVENTPIPE_LOAD_GROUP_BYTES``), each
+through the warehouse's ``load_group`` (``eventpipe.warehouse``): on DuckDB a group's raw rows,
+quarantined lines and ledger rows commit together or not at all; on Snowflake each step is
+idempotent and the ledger row is written last. Either way a task killed half-way leaves only whole
+files in the ledger, and a re-run skips exactly the files the ledger holds.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import duckdb
 
 from eventpipe import extract, settings, storage
-from eventpipe.sql import load_sql
+from eventpipe.staging import INTERVAL, KINDS, GroupOutcome
+from eventpipe.warehouse import Warehouse, as_warehouse
 
 log = logging.getLogger(__name__)
 
-KINDS = ("session", "audit", "platform")
-INTERVAL = timedelta(hours=1)
+__all__ = ["INTERVAL", "KINDS", "LoadResult", "group_files", "hour_floor", "load_interval", "make_batch_id"]
 
 
 @dataclass
@@ -41,6 +42,17 @@ class LoadResult:
     def to_dict(self) -> dict:
         return asdict(self) | {"interval_start": self.interval_start.isoformat()}
 
+    def add(self, group: GroupOutcome) -> None:
+        for counts in group.files.values():
+            self.lines += counts.lines
+            self.loaded += counts.loaded
+            self.duplicates += counts.duplicates
+            self.quarantined += counts.quarantined
+        for kind, lines in group.loaded_by_kind.items():
+            self.loaded_by_kind[kind] = self.loaded_by_kind.get(kind, 0) + lines
+        for reason, lines in group.quarantined_by_reason.items():
+            self.quarantined_by_reason[reason] = self.quarantined_by_reason.get(reason, 0) + lines
+
 
 def hour_floor(moment: datetime) -> datetime:
     """The UTC arrival hour containing ``moment``, as a naive UTC datetime (how the warehouse stores time)."""
@@ -59,7 +71,7 @@ def make_batch_id(interval_start: datetime, run_id: str | None, attempt: int | N
 
 
 def load_interval(
-    con: duckdb.DuckDBPyConnection,
+    target: Warehouse | duckdb.DuckDBPyConnection,
     landing: str,
     interval_start: datetime,
     *,
@@ -67,22 +79,26 @@ def load_interval(
     dag_id: str | None = None,
     attempt: int | None = None,
 ) -> LoadResult:
+    """Load the interval's landing files that the ledger does not hold yet into ``target``.
+
+    ``target`` is a ``Warehouse`` (embedded DuckDB or Snowflake); a DuckDB connection is the embedded one.
+    """
+    warehouse = as_warehouse(target)
     interval_start = hour_floor(interval_start)
     batch_id = make_batch_id(interval_start, run_id, attempt)
     started_at = _now()
     result = LoadResult(batch_id=batch_id, interval_start=interval_start)
 
     files = extract.partition_files(landing, interval_start)
-    already = _already_loaded(con, [f.url for f in files])
+    already = warehouse.loaded_files([f.url for f in files])
     new_files = [f for f in files if f.url not in already]
     result.files_seen, result.files_loaded = len(files), len(new_files)
     result.files_skipped = len(files) - len(new_files)
     log.info("interval %s: %d files, %d already loaded", interval_start, len(files), result.files_skipped)
 
     for group in group_files(new_files, settings.load_group_bytes()):
-        _load_group(con, group, interval_start, batch_id, result)
-    con.execute(
-        load_sql("duckdb", "insert_load_batch"),
+        result.add(warehouse.load_group(group, interval_start, batch_id, _now()))
+    warehouse.record_batch(
         {
             "batch_id": batch_id,
             "interval_start": interval_start,
@@ -119,78 +135,5 @@ def group_files(files: list[storage.StoredFile], max_bytes: int) -> list[list[st
     return groups
 
 
-def _load_group(con, group: list[storage.StoredFile], interval_start: datetime, batch_id: str, result) -> None:
-    """Stage, dedup and load one group of files, and record them in the ledger, all in one transaction."""
-    con.begin()
-    try:
-        con.execute(load_sql("duckdb", "create_staged_line"))
-        _stage_files(con, [stored.url for stored in group], interval_start)
-        # Anti-joined against everything committed so far, earlier groups of this hour included.
-        con.execute(load_sql("duckdb", "select_new_events"))
-        loaded_at = _now()
-        params = {"batch_id": batch_id, "loaded_at": loaded_at}
-        for kind in KINDS:
-            con.execute(load_sql("duckdb", f"insert_{kind}_event"), params)
-        con.execute(load_sql("duckdb", "insert_quarantined_event"), params)
-        _record_files(con, group, interval_start, batch_id, loaded_at, result)
-        for outcome, label, lines in con.execute(load_sql("duckdb", "staged_outcomes")).fetchall():
-            counts = result.quarantined_by_reason if outcome == "quarantined" else result.loaded_by_kind
-            counts[label] = counts.get(label, 0) + lines
-        con.execute(load_sql("duckdb", "drop_staging"))
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
-
-
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _already_loaded(con: duckdb.DuckDBPyConnection, urls: list[str]) -> set[str]:
-    if not urls:
-        return set()
-    rows = con.execute(load_sql("duckdb", "select_loaded_files"), {"urls": urls}).fetchall()
-    return {row[0] for row in rows}
-
-
-def _stage_files(con: duckdb.DuckDBPyConnection, urls: list[str], interval_start: datetime) -> None:
-    """Validate every line of ``urls`` into ``staged_line``.
-
-    Files are read and decompressed one chunk ahead in a thread (zlib releases the GIL), so reading
-    the next chunk overlaps DuckDB validating this one; at most two chunks are in memory at once.
-    """
-    validate = load_sql("duckdb", "validate_chunk")
-    interval_end = interval_start + INTERVAL
-    started = time.perf_counter()
-    for url, line_chunk in extract.read_ahead(urls):
-        con.register("line_chunk", line_chunk)  # replaces the previous chunk's view
-        params = {"source_file": url, "interval_start": interval_start, "interval_end": interval_end}
-        con.execute(validate, params)
-    if urls:
-        con.unregister("line_chunk")
-    log.info("staged %d files in %.2fs", len(urls), time.perf_counter() - started)
-
-
-def _record_files(con, new_files, interval_start, batch_id, loaded_at, result: LoadResult) -> None:
-    outcomes = {row[0]: row[1:] for row in con.execute(load_sql("duckdb", "file_outcomes")).fetchall()}
-    for stored in new_files:
-        lines, loaded, duplicates, quarantined = outcomes.get(stored.url, (0, 0, 0, 0))
-        con.execute(
-            load_sql("duckdb", "insert_loaded_file"),
-            {
-                "source_file": stored.url,
-                "interval_start": interval_start,
-                "batch_id": batch_id,
-                "file_bytes": stored.size,
-                "lines": lines,
-                "loaded": loaded,
-                "duplicates": duplicates,
-                "quarantined": quarantined,
-                "loaded_at": loaded_at,
-            },
-        )
-        result.lines += lines
-        result.loaded += loaded
-        result.duplicates += duplicates
-        result.quarantined += quarantined

@@ -14,7 +14,7 @@ import duckdb
 
 from eventpipe import extract
 from eventpipe.load import hour_floor
-from eventpipe.sql import load_sql
+from eventpipe.warehouse import Warehouse, as_warehouse
 
 
 class ReconciliationError(Exception):
@@ -42,13 +42,13 @@ class Reconciliation:
         )
 
 
-def reconcile_interval(con: duckdb.DuckDBPyConnection, landing: str, interval_start: datetime) -> Reconciliation:
+def reconcile_interval(
+    target: Warehouse | duckdb.DuckDBPyConnection, landing: str, interval_start: datetime
+) -> Reconciliation:
     interval_start = hour_floor(interval_start)
     result = Reconciliation(interval_start)
-    ledger = {
-        row[0]: row[1:]
-        for row in con.execute(load_sql("duckdb", "reconcile_interval"), {"interval_start": interval_start}).fetchall()
-    }
+    rows = as_warehouse(target).fetchall("reconcile_interval", {"interval_start": interval_start})
+    ledger = {row[0]: row[1:] for row in rows}
     landed = extract.partition_files(landing, interval_start)
     result.files = len(landed)
     for stored in landed:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from eventpipe.sql import load_sql
+from eventpipe.warehouse import Warehouse, as_warehouse
 
 
 @dataclass
@@ -25,12 +25,13 @@ class Summary:
     csat_responses: int = 0
 
 
-def summarize(con: duckdb.DuckDBPyConnection) -> Summary:
-    summary = Summary(*con.execute(load_sql("duckdb", "load_totals")).fetchone())
-    summary.quarantined_by_reason = dict(con.execute(load_sql("duckdb", "quarantine_by_reason")).fetchall())
-    summary.events_by_table = dict(con.execute(load_sql("duckdb", "raw_event_counts")).fetchall())
-    if _has_table(con, "marts", "fct_sessions"):
-        row = con.execute(load_sql("duckdb", "session_summary")).fetchone()
+def summarize(target: Warehouse | duckdb.DuckDBPyConnection) -> Summary:
+    warehouse = as_warehouse(target)
+    summary = Summary(*(int(total) for total in warehouse.fetchall("load_totals")[0]))
+    summary.quarantined_by_reason = dict(warehouse.fetchall("quarantine_by_reason"))
+    summary.events_by_table = dict(warehouse.fetchall("raw_event_counts"))
+    if _has_table(warehouse, "marts", "fct_sessions"):
+        row = warehouse.fetchall("session_summary")[0]
         (
             summary.sessions,
             summary.sessions_closed,
@@ -41,9 +42,8 @@ def summarize(con: duckdb.DuckDBPyConnection) -> Summary:
     return summary
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    params = {"table_schema": schema, "table_name": table}
-    return con.execute(load_sql("duckdb", "table_exists"), params).fetchone()[0]
+def _has_table(warehouse: Warehouse, schema: str, table: str) -> bool:
+    return bool(warehouse.fetchall("table_exists", {"table_schema": schema, "table_name": table})[0][0])
 
 
 def render(summary: Summary) -> str:

@@ -41,3 +41,19 @@ def dbt_project_dir() -> Path:
 def load_group_bytes() -> int:
     """Stored (compressed) bytes of landing files loaded per transaction: bounds the loader's memory."""
     return int(os.environ.get("EVENTPIPE_LOAD_GROUP_BYTES", 128 * 1024 * 1024))
+
+
+def warehouse_target() -> str:
+    """``EVENTPIPE_TARGET``: ``duckdb`` (the embedded warehouse, default) or ``snowflake``.
+
+    ``eventpipe run --target snowflake-emulator`` sets ``snowflake`` and points the connection at the emulator.
+    """
+    target = os.environ.get("EVENTPIPE_TARGET", "duckdb")
+    if target not in ("duckdb", "snowflake"):
+        raise ValueError(f"EVENTPIPE_TARGET must be duckdb or snowflake, not {target!r}")
+    return target
+
+
+def snowflake_conn_id() -> str:
+    """The Airflow Connection that holds the Snowflake credentials (never a file in the repo)."""
+    return os.environ.get("EVENTPIPE_SNOWFLAKE_CONN_ID", "snowflake_default")

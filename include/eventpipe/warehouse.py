@@ -1,22 +1,130 @@
-"""The embedded DuckDB warehouse: one file at ``$EVENTPIPE_HOME/warehouse.duckdb``."""
+"""The warehouse the pipeline loads into and reads from: embedded DuckDB or Snowflake.
+
+One interface, two engines. The loader, the reconciliation and the run summary talk to a
+``Warehouse``; each engine keeps its SQL in ``sql/<engine>/`` under the same file names and its
+own way of landing a validated group (``load_group``). Which one a process uses is
+``EVENTPIPE_TARGET`` (``duckdb``, the embedded default, or ``snowflake``), read by ``open_warehouse``.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any, Protocol
 
 import duckdb
 
-from eventpipe import settings
+from eventpipe import settings, staging, storage
 from eventpipe.sql import load_sql
 
 
+class Warehouse(Protocol):
+    engine: str
+
+    def fetchall(self, sql_name: str, params: dict[str, Any] | None = None) -> list[tuple]:
+        """Rows of the named query (``sql/<engine>/<sql_name>.sql``)."""
+
+    def loaded_files(self, urls: list[str]) -> set[str]:
+        """Which of ``urls`` the ledger (``ops.loaded_file``) already holds."""
+
+    def load_group(
+        self, group: list[storage.StoredFile], interval_start: datetime, batch_id: str, loaded_at: datetime
+    ) -> staging.GroupOutcome:
+        """Validate and load one group of files: raw rows, quarantined lines and ledger rows."""
+
+    def record_batch(self, params: dict[str, Any]) -> None:
+        """One ``ops.load_batch`` row for a load attempt."""
+
+    def close(self) -> None: ...
+
+
 def connect(path: Path | str | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse with the settings every eventpipe connection needs, tables created."""
+    """Open the embedded DuckDB warehouse with the settings every eventpipe connection needs, tables created."""
     path = Path(path) if path else settings.warehouse_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
-    con.execute("SET TimeZone = 'UTC'")  # event_time is UTC; casts from TIMESTAMPTZ must not shift it
-    con.execute(f"SET memory_limit = '{memory_limit or settings.duckdb_memory_limit()}'")
-    con.execute(f"SET temp_directory = '{path.parent / 'duckdb_tmp'}'")
+    configure(con, memory_limit, path.parent / "duckdb_tmp")
     con.execute(load_sql("duckdb", "create_tables"))
     return con
+
+
+def configure(con: duckdb.DuckDBPyConnection, memory_limit: str | None, temp_directory: Path) -> None:
+    con.execute("SET TimeZone = 'UTC'")  # event_time is UTC; casts from TIMESTAMPTZ must not shift it
+    con.execute(f"SET memory_limit = '{memory_limit or settings.duckdb_memory_limit()}'")
+    con.execute(f"SET temp_directory = '{temp_directory}'")
+
+
+class DuckDBWarehouse:
+    """The embedded warehouse: the group is validated and loaded in the warehouse itself, in one transaction."""
+
+    engine = "duckdb"
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+
+    def fetchall(self, sql_name: str, params: dict[str, Any] | None = None) -> list[tuple]:
+        return self.con.execute(load_sql("duckdb", sql_name), params or {}).fetchall()
+
+    def loaded_files(self, urls: list[str]) -> set[str]:
+        return {row[0] for row in self.fetchall("select_loaded_files", {"urls": urls})} if urls else set()
+
+    def load_group(self, group, interval_start, batch_id, loaded_at) -> staging.GroupOutcome:
+        """Raw rows, quarantined lines and ledger rows of the group commit together or not at all."""
+        con = self.con
+        con.begin()
+        try:
+            outcome = staging.stage_group(con, [f.url for f in group], interval_start, batch_id, loaded_at)
+            for stored in group:
+                counts = outcome.files[stored.url]
+                con.execute(
+                    load_sql("duckdb", "insert_loaded_file"),
+                    ledger_row(stored, counts, interval_start, batch_id, loaded_at),
+                )
+            staging.drop_staging(con)
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+        return outcome
+
+    def record_batch(self, params: dict[str, Any]) -> None:
+        self.con.execute(load_sql("duckdb", "insert_load_batch"), params)
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def ledger_row(stored: storage.StoredFile, counts: staging.FileOutcome, interval_start, batch_id, loaded_at) -> dict:
+    return {
+        "source_file": stored.url,
+        "interval_start": interval_start,
+        "batch_id": batch_id,
+        "file_bytes": stored.size,
+        "lines": counts.lines,
+        "loaded": counts.loaded,
+        "duplicates": counts.duplicates,
+        "quarantined": counts.quarantined,
+        "loaded_at": loaded_at,
+    }
+
+
+def as_warehouse(target: Warehouse | duckdb.DuckDBPyConnection) -> Warehouse:
+    """A plain DuckDB connection is the embedded warehouse; anything else already is a ``Warehouse``."""
+    return DuckDBWarehouse(target) if isinstance(target, duckdb.DuckDBPyConnection) else target
+
+
+@contextlib.contextmanager
+def open_warehouse() -> Iterator[Warehouse]:
+    """The configured warehouse (``EVENTPIPE_TARGET``), closed after the block."""
+    if settings.warehouse_target() == "snowflake":
+        from eventpipe.snowflake_warehouse import SnowflakeWarehouse
+
+        warehouse: Warehouse = SnowflakeWarehouse.connect()
+    else:
+        warehouse = DuckDBWarehouse(connect())
+    try:
+        yield warehouse
+    finally:
+        warehouse.close()

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from eventpipe import load, reconcile, warehouse
+from eventpipe import load, reconcile, staging, warehouse
 from tests.conftest import write_landing_file
 
 HOUR = datetime(2026, 11, 27, 10)
@@ -191,18 +191,18 @@ def test_retries_of_one_run_get_distinct_batch_ids(con, tmp_path):
 def test_a_failed_load_leaves_nothing_behind(con, tmp_path, monkeypatch):
     landing = tmp_path / "landing"
     write_landing_file(landing, PARTITION, "a.json.gz", [line(event())])
-    original = load._record_files
+    original = staging.drop_staging
 
-    def crash(*args, **kwargs):
+    def crash(*args, **kwargs):  # after the raw rows and the ledger rows, before the commit
         original(*args, **kwargs)
         raise RuntimeError("worker killed")
 
-    monkeypatch.setattr(load, "_record_files", crash)
+    monkeypatch.setattr(staging, "drop_staging", crash)
     with pytest.raises(RuntimeError):
         load.load_interval(con, str(landing), HOUR, run_id="r1")
     for table in ("raw.audit_event", "raw.quarantined_event", "ops.loaded_file", "ops.load_batch"):
         assert con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
-    monkeypatch.setattr(load, "_record_files", original)
+    monkeypatch.setattr(staging, "drop_staging", original)
     assert load.load_interval(con, str(landing), HOUR, run_id="r1").loaded == 1
 
 

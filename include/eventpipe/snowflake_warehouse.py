@@ -1,0 +1,142 @@
+"""The Snowflake warehouse: the production target, and the emulator's (fakesnow) in local runs and CI.
+
+A group of landing files is validated by the same DuckDB SQL as on the embedded target, in a
+scratch in-memory DuckDB (``eventpipe.staging``), and lands in Snowflake in three steps:
+
+1. each raw table's new rows are written as Parquet and ``PUT`` on the internal stage
+   ``@raw.load_stage``, then ``COPY INTO`` a transient load table (``raw.<table>_stage``);
+2. ``MERGE`` inserts the rows whose ``event_id`` (quarantine: file and line) is not already there,
+   which is the deduplication against all history;
+3. the ledger rows (``ops.loaded_file``) are written last, from what the tables then hold.
+
+Snowflake commits DDL implicitly, so a group is not one transaction here as it is on DuckDB.
+Instead every step is idempotent: a group re-run after a crash merges nothing twice, and a file is
+only skipped once its ledger row, written last, exists.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from eventpipe import settings, staging, storage
+from eventpipe.sql import load_sql
+from eventpipe.warehouse import configure, ledger_row
+
+log = logging.getLogger(__name__)
+
+# Connection extras the provider's hook does not pass on, but a private-link host or the emulator needs.
+ENDPOINT_EXTRAS = ("host", "port", "protocol")
+
+
+def connect_snowflake(conn_id: str | None = None):
+    """A snowflake-connector connection from an Airflow Connection, read by the Snowflake provider's hook.
+
+    The hook turns the Connection into connector arguments (account, user, password or key pair,
+    role, warehouse, database, session parameters); host, port and protocol come from its extra.
+    """
+    from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook
+    from snowflake import connector
+
+    conn_id = conn_id or settings.snowflake_conn_id()
+    hook = SnowflakeHook(snowflake_conn_id=conn_id)
+    params = hook._get_conn_params()
+    extra = hook.get_connection(conn_id).extra_dejson
+    params.update({key: extra[key] for key in ENDPOINT_EXTRAS if extra.get(key)})
+    params = {key: value for key, value in params.items() if value not in (None, "")}
+    return connector.connect(**params)
+
+
+class SnowflakeWarehouse:
+    engine = "snowflake"
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.conn.execute_string(load_sql("snowflake", "create_tables"))
+
+    @classmethod
+    def connect(cls, conn_id: str | None = None) -> SnowflakeWarehouse:
+        return cls(connect_snowflake(conn_id))
+
+    def fetchall(self, sql_name: str, params: dict[str, Any] | None = None) -> list[tuple]:
+        with self.conn.cursor() as cursor:
+            cursor.execute(load_sql("snowflake", sql_name), params)
+            return cursor.fetchall()
+
+    def loaded_files(self, urls: list[str]) -> set[str]:
+        return {row[0] for row in self.fetchall("select_loaded_files", {"urls": json.dumps(urls)})} if urls else set()
+
+    def load_group(
+        self, group: list[storage.StoredFile], interval_start: datetime, batch_id: str, loaded_at: datetime
+    ) -> staging.GroupOutcome:
+        urls = [stored.url for stored in group]
+        with tempfile.TemporaryDirectory(prefix="eventpipe-load-") as scratch_dir:
+            staged, lines_per_file = self._stage_as_parquet(
+                urls, interval_start, batch_id, loaded_at, Path(scratch_dir)
+            )
+            self.conn.execute_string(load_sql("snowflake", "prepare_load_stage"))
+            # COPY skips a file name it loaded before, and must not pick up files a crashed attempt left:
+            # each group's files go to a folder of their own. Hex only, so safe to place in the statements.
+            group_dir = uuid.uuid4().hex
+            with self.conn.cursor() as cursor:
+                for table, path in staged.items():
+                    # PUT is a client command, not SQL: its local path cannot be a bind parameter.
+                    cursor.execute(f"put 'file://{path}' @raw.load_stage/{group_dir}/ auto_compress = false")
+                    cursor.execute(load_sql("snowflake", f"copy_{table}_stage").format(group_dir=group_dir))
+                    cursor.execute(load_sql("snowflake", f"merge_{table}"))
+        return self._record_files(group, interval_start, batch_id, loaded_at, lines_per_file)
+
+    def _stage_as_parquet(self, urls, interval_start, batch_id, loaded_at, scratch_dir: Path):
+        """Validate the group in a scratch DuckDB; write each raw table's new rows as Parquet.
+
+        Returns the Parquet file of each raw table, and the lines counted in each landing file.
+        """
+        scratch = duckdb.connect()
+        try:
+            configure(scratch, None, scratch_dir / "duckdb_tmp")
+            scratch.execute(load_sql("duckdb", "create_tables"))
+            outcome = staging.stage_group(scratch, urls, interval_start, batch_id, loaded_at)
+            staged = {table: scratch_dir / f"{table}.parquet" for table in staging.RAW_TABLES}
+            for table, path in staged.items():
+                scratch.sql(load_sql("duckdb", f"export_{table}")).write_parquet(str(path))
+            return staged, {url: counts.lines for url, counts in outcome.files.items()}
+        finally:
+            scratch.close()
+
+    def _record_files(self, group, interval_start, batch_id, loaded_at, lines_per_file) -> staging.GroupOutcome:
+        """Ledger rows from what the tables hold for each file (not from what this attempt inserted)."""
+        outcome = staging.GroupOutcome()
+        for stored in group:
+            outcome.files[stored.url] = staging.FileOutcome(lines=lines_per_file.get(stored.url, 0))
+        for source_file, kind_or_reason, label, lines in self.fetchall(
+            "group_file_counts", {"urls": json.dumps([stored.url for stored in group])}
+        ):
+            counts = outcome.files[source_file]
+            if kind_or_reason == "quarantined":
+                counts.quarantined += lines
+                outcome.quarantined_by_reason[label] = outcome.quarantined_by_reason.get(label, 0) + lines
+            else:
+                counts.loaded += lines
+                outcome.loaded_by_kind[label] = outcome.loaded_by_kind.get(label, 0) + lines
+        with self.conn.cursor() as cursor:
+            for stored in group:
+                counts = outcome.files[stored.url]
+                counts.duplicates = counts.lines - counts.loaded - counts.quarantined
+                cursor.execute(
+                    load_sql("snowflake", "insert_loaded_file"),
+                    ledger_row(stored, counts, interval_start, batch_id, loaded_at),
+                )
+        return outcome
+
+    def record_batch(self, params: dict[str, Any]) -> None:
+        self.fetchall("insert_load_batch", params)
+
+    def close(self) -> None:
+        self.conn.close()

@@ -1,0 +1,222 @@
+-- Raw and ops tables of the Snowflake warehouse (the same tables as sql/duckdb/create_tables.sql).
+-- Idempotent: run before every load. event_time is UTC as TIMESTAMP_NTZ, as the platform documents;
+-- payload and the JSON-valued columns are VARIANT.
+create schema if not exists raw;
+create schema if not exists ops;
+
+create table if not exists raw.session_event (
+    event_id varchar not null,
+    organization_id varchar not null,
+    event_time timestamp_ntz not null,
+    event_type varchar not null,
+    app_id varchar,
+    branch_id varchar,
+    deploy_id varchar,
+    session_id varchar,
+    actor_id varchar,
+    source_runtime varchar,
+    source_detail varchar,
+    channel_id varchar,
+    flow_id varchar,
+    activity_id varchar,
+    device_class varchar,
+    browser varchar,
+    os varchar,
+    screen_width integer,
+    screen_height integer,
+    duration_millis bigint,
+    action_id varchar,
+    action_name varchar,
+    status varchar,
+    code varchar,
+    message varchar,
+    custom_metric_key varchar,
+    custom_metric_field varchar,
+    custom_metric_value variant,
+    analytics_event_name varchar,
+    analytics_event_properties variant,
+    payload variant not null,
+    _source_file varchar not null,
+    _line_number bigint not null,
+    _batch_id varchar not null,
+    _loaded_at timestamp_ntz not null
+);
+
+create table if not exists raw.audit_event (
+    event_id varchar not null,
+    organization_id varchar not null,
+    event_time timestamp_ntz not null,
+    event_type varchar not null,
+    app_id varchar,
+    user_id varchar,
+    email varchar,
+    resource_type varchar,
+    resource_id varchar,
+    login_type varchar,
+    domain varchar,
+    role_id varchar,
+    api_key_id varchar,
+    payload variant not null,
+    _source_file varchar not null,
+    _line_number bigint not null,
+    _batch_id varchar not null,
+    _loaded_at timestamp_ntz not null
+);
+
+create table if not exists raw.platform_event (
+    event_id varchar not null,
+    organization_id varchar not null,
+    event_time timestamp_ntz not null,
+    event_type varchar not null,
+    app_id varchar,
+    service varchar,
+    service_version varchar,
+    status varchar,
+    message varchar,
+    connection_id varchar,
+    group_id varchar,
+    duration_millis bigint,
+    payload variant not null,
+    _source_file varchar not null,
+    _line_number bigint not null,
+    _batch_id varchar not null,
+    _loaded_at timestamp_ntz not null
+);
+
+-- Lines that failed validation, byte for byte (BINARY keeps invalid UTF-8), with where they came from.
+create table if not exists raw.quarantined_event (
+    raw_line binary not null,
+    reason varchar not null,
+    detail varchar,
+    source_file varchar not null,
+    line_number bigint not null,
+    batch_id varchar not null,
+    quarantined_at timestamp_ntz not null,
+    replayed_batch_id varchar
+);
+
+-- One row per landing file ever loaded: re-running an interval skips these.
+create table if not exists ops.loaded_file (
+    source_file varchar not null,
+    interval_start timestamp_ntz not null,
+    batch_id varchar not null,
+    file_bytes bigint not null,
+    lines bigint not null,
+    loaded bigint not null,
+    duplicates bigint not null,
+    quarantined bigint not null,
+    loaded_at timestamp_ntz not null
+);
+
+-- One row per load attempt of an interval (each Airflow run), including ones that found nothing new.
+create table if not exists ops.load_batch (
+    batch_id varchar not null,
+    interval_start timestamp_ntz not null,
+    dag_id varchar,
+    run_id varchar,
+    files_seen bigint not null,
+    files_loaded bigint not null,
+    files_skipped bigint not null,
+    lines bigint not null,
+    loaded bigint not null,
+    duplicates bigint not null,
+    quarantined bigint not null,
+    started_at timestamp_ntz not null,
+    finished_at timestamp_ntz not null
+);
+
+-- Load stages: the loader COPYs each validated group (Parquet) into these, then MERGEs into the raw
+-- tables above. Transient (no fail-safe; they only ever hold one group) and truncated before each group.
+-- JSON columns arrive as text and are parsed in the MERGE: Parquet strings would load as VARIANT strings.
+create transient table if not exists raw.session_event_stage (
+    event_id varchar,
+    organization_id varchar,
+    event_time timestamp_ntz,
+    event_type varchar,
+    app_id varchar,
+    branch_id varchar,
+    deploy_id varchar,
+    session_id varchar,
+    actor_id varchar,
+    source_runtime varchar,
+    source_detail varchar,
+    channel_id varchar,
+    flow_id varchar,
+    activity_id varchar,
+    device_class varchar,
+    browser varchar,
+    os varchar,
+    screen_width integer,
+    screen_height integer,
+    duration_millis bigint,
+    action_id varchar,
+    action_name varchar,
+    status varchar,
+    code varchar,
+    message varchar,
+    custom_metric_key varchar,
+    custom_metric_field varchar,
+    custom_metric_value varchar,
+    analytics_event_name varchar,
+    analytics_event_properties varchar,
+    payload varchar,
+    _source_file varchar,
+    _line_number bigint,
+    _batch_id varchar,
+    _loaded_at timestamp_ntz
+);
+
+create transient table if not exists raw.audit_event_stage (
+    event_id varchar,
+    organization_id varchar,
+    event_time timestamp_ntz,
+    event_type varchar,
+    app_id varchar,
+    user_id varchar,
+    email varchar,
+    resource_type varchar,
+    resource_id varchar,
+    login_type varchar,
+    domain varchar,
+    role_id varchar,
+    api_key_id varchar,
+    payload varchar,
+    _source_file varchar,
+    _line_number bigint,
+    _batch_id varchar,
+    _loaded_at timestamp_ntz
+);
+
+create transient table if not exists raw.platform_event_stage (
+    event_id varchar,
+    organization_id varchar,
+    event_time timestamp_ntz,
+    event_type varchar,
+    app_id varchar,
+    service varchar,
+    service_version varchar,
+    status varchar,
+    message varchar,
+    connection_id varchar,
+    group_id varchar,
+    duration_millis bigint,
+    payload varchar,
+    _source_file varchar,
+    _line_number bigint,
+    _batch_id varchar,
+    _loaded_at timestamp_ntz
+);
+
+create transient table if not exists raw.quarantined_event_stage (
+    raw_line binary,
+    reason varchar,
+    detail varchar,
+    source_file varchar,
+    line_number bigint,
+    batch_id varchar,
+    quarantined_at timestamp_ntz,
+    replayed_batch_id varchar
+);
+
+-- Where the loader PUTs a group's Parquet files (COPY ... PURGE removes them once loaded).
+create stage if not exists raw.load_stage file_format = (type = parquet);

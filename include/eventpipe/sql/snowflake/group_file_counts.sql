@@ -1,0 +1,36 @@
+-- What the warehouse holds for each file of a group, after its MERGEs: rows kept per kind and lines
+-- quarantined. Counted from the tables (not from what this attempt inserted), so a group re-loaded
+-- after a crash still counts the rows the crashed attempt merged. Parameter: %(urls)s, a JSON array.
+with group_file as (
+    select value::varchar as source_file
+    from table(flatten(input => parse_json(%(urls)s)))
+),
+
+kept as (
+    select _source_file as source_file, 'session' as label from raw.session_event
+    where _source_file in (select source_file from group_file)
+    union all
+    select _source_file as source_file, 'audit' as label from raw.audit_event
+    where _source_file in (select source_file from group_file)
+    union all
+    select _source_file as source_file, 'platform' as label from raw.platform_event
+    where _source_file in (select source_file from group_file)
+)
+
+select
+    source_file,
+    'loaded' as outcome,
+    label,
+    count(*) as line_count
+from kept
+group by source_file, label
+union all
+select
+    source_file,
+    'quarantined' as outcome,
+    reason as label,
+    count(*) as line_count
+from raw.quarantined_event
+where source_file in (select source_file from group_file)
+group by source_file, reason
+order by source_file, outcome, label;

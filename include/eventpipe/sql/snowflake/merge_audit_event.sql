@@ -1,0 +1,36 @@
+-- The staged group's new Audit events into raw.audit_event: an event_id already loaded by any earlier
+-- load (this hour's earlier groups, a crashed attempt, any earlier hour) is not inserted again.
+merge into raw.audit_event as existing
+using (
+    select
+        event_id,
+        organization_id,
+        event_time,
+        event_type,
+        app_id,
+        user_id,
+        email,
+        resource_type,
+        resource_id,
+        login_type,
+        domain,
+        role_id,
+        api_key_id,
+        parse_json(payload) as payload,
+        _source_file,
+        _line_number,
+        _batch_id,
+        _loaded_at
+    from raw.audit_event_stage
+) as staged
+on existing.event_id = staged.event_id
+when not matched then insert (
+    event_id, organization_id, event_time, event_type, app_id, user_id, email, resource_type,
+    resource_id, login_type, domain, role_id, api_key_id, payload, _source_file, _line_number,
+    _batch_id, _loaded_at
+) values (
+    staged.event_id, staged.organization_id, staged.event_time, staged.event_type, staged.app_id,
+    staged.user_id, staged.email, staged.resource_type, staged.resource_id, staged.login_type,
+    staged.domain, staged.role_id, staged.api_key_id, staged.payload, staged._source_file,
+    staged._line_number, staged._batch_id, staged._loaded_at
+);

@@ -1,0 +1,35 @@
+-- The staged group's new Platform events into raw.platform_event: an event_id already loaded by any earlier
+-- load (this hour's earlier groups, a crashed attempt, any earlier hour) is not inserted again.
+merge into raw.platform_event as existing
+using (
+    select
+        event_id,
+        organization_id,
+        event_time,
+        event_type,
+        app_id,
+        service,
+        service_version,
+        status,
+        message,
+        connection_id,
+        group_id,
+        duration_millis,
+        parse_json(payload) as payload,
+        _source_file,
+        _line_number,
+        _batch_id,
+        _loaded_at
+    from raw.platform_event_stage
+) as staged
+on existing.event_id = staged.event_id
+when not matched then insert (
+    event_id, organization_id, event_time, event_type, app_id, service, service_version, status,
+    message, connection_id, group_id, duration_millis, payload, _source_file, _line_number,
+    _batch_id, _loaded_at
+) values (
+    staged.event_id, staged.organization_id, staged.event_time, staged.event_type, staged.app_id,
+    staged.service, staged.service_version, staged.status, staged.message, staged.connection_id,
+    staged.group_id, staged.duration_millis, staged.payload, staged._source_file,
+    staged._line_number, staged._batch_id, staged._loaded_at
+);

@@ -1,0 +1,60 @@
+-- The staged group's new Session events into raw.session_event: an event_id already loaded by any earlier
+-- load (this hour's earlier groups, a crashed attempt, any earlier hour) is not inserted again.
+merge into raw.session_event as existing
+using (
+    select
+        event_id,
+        organization_id,
+        event_time,
+        event_type,
+        app_id,
+        branch_id,
+        deploy_id,
+        session_id,
+        actor_id,
+        source_runtime,
+        source_detail,
+        channel_id,
+        flow_id,
+        activity_id,
+        device_class,
+        browser,
+        os,
+        screen_width,
+        screen_height,
+        duration_millis,
+        action_id,
+        action_name,
+        status,
+        code,
+        message,
+        custom_metric_key,
+        custom_metric_field,
+        parse_json(custom_metric_value) as custom_metric_value,
+        analytics_event_name,
+        parse_json(analytics_event_properties) as analytics_event_properties,
+        parse_json(payload) as payload,
+        _source_file,
+        _line_number,
+        _batch_id,
+        _loaded_at
+    from raw.session_event_stage
+) as staged
+on existing.event_id = staged.event_id
+when not matched then insert (
+    event_id, organization_id, event_time, event_type, app_id, branch_id, deploy_id, session_id,
+    actor_id, source_runtime, source_detail, channel_id, flow_id, activity_id, device_class,
+    browser, os, screen_width, screen_height, duration_millis, action_id, action_name, status,
+    code, message, custom_metric_key, custom_metric_field, custom_metric_value,
+    analytics_event_name, analytics_event_properties, payload, _source_file, _line_number,
+    _batch_id, _loaded_at
+) values (
+    staged.event_id, staged.organization_id, staged.event_time, staged.event_type, staged.app_id,
+    staged.branch_id, staged.deploy_id, staged.session_id, staged.actor_id, staged.source_runtime,
+    staged.source_detail, staged.channel_id, staged.flow_id, staged.activity_id,
+    staged.device_class, staged.browser, staged.os, staged.screen_width, staged.screen_height,
+    staged.duration_millis, staged.action_id, staged.action_name, staged.status, staged.code,
+    staged.message, staged.custom_metric_key, staged.custom_metric_field,
+    staged.custom_metric_value, staged.analytics_event_name, staged.analytics_event_properties,
+    staged.payload, staged._source_file, staged._line_number, staged._batch_id, staged._loaded_at
+);

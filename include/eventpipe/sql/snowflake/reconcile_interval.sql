@@ -1,0 +1,46 @@
+-- Per landing file of an interval: what the ledger says, and what the raw and quarantine tables hold.
+-- Parameter: %(interval_start)s.
+-- Lint exceptions below: RF04, `rows` is a keyword in sqlfluff's DuckDB grammar but a plain column
+-- name here; ST07, the ledger and the counts share the `source_file` column by name.
+with ledger as (
+    select *
+    from ops.loaded_file
+    where interval_start = %(interval_start)s::timestamp_ntz
+),
+
+kept as (
+    select
+        raw_rows._source_file as source_file,
+        count(*) as rows  -- noqa: RF04
+    from (
+        select _source_file from raw.session_event
+        union all
+        select _source_file from raw.audit_event
+        union all
+        select _source_file from raw.platform_event
+    ) as raw_rows
+    where raw_rows._source_file in (select ledger.source_file from ledger)
+    group by raw_rows._source_file
+),
+
+quarantined as (
+    select
+        quarantined_event.source_file,
+        count(*) as rows  -- noqa: RF04
+    from raw.quarantined_event
+    where quarantined_event.source_file in (select ledger.source_file from ledger)
+    group by quarantined_event.source_file
+)
+
+select
+    ledger.source_file,
+    ledger.lines,
+    ledger.loaded,
+    ledger.duplicates,
+    ledger.quarantined,
+    coalesce(kept.rows, 0) as rows_in_raw,
+    coalesce(quarantined.rows, 0) as rows_in_quarantine
+from ledger
+left join kept using (source_file)  -- noqa: ST07
+left join quarantined using (source_file)  -- noqa: ST07
+order by ledger.source_file;

@@ -1,0 +1,6 @@
+-- Which of the given landing files the ledger already holds. Parameter: %(urls)s, a JSON array of URLs.
+select source_file
+from ops.loaded_file
+where source_file in (
+    select value::varchar from table(flatten(input => parse_json(%(urls)s)))
+);

@@ -1,0 +1,99 @@
+"""Validate a group of landing files and turn its lines into raw-table rows, in DuckDB, on any target.
+
+Validation, deduplication within the group and typed extraction are SQL run by DuckDB over Arrow
+chunks of lines (``sql/duckdb/validate_chunk.sql`` and friends). On the embedded target that DuckDB
+is the warehouse itself, so the group's rows go straight into its raw tables (and the anti-join
+against history happens here). On Snowflake it is a scratch in-memory DuckDB with empty raw tables:
+the rows it produces are shipped as Parquet and deduplicated against history by ``MERGE``. Either
+way each line is parsed by the same SQL, so both targets hold the same rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import duckdb
+
+from eventpipe import extract
+from eventpipe.sql import load_sql
+
+log = logging.getLogger(__name__)
+
+KINDS = ("session", "audit", "platform")
+RAW_TABLES = ("session_event", "audit_event", "platform_event", "quarantined_event")
+INTERVAL = timedelta(hours=1)
+
+
+@dataclass
+class FileOutcome:
+    lines: int = 0
+    loaded: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+
+
+@dataclass
+class GroupOutcome:
+    """What became of every line of a group: per file, and per kind loaded / reason quarantined."""
+
+    files: dict[str, FileOutcome] = field(default_factory=dict)
+    loaded_by_kind: dict[str, int] = field(default_factory=dict)
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+
+
+def stage_group(
+    con: duckdb.DuckDBPyConnection,
+    urls: list[str],
+    interval_start: datetime,
+    batch_id: str,
+    loaded_at: datetime,
+) -> GroupOutcome:
+    """Validate ``urls`` and insert the group's new events and quarantined lines into ``con``'s raw tables.
+
+    "New" means the first copy of each event_id in the group, and not already in ``con``'s raw tables.
+    The caller owns the transaction, and drops the staging tables with ``drop_staging``.
+    """
+    con.execute(load_sql("duckdb", "create_staged_line"))
+    _validate_files(con, urls, interval_start)
+    con.execute(load_sql("duckdb", "select_new_events"))
+    params = {"batch_id": batch_id, "loaded_at": loaded_at}
+    for kind in KINDS:
+        con.execute(load_sql("duckdb", f"insert_{kind}_event"), params)
+    con.execute(load_sql("duckdb", "insert_quarantined_event"), params)
+
+    outcome = GroupOutcome()
+    for source_file, lines, loaded, duplicates, quarantined in con.execute(
+        load_sql("duckdb", "file_outcomes")
+    ).fetchall():
+        outcome.files[source_file] = FileOutcome(lines, loaded, duplicates, quarantined)
+    for url in urls:  # an empty file has no staged line, and still counts as loaded
+        outcome.files.setdefault(url, FileOutcome())
+    for kind_or_reason, label, lines in con.execute(load_sql("duckdb", "staged_outcomes")).fetchall():
+        counts = outcome.quarantined_by_reason if kind_or_reason == "quarantined" else outcome.loaded_by_kind
+        counts[label] = counts.get(label, 0) + lines
+    return outcome
+
+
+def drop_staging(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(load_sql("duckdb", "drop_staging"))
+
+
+def _validate_files(con: duckdb.DuckDBPyConnection, urls: list[str], interval_start: datetime) -> None:
+    """Validate every line of ``urls`` into ``staged_line``.
+
+    Files are read and decompressed one chunk ahead in a thread (zlib releases the GIL), so reading
+    the next chunk overlaps DuckDB validating this one; at most two chunks are in memory at once.
+    """
+    validate = load_sql("duckdb", "validate_chunk")
+    interval_end = interval_start + INTERVAL
+    started = time.perf_counter()
+    for url, line_chunk in extract.read_ahead(urls):
+        con.register("line_chunk", line_chunk)  # replaces the previous chunk's view
+        params = {"source_file": url, "interval_start": interval_start, "interval_end": interval_end}
+        con.execute(validate, params)
+    if urls:
+        con.unregister("line_chunk")
+    log.info("staged %d files in %.2fs", len(urls), time.perf_counter() - started)
