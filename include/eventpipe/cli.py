@@ -39,6 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run event_pipeline through Airflow for every hour in [start, end)")
     run.add_argument("--start", type=_iso, required=True)
     run.add_argument("--end", type=_iso, required=True)
+    run.add_argument(
+        "--target",
+        choices=("duckdb", "snowflake", "snowflake-emulator"),
+        default=None,
+        help="where to load and build: the embedded DuckDB (default), Snowflake (Airflow Connection "
+        "snowflake_default + dbt target snowflake), or the local Snowflake emulator (fakesnow, real connector)",
+    )
 
     demo = commands.add_parser("demo", help="generate a day of events, run it all locally, print what landed")
     demo.add_argument("--start", type=_iso, default=datetime(2026, 11, 26))
@@ -83,10 +90,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from eventpipe import targets
     from eventpipe.progress import run_with_progress
 
-    failed = run_with_progress(args.start, args.end)
-    _print_summary()
+    with targets.activated(args.target or targets.default_target()):
+        failed = run_with_progress(args.start, args.end)
+        _print_summary()
     return 1 if failed else 0
 
 
@@ -126,10 +135,11 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _print_summary() -> None:
-    from eventpipe import report, warehouse
+    from eventpipe import report
+    from eventpipe.warehouse import open_warehouse
 
-    with warehouse.connect() as con:
-        print(report.render(report.summarize(con)))
+    with open_warehouse() as target:
+        print(report.render(report.summarize(target)))
 
 
 if __name__ == "__main__":
