@@ -1,0 +1,136 @@
+"""The events an interval delivers, and the platform's stream envelope they travel in.
+
+"The events of an interval" are the raw rows whose landing file the loader ledgered for that arrival hour
+(``ops.loaded_file.interval_start``): a file's rows never change once loaded, so the set is the same on every
+re-run, and every event belongs to exactly one interval (raw tables hold one row per event id).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from eventpipe.sql import load_sql
+
+SESSION, AUDIT, ANALYTICS = "Session", "Audit", "analytics"
+ENVELOPE_KEYS = ("organizationId", "eventTime", "eventId", "appId", "branchId", "sessionId", "deployId", "type", "kind")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    organization_id: str
+    event_id: str
+    kind: str  # Session | Audit
+    event_type: str
+    event_time_iso: str  # UTC, milliseconds, Z
+    event_time_ms: int
+    app_id: str | None
+    branch_id: str | None
+    deploy_id: str | None
+    session_id: str | None
+    analytics_name: str | None
+    analytics_properties: str | None  # JSON text
+    payload: str  # the original event object, JSON text
+    source_file: str
+
+    def envelope(self) -> dict[str, Any]:
+        """The stream envelope: the platform's envelope fields first (eventTime in UTC), then the event's own."""
+        body = json.loads(self.payload)
+        out: dict[str, Any] = {
+            "organizationId": self.organization_id,
+            "eventTime": self.event_time_iso,
+            "eventId": self.event_id,
+            "appId": self.app_id,
+            "branchId": self.branch_id,
+            "sessionId": self.session_id,
+            "deployId": self.deploy_id,
+            "type": self.event_type,
+            "kind": self.kind,
+        }
+        for key, value in body.items():
+            if key not in out:
+                out[key] = value
+        return out
+
+    def envelope_json(self) -> bytes:
+        return json.dumps(self.envelope(), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@dataclass
+class IntervalEvents:
+    """An interval's events by kind (``Session``, ``Audit``, ``analytics``) and organization, in event id order."""
+
+    interval_start: datetime
+    by_kind: dict[str, dict[str, list[Event]]]
+
+    def organizations(self) -> list[str]:
+        return sorted({org for orgs in self.by_kind.values() for org in orgs})
+
+    def of(self, kind: str, organization_id: str) -> list[Event]:
+        return self.by_kind.get(kind, {}).get(organization_id, [])
+
+    def count(self, kind: str) -> int:
+        return sum(len(events) for events in self.by_kind.get(kind, {}).values())
+
+
+def read_interval(con: duckdb.DuckDBPyConnection, interval_start: datetime, kinds: set[str]) -> IntervalEvents:
+    """Read only the kinds some destination needs (``analytics`` comes from the Session rows)."""
+    by_kind: dict[str, dict[str, list[Event]]] = {}
+    params = {"interval_start": interval_start}
+    if kinds & {SESSION, ANALYTICS}:
+        rows = con.execute(load_sql("duckdb", "delivery_session_events"), params).fetchall()
+        sessions = _group(rows, SESSION)
+        if SESSION in kinds:
+            by_kind[SESSION] = sessions
+        if ANALYTICS in kinds:
+            by_kind[ANALYTICS] = {
+                org: [e for e in events if e.event_type == "analytics_event"] for org, events in sessions.items()
+            }
+    if AUDIT in kinds:
+        rows = con.execute(load_sql("duckdb", "delivery_audit_events"), params).fetchall()
+        by_kind[AUDIT] = _group(rows, AUDIT)
+    return IntervalEvents(interval_start, by_kind)
+
+
+def _group(rows: list[tuple], kind: str) -> dict[str, list[Event]]:
+    grouped: dict[str, list[Event]] = defaultdict(list)
+    for (
+        org,
+        event_id,
+        _event_time,
+        event_type,
+        app_id,
+        branch_id,
+        deploy_id,
+        session_id,
+        analytics_name,
+        analytics_properties,
+        payload,
+        source_file,
+        event_time_iso,
+        event_time_ms,
+    ) in rows:
+        grouped[org].append(
+            Event(
+                org,
+                event_id,
+                kind,
+                event_type,
+                event_time_iso,
+                event_time_ms,
+                app_id,
+                branch_id,
+                deploy_id,
+                session_id,
+                analytics_name,
+                analytics_properties,
+                payload,
+                source_file,
+            )
+        )
+    return dict(grouped)

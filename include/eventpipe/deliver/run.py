@@ -1,0 +1,364 @@
+"""Deliver an interval to every configured destination, or resend a range; record each part in ``ops.delivery``.
+
+Destinations are independent: one that fails (a revoked token, an endpoint down past its retries) is recorded
+and reported, and the others still deliver; ``DeliveryFailed`` is raised only after every destination was tried,
+so the Airflow task fails visibly and its retry resends only what is not delivered yet.
+
+Parts:
+- S3: an organization's events of one kind, cut by count and bytes (``eventpipe.deliver.s3``).
+- HEC, Heap, GA4: an organization's events of one kind from one landing file, at most ``PUSH_PART_EVENTS`` a part
+  (a file's rows never change once loaded, so a part holds the same events on every run). A part that fails
+  part-way keeps the ids it delivered and its retry sends only the others (no duplicates from the retry itself).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import PurePosixPath
+from typing import Any
+
+import duckdb
+
+from eventpipe.deliver import ledger
+from eventpipe.deliver.config import Destination, load_destinations
+from eventpipe.deliver.events import ANALYTICS, Event, IntervalEvents, read_interval
+from eventpipe.deliver.http import DeliveryError, redact
+from eventpipe.deliver.ledger import DELIVERED, FAILED, LedgerEntry, PartResult
+from eventpipe.hec.client import DeliveryReport, HecError
+from eventpipe.load import hour_floor
+from eventpipe.sql import load_sql
+
+log = logging.getLogger(__name__)
+PUSH_PART_EVENTS = 10_000
+_SECRET_KEY = re.compile(r"secret|token|password|key", re.IGNORECASE)
+
+GetConnection = Callable[[str], Any]
+
+
+class DeliveryFailed(Exception):
+    """At least one destination did not deliver everything; the message says which and why (secrets redacted)."""
+
+
+@dataclass
+class DestinationOutcome:
+    destination: Destination
+    parts: list[PartResult] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def delivered(self) -> int:
+        return sum(p.delivered for p in self.parts if p.kind != "manifest")
+
+    def summary(self) -> str:
+        sent = [p for p in self.parts if not p.skipped]
+        skipped = len(self.parts) - len(sent)
+        dead = sum(p.dead_lettered for p in self.parts)
+        text = (
+            f"{self.destination.name} ({self.destination.type}): {self.delivered:,} events in {len(self.parts)} parts "
+            f"({len(sent)} sent, {skipped} already delivered), {dead} dead-lettered"
+        )
+        return text + (f"; FAILED: {self.error}" if self.error else "")
+
+
+@dataclass
+class DeliveryRun:
+    interval_start: datetime
+    outcomes: list[DestinationOutcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[DestinationOutcome]:
+        return [o for o in self.outcomes if o.error]
+
+    def summary(self) -> str:
+        lines = [f"{self.interval_start:%Y-%m-%dT%H}:00 deliveries"] + [f"  {o.summary()}" for o in self.outcomes]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "interval_start": f"{self.interval_start:%Y-%m-%dT%H:%M:%S}",
+            "destinations": {
+                o.destination.name: {"delivered": o.delivered, "parts": len(o.parts), "error": o.error}
+                for o in self.outcomes
+            },
+        }
+
+
+def airflow_connection(conn_id: str) -> Any:
+    from airflow.sdk import BaseHook
+
+    return BaseHook.get_connection(conn_id)
+
+
+def deliver_interval(
+    con: duckdb.DuckDBPyConnection,
+    interval_start: datetime,
+    *,
+    destinations: list[Destination] | None = None,
+    get_connection: GetConnection = airflow_connection,
+    run_id: str | None = None,
+    force: bool = False,
+    destination_name: str | None = None,
+    organization_id: str | None = None,
+) -> DeliveryRun:
+    """Deliver one interval. ``force`` resends parts the ledger says are delivered (the ``redeliver`` DAG)."""
+    interval_start = hour_floor(interval_start)
+    ledger.ensure_tables(con)
+    destinations = [d for d in (destinations if destinations is not None else load_destinations()) if d.enabled]
+    if destination_name and destination_name != "*":
+        destinations = [d for d in destinations if d.name == destination_name]
+        if not destinations:
+            raise ValueError(f"no enabled destination named {destination_name!r}")
+    run = DeliveryRun(interval_start)
+    kinds = {kind for d in destinations for kind in d.kinds}
+    events = read_interval(con, interval_start, kinds) if kinds else IntervalEvents(interval_start, {})
+    for destination in destinations:
+        outcome = DestinationOutcome(destination)
+        run.outcomes.append(outcome)
+        organizations = [
+            org for org in events.organizations() if destination.applies_to(org) and organization_id in (None, "*", org)
+        ]
+        if not organizations:
+            continue
+        secrets: list[str] = []
+        pending: list[tuple[PartResult, LedgerEntry | None]] = []
+        try:
+            state = ledger.entries(con, destination.name, interval_start)
+
+            def record(result: PartResult, state=state, outcome=outcome, pending=pending) -> None:
+                outcome.parts.append(result)
+                if not result.skipped:
+                    pending.append((result, state.get((result.organization_id, result.kind, result.part))))
+
+            with _target(destination, get_connection, secrets) as deliver:
+                for org in organizations:
+                    try:
+                        deliver(org, events, state, force, record)
+                    finally:
+                        ledger.record(con, pending, run_id)
+                        pending.clear()
+        except Exception as exc:  # one destination's failure must not stop the others
+            outcome.error = redact(f"{type(exc).__name__}: {exc}", secrets)
+            log.error("delivery to %s failed: %s", destination.name, outcome.error)
+    for outcome in run.outcomes:
+        log.info("%s", outcome.summary())
+    return run
+
+
+def raise_if_failed(run: DeliveryRun) -> None:
+    if run.failed:
+        raise DeliveryFailed(
+            f"{len(run.failed)} of {len(run.outcomes)} destinations failed for {run.interval_start:%Y-%m-%dT%H}:00:\n"
+            + "\n".join(f"  {o.destination.name}: {o.error}" for o in run.failed)
+        ) from None
+
+
+def deliver_range(
+    con: duckdb.DuckDBPyConnection,
+    start: datetime,
+    end: datetime,
+    **options: Any,
+) -> list[DeliveryRun]:
+    """Every loaded interval in ``[start, end)`` (from ``ops.loaded_file``), oldest first."""
+    ledger.ensure_tables(con)
+    rows = con.execute(
+        load_sql("duckdb", "loaded_intervals"), {"range_start": hour_floor(start), "range_end": end}
+    ).fetchall()
+    return [deliver_interval(con, interval, **options) for (interval,) in rows]
+
+
+# -- targets ----------------------------------------------------------------------------------------------
+
+
+Deliver = Callable[[str, IntervalEvents, dict, bool, Callable[[PartResult], None]], None]
+
+
+@contextlib.contextmanager
+def _target(destination: Destination, get_connection: GetConnection, secrets: list[str]) -> Iterator[Deliver]:
+    conn = get_connection(destination.connection_id)
+    secrets.extend(_secrets_of(conn))
+    if destination.type == "s3":
+        store = _object_store(destination, conn)
+
+        def deliver_s3(org, events, state, force, record) -> None:
+            from eventpipe.deliver import s3
+
+            by_kind = {kind: events.of(kind, org) for kind in destination.kinds}
+            results = s3.deliver_organization(
+                store, destination, org, events.interval_start, by_kind, state, force=force, on_result=record
+            )
+            failed = [r for r in results if r.status != DELIVERED]
+            if failed:
+                raise DeliveryError(f"S3 PUT of {failed[0].target} failed: {failed[0].error}")
+
+        yield deliver_s3
+        return
+    client = _push_client(destination, conn)
+    try:
+
+        def deliver_push(org, events, state, force, record) -> None:
+            for kind in destination.kinds:
+                _push(destination, client, org, kind, events.interval_start, events.of(kind, org), state, force, record)
+
+        yield deliver_push
+    finally:
+        client.close()
+
+
+def _secrets_of(conn: Any) -> list[str]:
+    found = [getattr(conn, "password", None)]
+    extra = getattr(conn, "extra_dejson", None) or {}
+    found += [str(v) for k, v in extra.items() if _SECRET_KEY.search(str(k)) and v]
+    return [s for s in found if s]
+
+
+def _object_store(destination: Destination, conn: Any):
+    from eventpipe.deliver.s3 import LocalStore, S3Store
+
+    conn_type = getattr(conn, "conn_type", None)
+    if conn_type == "fs":
+        path = (getattr(conn, "extra_dejson", None) or {}).get("path")
+        if not path:
+            raise ValueError(f"connection {destination.connection_id} (fs) has no extra 'path'")
+        return LocalStore(path)
+    if conn_type == "aws":
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        client = S3Hook(aws_conn_id=destination.connection_id).get_conn()
+        return S3Store(client, destination.options.get("sse_kms_key_id"))
+    raise ValueError(f"connection {destination.connection_id}: type {conn_type!r}; S3 needs 'aws' (or 'fs' locally)")
+
+
+def _url(conn: Any) -> str:
+    host = str(getattr(conn, "host", "") or "")
+    if "://" in host:
+        return host.rstrip("/")
+    scheme = getattr(conn, "schema", None) or "https"
+    port = getattr(conn, "port", None)
+    return f"{scheme}://{host}" + (f":{port}" if port else "")
+
+
+def _push_client(destination: Destination, conn: Any):
+    options = destination.options
+    url = _url(conn)
+    if destination.type == "splunk_hec":
+        from eventpipe.hec.client import HecClient
+
+        token = getattr(conn, "password", None)
+        if not token:
+            raise ValueError(f"connection {destination.connection_id} has no password (the HEC token)")
+        return HecClient(
+            url,
+            token,
+            index=options["index"],
+            source=options["source"],
+            sourcetype=options["sourcetype"],
+            host=options["host"],
+            use_ack=options["ack"],
+            max_batch_events=options["max_batch_events"],
+            max_batch_bytes=options["max_batch_bytes"],
+            ack_poll_s=options["ack_poll_seconds"],
+            ack_timeout_s=options["ack_timeout_seconds"],
+            max_retries=destination.max_retries,
+        )
+    if destination.type == "heap":
+        from eventpipe.deliver.heap import HeapClient
+
+        return HeapClient(url, options["app_id"], max_retries=destination.max_retries)
+    if destination.type == "ga4":
+        from eventpipe.deliver.ga4 import Ga4Client
+
+        return Ga4Client(
+            url,
+            options["measurement_id"],
+            getattr(conn, "password", None) or "",
+            validate=options["validate"],
+            max_retries=destination.max_retries,
+        )
+    raise ValueError(f"unknown destination type {destination.type}")
+
+
+def push_parts(events: list[Event]) -> list[tuple[str, list[Event]]]:
+    """``(part name, events)``: per landing file, in event id order, at most ``PUSH_PART_EVENTS`` a part."""
+    by_file: dict[str, list[Event]] = defaultdict(list)
+    for event in events:
+        by_file[event.source_file].append(event)
+    parts = []
+    for source_file in sorted(by_file):
+        stem = PurePosixPath(source_file).name
+        file_events = sorted(by_file[source_file], key=lambda e: e.event_id)
+        for number, start in enumerate(range(0, len(file_events), PUSH_PART_EVENTS)):
+            parts.append((f"{stem}#{number:03d}", file_events[start : start + PUSH_PART_EVENTS]))
+    return parts
+
+
+def _push(
+    destination: Destination,
+    client: Any,
+    org: str,
+    kind: str,
+    interval_start: datetime,
+    events: list[Event],
+    state: dict[tuple[str, str, str], LedgerEntry],
+    force: bool,
+    record: Callable[[PartResult], None],
+) -> None:
+    for part, part_events in push_parts(events):
+        checksum = hashlib.sha256("\n".join(e.event_id for e in part_events).encode()).hexdigest()
+        previous = state.get((org, kind, part))
+        result = PartResult(
+            destination.name, destination.type, org, kind, interval_start, part, _target_name(destination),
+            DELIVERED, len(part_events), 0, checksum,
+        )  # fmt: skip
+        if not force and previous is not None and previous.checksum == checksum and previous.status == DELIVERED:
+            result.skipped, result.delivered = True, len(part_events)
+            record(result)
+            continue
+        done = set(previous.delivered_ids) if previous and not force and previous.checksum == checksum else set()
+        pending = [e for e in part_events if e.event_id not in done]
+        try:
+            report = _send(destination, client, pending)
+        except (HecError, DeliveryError) as exc:
+            report = exc.report or DeliveryReport()
+            _fill(result, report, done)
+            result.status, result.error = FAILED, f"{type(exc).__name__}: {exc}"
+            record(result)
+            raise
+        _fill(result, report, done)
+        record(result)
+
+
+def _fill(result: PartResult, report: DeliveryReport, done: set[str]) -> None:
+    result.attempts = report.attempts
+    result.bytes = report.bytes_sent
+    result.ack_ids = list(report.ack_ids)
+    result.delivered_ids = sorted(done | set(report.delivered_ids))
+    result.delivered = len(result.delivered_ids)
+    result.dead_letters = [(d.event_id, None if d.code is None else str(d.code), d.text) for d in report.dead_letter]
+
+
+def _send(destination: Destination, client: Any, events: list[Event]) -> DeliveryReport:
+    if not events:
+        return DeliveryReport()
+    if destination.type == "splunk_hec":
+        return client.send(
+            {"event_id": e.event_id, "time": e.event_time_ms / 1000, "event": e.envelope()} for e in events
+        )
+    return client.send(events)
+
+
+def _target_name(destination: Destination) -> str:
+    return {
+        "splunk_hec": f"hec:{destination.options.get('index') or 'default'}",
+        "heap": f"heap:{destination.options.get('app_id')}",
+        "ga4": f"ga4:{destination.options.get('measurement_id')}",
+    }.get(destination.type, destination.type)
+
+
+__all__ = ["ANALYTICS", "DeliveryFailed", "DeliveryRun", "deliver_interval", "deliver_range", "raise_if_failed"]
