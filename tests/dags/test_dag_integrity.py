@@ -34,6 +34,13 @@ def dagbag(tmp_path_factory):
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
     assert "event_pipeline" in dagbag.dags
+    assert "share_sync" in dagbag.dags
+
+
+def test_share_sync_plans_then_applies_and_applies_by_default(dagbag):
+    dag = dagbag.dags["share_sync"]
+    assert dag.get_task("plan").downstream_task_ids == {"apply"}
+    assert dag.params["dry_run"] is False and dag.params["target"] == "local"
 
 
 def test_every_dag_has_tags_docs_and_retries(dagbag):
