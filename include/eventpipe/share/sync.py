@@ -136,7 +136,7 @@ def read_local_state(config: ShareConfig, path: Path | None = None) -> tuple[Sha
     return state_from_dict(data.get("state", {})), None
 
 
-def write_local_state(config: ShareConfig, state: ShareState, consumers: Path, path: Path | None = None) -> Path:
+def write_local_state(config: ShareConfig, state: ShareState, consumers: Path | None, path: Path | None = None) -> Path:
     """Record ``state`` atomically (a crash leaves the old file or the new one, never half of one)."""
     path = path or state_path()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -146,7 +146,7 @@ def write_local_state(config: ShareConfig, state: ShareState, consumers: Path, p
         " `eventpipe share apply --target local` recorded. It stands in for the account on the embedded"
         " default; delete it to plan from an empty account.",
         "names": _names(config),
-        "consumers_file": str(consumers),
+        "consumers_file": str(consumers) if consumers else None,
         "applied_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "state": state_to_dict(state),
     }
@@ -274,7 +274,7 @@ def plan_share(config: ShareConfig, target: str = "local", cursor: Any = None) -
     return Plan(target, plan(read_state(cursor, config), config))
 
 
-def apply_share(config: ShareConfig, consumers: Path, target: str = "local", cursor: Any = None) -> Applied:
+def apply_share(config: ShareConfig, consumers: Path | None, target: str = "local", cursor: Any = None) -> Applied:
     """Apply the plan on ``target``, then plan again; raises ShareSyncError if anything remains."""
     _check_target(target)
     if target == "local":
@@ -301,7 +301,7 @@ def _apply_snowflake(config: ShareConfig, cursor: Any) -> Applied:
     return Applied("snowflake", statements, plan(read_state(cursor, config), config))
 
 
-def _apply_local(config: ShareConfig, consumers: Path) -> Applied:
+def _apply_local(config: ShareConfig, consumers: Path | None) -> Applied:
     from eventpipe import warehouse
 
     state, _ = read_local_state(config)
