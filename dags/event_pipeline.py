@@ -9,6 +9,11 @@ Every hour, for the arrival hour that just ended (the run's data interval):
    Files already in the `ops.loaded_file` ledger are skipped, so re-running a run changes nothing.
 2. **dbt_marts**: the dbt project (staging, intermediate, marts), one task per model with its tests.
 3. **reconcile**: fails the run unless lines landed = rows loaded + duplicates dropped + quarantined.
+4. **deliver**: the interval's App Events, Audit logs and analytics events to every destination configured
+   for their organization (`config/destinations.example.yml` locally; credentials in Airflow Connections):
+   S3, Splunk HEC, Heap, GA4. Each part is recorded in `ops.delivery`; a re-run skips delivered parts, and
+   one failing destination does not stop the others (the task fails after trying them all).
+   Resend a range from the `redeliver` DAG.
 
 Re-run any hour with *Clear*: every step is idempotent.
 """
@@ -73,6 +78,12 @@ def event_pipeline():
         reconciliation.assert_reconciled(result)
         return result.summary()
 
+    @task(retry_delay=timedelta(seconds=10))
+    def deliver(data_interval_start=None, run_id=None) -> dict:
+        from eventpipe.deliver.run import deliver_task
+
+        return deliver_task(data_interval_start, run_id=run_id)
+
     marts = DbtTaskGroup(
         group_id="dbt_marts",
         project_config=project_config,
@@ -83,7 +94,7 @@ def event_pipeline():
     )
     run_producer_first(marts)
 
-    load_raw_events() >> marts >> reconcile()
+    load_raw_events() >> marts >> reconcile() >> deliver()
 
 
 event_pipeline()

@@ -54,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("up", help="start the Airflow UI (standalone) with the project's DAGs")
 
+    hec = commands.add_parser(
+        "hec-receiver",
+        add_help=False,
+        help="a local Splunk HEC-compatible receiver (writes $EVENTPIPE_HOME/received/splunk/); --help for options",
+    )
+    hec.add_argument("receiver_args", nargs=argparse.REMAINDER)
+
     from eventpipe.share.commands import add_share_parser  # share plan|apply (argparse only, no heavy imports)
 
     add_share_parser(commands)
@@ -61,11 +68,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["hec-receiver"]:  # its own options (eventpipe.hec.receiver), passed through as they are
+        return cmd_hec_receiver(argparse.Namespace(receiver_args=argv[1:]))
     args = build_parser().parse_args(argv)
-    handler = {"generate": cmd_generate, "run": cmd_run, "demo": cmd_demo, "up": cmd_up, "share": cmd_share}[
-        args.command
-    ]
+    handler = {"generate": cmd_generate, "run": cmd_run, "demo": cmd_demo, "up": cmd_up, "share": cmd_share}.get(
+        args.command, cmd_hec_receiver
+    )
     return handler(args)
+
+
+def cmd_hec_receiver(args: argparse.Namespace) -> int:
+    from eventpipe.hec.receiver import serve
+
+    return serve(args.receiver_args)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

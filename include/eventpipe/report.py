@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
 
@@ -23,6 +24,7 @@ class Summary:
     completion_rate: float | None = None
     avg_csat: float | None = None
     csat_responses: int = 0
+    deliveries: Any = None  # eventpipe.deliver.summary.DeliverySummary, when the ledger exists
 
 
 def summarize(target: Warehouse | duckdb.DuckDBPyConnection) -> Summary:
@@ -39,6 +41,9 @@ def summarize(target: Warehouse | duckdb.DuckDBPyConnection) -> Summary:
             summary.avg_csat,
             summary.csat_responses,
         ) = row
+    from eventpipe.deliver import summary as deliveries
+
+    summary.deliveries = deliveries.summarize(warehouse)
     return summary
 
 
@@ -61,4 +66,7 @@ def render(summary: Summary) -> str:
         lines.append(f"completion rate        {summary.completion_rate:>10.1%}")
     if summary.avg_csat is not None:
         lines.append(f"average CSAT           {summary.avg_csat:>10.2f}  ({summary.csat_responses:,} responses)")
+    from eventpipe.deliver import summary as deliveries
+
+    lines += deliveries.render(summary.deliveries)
     return "\n".join(lines)

@@ -95,17 +95,22 @@ def run_intervals(
     end: datetime,
     on_interval: Callable[[datetime, str], None] | None = None,
 ) -> list[RunOutcome]:
+    from eventpipe.deliver.local import local_receivers
+
     prepare()
     dag = load_dag()
     outcomes = []
-    for interval_start in hourly_intervals(start, end):
-        # A manual run covers the last whole interval before its logical date, as a scheduled
-        # run does: the run for arrival hour H is the one dated H + 1h (when that hour has ended).
-        interval_end = (interval_start + timedelta(hours=1)).replace(tzinfo=UTC)
-        dag_run = dag.test(logical_date=interval_end, run_after=interval_end)
-        state = str(getattr(dag_run.state, "value", dag_run.state))
-        outcomes.append(RunOutcome(interval_start, state))
-        if on_interval:
-            on_interval(interval_start, state)
+    # The local HEC / Heap / GA4 receivers the deliver task sends to, up for the whole run (their
+    # Connections are defined in this process's environment, which dag.test's tasks share).
+    with local_receivers():
+        for interval_start in hourly_intervals(start, end):
+            # A manual run covers the last whole interval before its logical date, as a scheduled
+            # run does: the run for arrival hour H is the one dated H + 1h (when that hour has ended).
+            interval_end = (interval_start + timedelta(hours=1)).replace(tzinfo=UTC)
+            dag_run = dag.test(logical_date=interval_end, run_after=interval_end)
+            state = str(getattr(dag_run.state, "value", dag_run.state))
+            outcomes.append(RunOutcome(interval_start, state))
+            if on_interval:
+                on_interval(interval_start, state)
     return outcomes
 

@@ -362,3 +362,35 @@ def _target_name(destination: Destination) -> str:
 
 
 __all__ = ["ANALYTICS", "DeliveryFailed", "DeliveryRun", "deliver_interval", "deliver_range", "raise_if_failed"]
+
+
+def deliver_task(
+    interval_start: datetime,
+    *,
+    run_id: str | None = None,
+    force: bool = False,
+    destination_name: str | None = None,
+    organization_id: str | None = None,
+) -> dict[str, Any]:
+    """What the DAG tasks call: deliver (or resend) one interval from the embedded warehouse, fail if any failed."""
+    import os
+
+    from eventpipe import warehouse
+
+    target = os.environ.get("EVENTPIPE_TARGET", "duckdb")
+    if target != "duckdb":
+        # Not built yet: the delivery queries read the DuckDB warehouse only. Say so instead of sending nothing.
+        log.warning("deliveries read the DuckDB warehouse; target %s is not supported yet: nothing delivered", target)
+        return {"skipped": f"target {target} not supported by deliveries yet"}
+    with warehouse.connect() as con:
+        run = deliver_interval(
+            con,
+            interval_start,
+            run_id=run_id,
+            force=force,
+            destination_name=destination_name,
+            organization_id=organization_id,
+        )
+    log.info("%s", run.summary())
+    raise_if_failed(run)
+    return run.to_dict()

@@ -214,7 +214,7 @@ class HecReceiver:
         if out_dir is None:
             from eventpipe import settings
 
-            out_dir = settings.eventpipe_home() / "hec"
+            out_dir = settings.eventpipe_home() / "received" / "splunk"
         self.host = host
         self.port = port
         self.out_dir = Path(out_dir)
@@ -652,7 +652,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--ack", action="store_true", help="the token uses indexer acknowledgement")
     parser.add_argument("--index", action="append", help="an index the token may write to (repeat; default: any)")
-    parser.add_argument("--out-dir", type=Path, help="default: $EVENTPIPE_HOME/hec")
+    parser.add_argument("--out-dir", type=Path, help="default: $EVENTPIPE_HOME/received/splunk")
     parser.add_argument("--busy-rate", type=float, default=0.0, help="fraction of requests answered 503 (code 9)")
     parser.add_argument("--error-rate", type=float, default=0.0, help="fraction answered 500 (code 8)")
     parser.add_argument("--drop-rate", type=float, default=0.0, help="fraction of connections reset unanswered")
