@@ -30,8 +30,10 @@ def start_standalone(port: int = DEFAULT_PORT, log_path=None) -> subprocess.Pope
     airflow_env.ensure_metadata_db(env)
     log_path = log_path or settings.airflow_home() / "standalone.log"
     log = open(log_path, "ab")  # noqa: SIM115 - handed to the child process for its lifetime
+    # Through eventpipe.deliver.local: the local HEC / Heap / GA4 receivers the deliver task sends to run
+    # beside Airflow, in the same process group, with their Connections in Airflow's environment.
     return subprocess.Popen(
-        [sys.executable, "-m", "airflow", "standalone"],
+        [sys.executable, "-m", "eventpipe.deliver.local", "--", sys.executable, "-m", "airflow", "standalone"],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
