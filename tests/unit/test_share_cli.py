@@ -256,3 +256,16 @@ def test_a_private_key_from_the_environment_is_converted_and_never_echoed():
     with pytest.raises(ShareSyncError) as error:
         _der_private_key(broken, "pw")
     assert "AAAA" not in str(error.value) and "BEGIN" not in str(error.value)
+
+
+def test_the_example_consumers_are_the_demos_organizations(tmp_path):
+    """So that `eventpipe demo` then `eventpipe share apply` shows every example consumer real rows."""
+    from datetime import datetime
+
+    from eventpipe.generate import generate
+
+    # the demo's organizations and seed (eventpipe.cli.cmd_demo)
+    truth = generate(landing=str(tmp_path), start=datetime(2026, 11, 26), hours=1, orgs=3, sessions_per_hour=2, seed=7)
+    generated = {key.split("|")[0] for key in truth.app_daily}
+    example = load_config(EXAMPLE)
+    assert {org for consumer in example.consumers for org in consumer.organizations} == generated
