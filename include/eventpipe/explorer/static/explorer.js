@@ -349,6 +349,19 @@ function addFilter(event) {
 
 // ---------------------------------------------------------------- session view
 
+// Inside the Airflow UI this page is a sandboxed iframe that may not navigate the top window; it is
+// same-origin, so it asks the UI's router to show the DAG run instead (history entry + popstate).
+function openInAirflow(event) {
+  if (window.parent === window) return;
+  try {
+    const target = new URL(event.currentTarget.getAttribute("href"), location.href);
+    if (target.origin !== location.origin) return;
+    window.parent.history.pushState(null, "", target.pathname + target.search + target.hash);
+    window.parent.dispatchEvent(new PopStateEvent("popstate", { state: null }));
+    event.preventDefault();
+  } catch (error) { /* not allowed: fall back to the link's own target */ }
+}
+
 function renderSession(detail) {
   const j = detail.journey;
   $("#session-id").textContent = j.journey_id;
@@ -356,7 +369,8 @@ function renderSession(detail) {
     el("dt", {}, column.label), el("dd", { "data-column": column.name }, cellText(column, j[column.name]) || "–")));
   $("#session-summary").replaceChildren(...summary);
   $("#session-runs").replaceChildren(...detail.runs.map((run) => el("li", { "data-testid": "session-run" },
-    run.url ? el("a", { href: run.url, target: "_top", "data-testid": "run-link" }, `${run.dag_id} · ${run.run_id}`)
+    run.url ? el("a", { href: run.url, target: "_top", "data-testid": "run-link", onclick: openInAirflow },
+      `${run.dag_id} · ${run.run_id}`)
       : el("span", { class: "muted" }, "no DAG run recorded"),
     el("span", { class: "muted" }, ` — interval ${fmtTime(run.interval_start)}, batch `),
     el("code", {}, run.batch_id))));
