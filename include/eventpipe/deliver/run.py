@@ -394,3 +394,47 @@ def deliver_task(
     log.info("%s", run.summary())
     raise_if_failed(run)
     return run.to_dict()
+
+
+def redeliver_task(
+    start: str | datetime,
+    end: str | datetime,
+    *,
+    destination_name: str = "*",
+    organization_id: str = "*",
+    run_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """What the ``redeliver`` DAG calls: resend every loaded interval in ``[start, end)``; fail if any failed."""
+    from eventpipe import warehouse
+
+    start, end = _as_utc(start), _as_utc(end)
+    if end <= start:
+        raise ValueError(f"end ({end:%Y-%m-%dT%H:%M}) must be after start ({start:%Y-%m-%dT%H:%M})")
+    with warehouse.connect() as con:
+        runs = deliver_range(
+            con,
+            start,
+            end,
+            force=True,
+            run_id=run_id,
+            destination_name=destination_name,
+            organization_id=organization_id,
+        )
+    for run in runs:
+        log.info("%s", run.summary())
+    failed = [run for run in runs if run.failed]
+    if failed:
+        raise DeliveryFailed("\n".join(str(_failure_text(run)) for run in failed))
+    log.info("resent %d intervals in [%s, %s)", len(runs), start, end)
+    return [run.to_dict() for run in runs]
+
+
+def _failure_text(run: DeliveryRun) -> str:
+    return f"{run.interval_start:%Y-%m-%dT%H}:00: " + "; ".join(f"{o.destination.name}: {o.error}" for o in run.failed)
+
+
+def _as_utc(value: str | datetime) -> datetime:
+    from datetime import UTC
+
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
