@@ -356,8 +356,11 @@ function openInAirflow(event) {
   try {
     const target = new URL(event.currentTarget.getAttribute("href"), location.href);
     if (target.origin !== location.origin) return;
-    window.parent.history.pushState(null, "", target.pathname + target.search + target.hash);
-    window.parent.dispatchEvent(new PopStateEvent("popstate", { state: null }));
+    // the entry shaped as React Router's own (usr, key, idx), which it reads back on popstate
+    const current = window.parent.history.state || {};
+    const entry = { usr: null, key: Math.random().toString(36).slice(2, 10), idx: (current.idx || 0) + 1 };
+    window.parent.history.pushState(entry, "", target.pathname + target.search + target.hash);
+    window.parent.dispatchEvent(new PopStateEvent("popstate", { state: entry }));
     event.preventDefault();
   } catch (error) { /* not allowed: fall back to the link's own target */ }
 }
