@@ -269,3 +269,25 @@ def test_the_example_consumers_are_the_demos_organizations(tmp_path):
     generated = {key.split("|")[0] for key in truth.app_daily}
     example = load_config(EXAMPLE)
     assert {org for consumer in example.consumers for org in consumer.organizations} == generated
+
+
+def test_plan_notices_a_local_share_missing_from_the_warehouse(home_with_marts, tmp_path, capsys):
+    consumers = write_consumers(tmp_path / "c.yml", [ACME, GLOBEX])
+    assert share(capsys, "apply", "--consumers", str(consumers))[0] == 0
+    assert "lacks" not in share(capsys, "plan", "--consumers", str(consumers))[2]
+    con = connect(home_with_marts / "warehouse.duckdb")
+    con.execute("DROP SCHEMA share_globex_bi CASCADE")
+    con.close()
+    code, out, err = share(capsys, "plan", "--consumers", str(consumers))
+    # the recorded state (the account) is unchanged, so no statement; the local replica is reported
+    assert (code, out) == (0, "") and "local DuckDB share lacks share_globex_bi.SESSION_EVENT" in err
+    share(capsys, "apply", "--consumers", str(consumers))
+    assert "lacks" not in share(capsys, "plan", "--consumers", str(consumers))[2]
+
+
+def test_help_says_the_local_state_stands_in_for_the_account(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["share", "plan", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "STANDS IN FOR THE ACCOUNT" in text and "$EVENTPIPE_HOME/share/state.json" in text
+    assert "No statement is sent to Snowflake" in text

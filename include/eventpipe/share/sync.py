@@ -267,6 +267,10 @@ def plan_share(config: ShareConfig, target: str = "local", cursor: Any = None) -
     _check_target(target)
     if target == "local":
         state, note = read_local_state(config)
+        gaps = local_share_gaps(config)
+        if gaps:
+            gap_note = f"the local DuckDB share lacks {', '.join(gaps)}: `eventpipe share apply` rebuilds it"
+            note = f"{note}\n{gap_note}" if note else gap_note
         return Plan(target, plan(state, config), note)
     if cursor is None:
         with snowflake_cursor() as cursor:
@@ -322,6 +326,34 @@ def _apply_local(config: ShareConfig, consumers: Path | None) -> Applied:
     path = write_local_state(config, after, consumers)
     remaining = plan(read_local_state(config, path)[0], config)
     return Applied("local", statements, remaining, schemas, rows, path)
+
+
+def local_share_gaps(config: ShareConfig) -> list[str]:
+    """Consumer views missing from the local DuckDB share (e.g. a fresh warehouse under an old state).
+
+    Best effort and read-only: nothing when the warehouse does not exist or another process holds it.
+    """
+    import duckdb
+
+    path = settings.warehouse_path()
+    if not path.exists():
+        return []
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            present = {
+                f"{schema}.{name}".lower()
+                for schema, name in con.execute(
+                    "SELECT schema_name, view_name FROM duckdb_views() WHERE database_name = current_database()"
+                ).fetchall()
+            }
+    except duckdb.Error:
+        return []
+    return [
+        f"{consumer.local_schema}.{view.name}"
+        for consumer in config.consumers
+        for view in VIEWS
+        if f"{consumer.local_schema}.{view.name}".lower() not in present
+    ]
 
 
 def missing_marts(con: Any, source_schema: str = "marts") -> list[str]:
