@@ -15,6 +15,9 @@ account, and apply rebuilds the local DuckDB share, one schema `share_<account>`
 `SNOWFLAKE_*` variables). The consumers file is `$EVENTPIPE_SHARE_CONSUMERS`, else
 `config/consumers.yml`, else `config/consumers.example.yml`.
 
+On the local target, apply writes the DuckDB warehouse, which takes one writing process at a time:
+while an event_pipeline task holds it, apply fails and is retried (2 retries, a minute apart).
+
 Runs daily to repair drift (the views read the marts live, so new data needs no sync) and on demand
 after a change to the consumers file. Re-running is harmless: a second apply runs nothing.
 See `docs/querying-the-share.md`.
