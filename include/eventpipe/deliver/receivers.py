@@ -140,6 +140,7 @@ class HeapReceiver(_StandIn):
     def __init__(self, out_dir: Path | str, *, app_ids: set[str] | None = None, **options: Any) -> None:
         super().__init__(out_dir, **options)
         self.app_ids = app_ids  # None: any numeric app id
+        self.batch_sizes: list[int] = []  # events per accepted request
 
     def route(self, path: str, query: dict[str, str], document: Any) -> _Reply:
         if path.rstrip("/") != heap.TRACK_PATH:
@@ -148,6 +149,8 @@ class HeapReceiver(_StandIn):
         if problem:
             return _Reply(400, {"error": problem})
         self.write(str(document["app_id"]), [{"app_id": str(document["app_id"]), **e} for e in document["events"]])
+        with self._lock:
+            self.batch_sizes.append(len(document["events"]))
         return _Reply(200, {})
 
     def problem(self, document: Any) -> str | None:
