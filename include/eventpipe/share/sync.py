@@ -160,11 +160,10 @@ def write_local_state(config: ShareConfig, state: ShareState, consumers: Path | 
 # Snowflake connection (credentials from the environment or an Airflow Connection only)
 # ----------------------------------------------------------------------------------------------
 
-SNOWFLAKE_CONN_ID = "snowflake_default"
 CREDENTIALS_HELP = (
     "set SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER and SNOWFLAKE_PASSWORD (or SNOWFLAKE_PRIVATE_KEY, a PEM key,"
     " with SNOWFLAKE_PRIVATE_KEY_PASSPHRASE if encrypted), optionally SNOWFLAKE_ROLE and SNOWFLAKE_WAREHOUSE;"
-    f" or define the Airflow Connection {SNOWFLAKE_CONN_ID!r}"
+    " or define the Airflow Connection snowflake_default (EVENTPIPE_SNOWFLAKE_CONN_ID names another)"
 )
 
 
@@ -176,7 +175,8 @@ def snowflake_credentials_in_env() -> bool:
 
 
 def connect_snowflake() -> Any:
-    """A snowflake-connector connection: ``SNOWFLAKE_*`` variables if set, else ``snowflake_default``."""
+    """A snowflake-connector connection: ``SNOWFLAKE_*`` variables if set, else the Airflow Connection
+    ``snowflake_default`` (``EVENTPIPE_SNOWFLAKE_CONN_ID``), as the loader reads it."""
     if snowflake_credentials_in_env():
         import snowflake.connector
 
@@ -197,15 +197,14 @@ def connect_snowflake() -> Any:
                 env["SNOWFLAKE_PRIVATE_KEY"], env.get("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE")
             )
         return snowflake.connector.connect(**params)
-    try:
-        from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook
-        from airflow.sdk.exceptions import AirflowNotFoundException
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
-        try:
-            return SnowflakeHook(snowflake_conn_id=SNOWFLAKE_CONN_ID).get_conn()
-        except AirflowNotFoundException:
-            pass
-    except ImportError:  # pragma: no cover - the provider is a dependency
+    # The loader's connection (host/port/protocol extras included, for a private link or the emulator).
+    from eventpipe.snowflake_warehouse import connect_snowflake as connect_from_airflow
+
+    try:
+        return connect_from_airflow(settings.snowflake_conn_id())
+    except AirflowNotFoundException:
         pass
     raise ShareSyncError(f"no Snowflake credentials: {CREDENTIALS_HELP}")
 
