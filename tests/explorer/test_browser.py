@@ -1,0 +1,218 @@
+"""The Activity Explorer in a real browser inside the real Airflow UI.
+
+``airflow standalone`` (as ``eventpipe up`` starts it, plugins folder included) serves marts that
+``event_pipeline`` built; headless Chromium (Debian's package, driven by Playwright) signs in through
+Airflow's login page, opens the Activity Explorer from the nav, applies a filter and a sort, and the
+rows it shows are checked against the marts; then a session's events, and its link to the DAG run
+that loaded them. Screenshots go to test-artifacts/ (gitignored). With EVENTPIPE_UPDATE_SCREENSHOT=1
+the main one is also copied to docs/img/activity-explorer.png, the README's picture.
+
+Without /usr/bin/chromium this test fails (``make test`` installs it): it never skips.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+
+from eventpipe import up
+
+from .conftest import sql
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def airflow(marts_home):
+    """``airflow standalone`` on the marts' EVENTPIPE_HOME; the scheduler creates no runs of its own,
+    so nothing writes to the warehouse while the browser reads it."""
+    saved = dict(os.environ)
+    os.environ["EVENTPIPE_HOME"] = str(marts_home)
+    os.environ.pop("EVENTPIPE_LANDING", None)
+    os.environ["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "False"
+    port = free_port()
+    base_url = f"http://localhost:{port}"
+    ARTIFACTS.mkdir(exist_ok=True)
+    process = up.start_standalone(port, log_path=ARTIFACTS / "activity-explorer-standalone.log")
+    try:
+        up.wait_healthy(base_url, process)
+        yield base_url, up.admin_password()
+    finally:
+        up.stop(process)
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def test_api_requires_an_airflow_login(airflow):
+    base_url, password = airflow
+    with pytest.raises(urllib.error.HTTPError) as denied:
+        urllib.request.urlopen(f"{base_url}/explorer/api/range", timeout=30)
+    assert denied.value.code == 401
+    token = up.access_token(base_url, "admin", password)
+    request = urllib.request.Request(f"{base_url}/explorer/api/range", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert json.load(response)["sessions"] > 0
+    # the plugin registered its app and its nav entry
+    request = urllib.request.Request(f"{base_url}/api/v2/plugins", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        plugin = next(p for p in json.load(response)["plugins"] if p["name"] == "activity_explorer")
+    assert plugin["fastapi_apps"][0]["url_prefix"] == "/explorer"
+    assert plugin["external_views"][0]["url_route"] == "activity-explorer"
+
+
+def wait_ready(frame, previous: str | None) -> str:
+    """Wait until the page finished rendering after ``previous`` (its body's data-ready counter)."""
+    locator = frame.locator("body[data-ready]")
+    locator.wait_for(timeout=30_000)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        value = locator.get_attribute("data-ready")
+        if value != previous:
+            assert value != "error", frame.locator("[data-testid=error]").inner_text()
+            return value
+        time.sleep(0.05)
+    raise TimeoutError("the explorer did not re-render")
+
+
+def shown_rows(frame) -> list[dict[str, str]]:
+    rows = []
+    for row in frame.locator("[data-testid=journeys] tbody tr[data-journey-id]").all():
+        cells = {cell.get_attribute("data-column"): cell.inner_text() for cell in row.locator("td").all()}
+        rows.append(cells)
+    return rows
+
+
+def test_filter_sort_and_session_in_chromium(airflow, warehouse_path):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    base_url, password = airflow
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+
+            # Sign in through Airflow's own login page, then open the explorer from the nav.
+            page.goto(f"{base_url}/")
+            page.fill("input[name=username]", "admin")
+            page.fill("input[name=password]", password)
+            page.click("button[type=submit]")
+            page.get_by_role("link", name="Activity Explorer").click()
+            started = time.monotonic()
+            page.wait_for_url("**/plugin/activity-explorer**")
+            frame = page.frame_locator("iframe[title='Activity Explorer']")
+            ready = wait_ready(frame, None)
+            load_seconds = time.monotonic() - started
+
+            # Default: the last 24 hours of data, shown in the range inputs; charts drawn.
+            assert frame.locator("[data-testid=range-start]").input_value()
+            assert frame.locator("[data-testid=chart-time] svg rect").count() > 0
+            assert frame.locator("[data-testid=chart-services] svg rect").count() > 0
+
+            # All time, then the filter "Status equals closed" and a sort on Actions (descending).
+            frame.locator("[data-testid=range-all]").click()
+            ready = wait_ready(frame, ready)
+            frame.locator("[data-testid=filter-column]").select_option("status")
+            frame.locator("[data-testid=filter-op]").select_option("equals")
+            frame.locator("[data-testid=filter-value]").fill("closed")
+            frame.locator("[data-testid=filter-add]").click()
+            ready = wait_ready(frame, ready)
+            assert frame.locator("[data-testid=filter-chip]").inner_text().startswith("Status equals closed")
+            frame.locator("[data-testid=sort-actions]").click()  # ascending
+            ready = wait_ready(frame, ready)
+            frame.locator("[data-testid=sort-actions]").click()  # descending
+            ready = wait_ready(frame, ready)
+
+            expected = sql(
+                warehouse_path,
+                "SELECT session_id, status, action_runs, action_errors, messages_sent + messages_received"
+                " FROM marts.fct_sessions WHERE status = 'closed'"
+                " ORDER BY action_runs DESC NULLS LAST, session_id LIMIT 50",
+            )
+            total = sql(warehouse_path, "SELECT count(*) FROM marts.fct_sessions WHERE status = 'closed'")[0][0]
+            everything = sql(warehouse_path, "SELECT count(*) FROM marts.fct_sessions")[0][0]
+            assert 0 < total < everything
+            rows = shown_rows(frame)
+            shown = [
+                (r["journey_id"], r["status"], int(r["actions"]), int(r["action_errors"]), int(r["messages"]))
+                for r in rows
+            ]
+            assert shown == [tuple(row) for row in expected]
+            assert frame.locator("[data-testid=summary]").inner_text().startswith(f"{total} journeys")
+            ARTIFACTS.mkdir(exist_ok=True)
+            screenshot = ARTIFACTS / "activity-explorer.png"
+            page.screenshot(path=str(screenshot))
+            if os.environ.get("EVENTPIPE_UPDATE_SCREENSHOT") == "1":
+                (REPO / "docs" / "img").mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(screenshot, REPO / "docs" / "img" / "activity-explorer.png")
+
+            # One session: its events in time order, and the DAG run that loaded them.
+            journey_id = rows[0]["journey_id"]
+            frame.locator(f"tr[data-journey-id='{journey_id}'] [data-testid=open-session]").click()
+            ready = wait_ready(frame, ready)
+            assert frame.locator("[data-testid=session-id]").inner_text() == journey_id
+            events = sql(
+                warehouse_path,
+                "SELECT event_id FROM marts.fct_session_events WHERE session_id = ? ORDER BY event_time, event_id",
+                [journey_id],
+            )
+            shown_events = frame.locator("[data-testid=session-events] tbody tr").evaluate_all(
+                "rows => rows.map(r => r.dataset.eventId)"
+            )
+            assert shown_events == [event_id for (event_id,) in events]
+            runs = sql(
+                warehouse_path,
+                "SELECT DISTINCT b.run_id FROM marts.fct_session_events e"
+                " JOIN ops.load_batch b ON e._batch_id = b.batch_id WHERE e.session_id = ?",
+                [journey_id],
+            )
+            link = frame.locator("[data-testid=run-link]").first
+            href = link.get_attribute("href")
+            assert href.startswith("../dags/event_pipeline/runs/")
+            run_id = unquote(href.rsplit("/", 1)[1])
+            assert run_id in {r for (r,) in runs}
+            page.screenshot(path=str(ARTIFACTS / "activity-explorer-session.png"))
+
+            # The link opens that run in the Airflow UI (not inside the iframe).
+            link.click()
+            page.wait_for_url("**/dags/event_pipeline/runs/**", timeout=30_000)
+            assert unquote(page.url.rsplit("/runs/", 1)[1]) == run_id
+            page.get_by_text(run_id).first.wait_for(timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "activity-explorer-run.png"))
+            assert not errors, errors
+            (ARTIFACTS / "activity-explorer-timing.txt").write_text(f"explorer ready after {load_seconds:.2f}s\n")
+            print(f"explorer ready {load_seconds:.2f}s after the nav click")
+        finally:
+            browser.close()
