@@ -1,0 +1,179 @@
+"""Deliveries end to end through Airflow: ``eventpipe run`` (real DAG runs: load, dbt, reconcile, deliver) with the
+local receivers it starts itself, then every App Event and Audit event of each interval is looked for at its
+destinations, by event id, in what the receivers and the local S3 wrote.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from eventpipe.generate import generate
+from eventpipe.hec.receiver import HecReceiver
+
+pytestmark = pytest.mark.slow
+
+START = datetime(2026, 11, 27, 6)
+HOURS = [START, START.replace(hour=7)]
+REVOKED_HOUR = START.replace(hour=8)
+TOKEN = "3f2b9c1d-8e7a-4b6c-9d0e-1a2b3c4d5e6f"
+
+
+def eventpipe(home: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    environ = dict(os.environ, EVENTPIPE_HOME=str(home), **(env or {}))
+    environ.pop("EVENTPIPE_LANDING", None)
+    return subprocess.run(
+        [sys.executable, "-m", "eventpipe.cli", *args], env=environ, capture_output=True, text=True, timeout=900
+    )
+
+
+@pytest.fixture(scope="module")
+def delivered(tmp_path_factory):
+    home = tmp_path_factory.mktemp("deliveries_home")
+    generate(
+        landing=str(home / "landing"),
+        start=START,
+        hours=3,
+        orgs=2,
+        sessions_per_hour=4,
+        seed=21,
+        late_fraction=0.08,
+        duplicate_fraction=0.05,
+        malformed_fraction=0.03,
+        files_per_hour=2,
+    )
+    run = eventpipe(home, "run", "--start", "2026-11-27T06:00", "--end", "2026-11-27T08:00")
+    assert run.returncode == 0, run.stdout + run.stderr[-4000:]
+    return home, run
+
+
+def query(home: Path, sql: str, params=None) -> list[tuple]:
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def interval_ids(home: Path, table: str, hour: datetime, where: str = "true") -> list[str]:
+    return sorted(
+        row[0]
+        for row in query(
+            home,
+            f"SELECT e.event_id FROM raw.{table} e JOIN ops.loaded_file f ON e._source_file = f.source_file"
+            f" WHERE f.interval_start = ? AND {where}",
+            [hour],
+        )
+    )
+
+
+def ndjson(paths) -> list[dict]:
+    return [json.loads(line) for path in sorted(paths) for line in Path(path).read_text().splitlines() if line]
+
+
+def s3_ids(home: Path, kind: str, hour: datetime) -> list[str]:
+    pattern = f"eventpipe-deliveries/*/*/{kind}/dt={hour:%Y-%m-%d}/hour={hour:%H}/*.json.gz"
+    return sorted(
+        json.loads(line)["eventId"]
+        for path in (home / "s3").glob(pattern)
+        for line in gzip.decompress(path.read_bytes()).splitlines()
+    )
+
+
+def test_every_app_event_and_audit_event_of_each_interval_arrives_once(delivered):
+    home, _ = delivered
+    splunk = Counter(e["fields"]["event_id"] for e in ndjson((home / "received" / "splunk").glob("*.ndjson")))
+    heap = Counter(e["idempotency_key"] for e in ndjson((home / "received" / "heap").glob("*.ndjson")))
+    ga4 = Counter(e["params"]["event_id"] for e in ndjson((home / "received" / "ga4").glob("G-*.ndjson")))
+    app_events, analytics = [], []
+    for hour in HOURS:
+        sessions = interval_ids(home, "session_event", hour)
+        audits = interval_ids(home, "audit_event", hour)
+        assert sessions and audits
+        assert s3_ids(home, "Session", hour) == sessions  # S3: the interval's objects hold exactly its events
+        assert s3_ids(home, "Audit", hour) == audits
+        app_events += sessions
+        analytics += interval_ids(home, "session_event", hour, "event_type = 'analytics_event'")
+    assert sorted(splunk) == sorted(app_events) and set(splunk.values()) == {1}
+    assert sorted(heap) == sorted(analytics) and set(heap.values()) == {1}
+    assert sorted(ga4) == sorted(analytics) and set(ga4.values()) == {1}
+    # The raw tables hold nothing that was not delivered (late events included: they travel with their file).
+    assert len(app_events) == query(home, "SELECT count(*) FROM raw.session_event")[0][0]
+    assert not (home / "received" / "ga4" / "invalid.ndjson").exists()
+
+
+def test_the_ledger_and_the_summary_agree_with_the_marts(delivered):
+    home, run = delivered
+    ledger = dict(
+        query(
+            home,
+            "SELECT destination || ' ' || kind, sum(delivered) FROM ops.delivery"
+            " WHERE status = 'delivered' AND kind != 'manifest' GROUP BY 1",
+        )
+    )
+    sessions = query(home, "SELECT count(*) FROM marts.fct_session_events")[0][0]
+    audits = query(home, "SELECT count(*) FROM marts.fct_audit_events")[0][0]
+    analytics = query(home, "SELECT count(*) FROM marts.fct_session_events WHERE event_type = 'analytics_event'")[0][0]
+    assert ledger == {
+        "local_s3 Session": sessions,
+        "local_s3 Audit": audits,
+        "local_splunk Session": sessions,
+        "local_heap analytics": analytics,
+        "local_ga4 analytics": analytics,
+    }
+    assert query(home, "SELECT count(*) FROM ops.delivery WHERE status != 'delivered'")[0][0] == 0
+    summary = [line for line in run.stdout.splitlines() if line.startswith("  local_")]
+    assert len(summary) == 5 and all(line.rstrip().endswith(" =") for line in summary), run.stdout
+
+
+def test_a_rerun_sends_nothing_again(delivered):
+    home, _ = delivered
+    received = {p: p.read_bytes() for p in (home / "received").rglob("*.ndjson")}
+    objects = {p: p.read_bytes() for p in (home / "s3").rglob("*") if p.is_file()}
+    attempts = query(home, "SELECT sum(attempts), count(*) FROM ops.delivery")
+    rerun = eventpipe(home, "run", "--start", "2026-11-27T07:00", "--end", "2026-11-27T08:00")
+    assert rerun.returncode == 0, rerun.stderr[-4000:]
+    assert {p: p.read_bytes() for p in (home / "received").rglob("*.ndjson")} == received
+    assert {p: p.read_bytes() for p in (home / "s3").rglob("*") if p.is_file()} == objects
+    assert query(home, "SELECT sum(attempts), count(*) FROM ops.delivery") == attempts
+
+
+def test_a_revoked_token_fails_the_run_without_the_token_in_any_log_and_the_others_deliver(delivered, tmp_path):
+    home, _ = delivered
+    with HecReceiver(tokens={TOKEN: {"ack": True, "disabled": True}}, out_dir=tmp_path / "splunk") as splunk:
+        host, port = splunk.url.removeprefix("http://").split(":")
+        connection = {"conn_type": "http", "host": host, "port": int(port), "schema": "http", "password": TOKEN}
+        run = eventpipe(
+            home,
+            "run",
+            "--start",
+            "2026-11-27T08:00",
+            "--end",
+            "2026-11-27T09:00",
+            env={"AIRFLOW_CONN_EVENTPIPE_LOCAL_HEC": json.dumps(connection)},
+        )
+    assert run.returncode == 1, run.stdout + run.stderr[-3000:]
+    logs = [p.read_text(errors="replace") for p in home.rglob("*.log")]
+    assert any("HecAuthError" in text and "Splunk ****" in text for text in logs)
+    assert [text for text in [run.stdout, run.stderr, *logs] if TOKEN in text] == []
+    rows = dict(
+        query(
+            home,
+            "SELECT destination, string_agg(DISTINCT status, ',') FROM ops.delivery"
+            " WHERE interval_start = ? GROUP BY 1",
+            [REVOKED_HOUR],
+        )
+    )
+    assert rows == {
+        "local_s3": "delivered",
+        "local_heap": "delivered",
+        "local_ga4": "delivered",
+        "local_splunk": "failed",
+    }
+    assert s3_ids(home, "Session", REVOKED_HOUR) == interval_ids(home, "session_event", REVOKED_HOUR)
