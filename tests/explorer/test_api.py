@@ -150,7 +150,9 @@ FILTER_CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("column", "op", "pick", "predicate"), FILTER_CASES, ids=lambda c: str(c)[:20])
+@pytest.mark.parametrize(
+    ("column", "op", "pick", "predicate"), FILTER_CASES, ids=[f"{case[0]}-{case[1]}" for case in FILTER_CASES]
+)
 def test_single_value_filters(client, sessions, column, op, pick, predicate):
     chosen = pick(sessions) if pick else None
     condition = {"column": column, "op": op} | ({} if pick is None else {"value": chosen})
