@@ -56,12 +56,17 @@ from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+import msgspec
+
 from eventpipe.hec import CHANNEL_HEADER, INVALID_DATA_CODES, REDACTED, redact
 
 log = logging.getLogger(__name__)
 
-GZIP_LEVEL = 6  # JSON shrinks ~10x at level 6; higher levels cost CPU for a few percent
+# Level 1: App Event JSON still shrinks ~15-20x, at a third of level 6's CPU (level 6 saves ~20% more bytes and
+# was a tenth of the batched client's time in bench/hec.py).
+GZIP_LEVEL = 1
 ACK_QUERY_MAX_IDS = 1000
+_ENCODER = msgspec.json.Encoder()
 MAX_PARKED = 4  # unanswered batches held back while later batches prove whether they landed
 
 
@@ -371,10 +376,10 @@ class HecClient:
             report.dead_letter.append(DeadLetter(str(event_id), None, "the input has no string event_id"))
             return None
         try:
-            payload = json.dumps(
-                self._envelope(event, event_id), ensure_ascii=False, separators=(",", ":"), allow_nan=False
-            ).encode()
-        except (TypeError, ValueError) as exc:
+            # msgspec: ~6x faster than json.dumps, same compact UTF-8 JSON. One object a line (HEC allows whitespace
+            # between objects), so a receiver can read a batch line by line. NaN / Infinity become null.
+            payload = _ENCODER.encode(self._envelope(event, event_id)) + b"\n"
+        except (TypeError, ValueError, msgspec.EncodeError) as exc:
             report.dead_letter.append(DeadLetter(event_id, None, f"cannot be serialized as JSON: {exc}"))
             return None
         if len(payload) > self.max_batch_bytes:
