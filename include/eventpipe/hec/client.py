@@ -67,6 +67,7 @@ log = logging.getLogger(__name__)
 GZIP_LEVEL = 1
 ACK_QUERY_MAX_IDS = 1000
 _ENCODER = msgspec.json.Encoder()
+_METADATA = frozenset({"host", "source", "sourcetype", "index"})
 MAX_PARKED = 4  # unanswered batches held back while later batches prove whether they landed
 
 
@@ -215,13 +216,19 @@ class _Connection:
         self._timeout_s = timeout_s
         self._conn: http.client.HTTPConnection | None = None
 
-    def request(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any, bytes]:
+    def request(
+        self, path: str, body: bytes, headers: dict[str, str], while_waiting: Callable[[], None] | None = None
+    ) -> tuple[int, Any, bytes]:
+        """POST and read the answer; ``while_waiting`` runs once the request is out, before the answer is read
+        (it must not raise)."""
         conn = self._open()
         try:
             conn.request("POST", path, body=body, headers=headers)
         except (OSError, http.client.HTTPException) as exc:
             self.close()  # the request did not go out whole: the endpoint cannot have acted on it
             raise _NoAnswer(_cause(exc), False, type(exc).__name__) from None
+        if while_waiting is not None:
+            while_waiting()
         try:
             response = conn.getresponse()
             data = response.read()
@@ -303,6 +310,8 @@ class HecClient:
         self.ack_path = f"{root}/services/collector/ack"
         self._token = _Secret(token)
         self.index, self.source, self.sourcetype, self.host = index, source, sourcetype, host
+        self._metadata_defaults = (("host", host), ("source", source), ("sourcetype", sourcetype), ("index", index))
+        self._metadata = {key: value for key, value in self._metadata_defaults if value is not None}
         self.channel = channel or str(uuid.uuid4())
         self._own_channel = channel is None
         self.use_ack = use_ack
@@ -371,7 +380,7 @@ class HecClient:
 
     def _prepare(self, event: Mapping[str, Any], report: DeliveryReport) -> _Item | None:
         """One input -> its serialized HEC object, or a dead letter when it can never be sent."""
-        event_id = event.get("event_id") if isinstance(event, Mapping) else None
+        event_id = event.get("event_id") if isinstance(event, dict | Mapping) else None
         if not isinstance(event_id, str) or not event_id:
             report.dead_letter.append(DeadLetter(str(event_id), None, "the input has no string event_id"))
             return None
@@ -392,18 +401,17 @@ class HecClient:
         envelope: dict[str, Any] = {}
         if event.get("time") is not None:
             envelope["time"] = event["time"]
-        for key, default in (
-            ("host", self.host),
-            ("source", self.source),
-            ("sourcetype", self.sourcetype),
-            ("index", self.index),
-        ):
-            value = event.get(key, default)
-            if value is not None:
-                envelope[key] = value
+        if _METADATA.isdisjoint(event):  # the usual case: the client's own host, source, sourcetype, index
+            envelope.update(self._metadata)
+        else:
+            for key, default in self._metadata_defaults:
+                value = event.get(key, default)
+                if value is not None:
+                    envelope[key] = value
         if "event" in event:  # a missing event is the endpoint's to reject (code 12), not ours to invent
             envelope["event"] = event["event"]
-        envelope["fields"] = {**dict(event.get("fields") or {}), "event_id": event_id}
+        fields = event.get("fields")
+        envelope["fields"] = {**dict(fields), "event_id": event_id} if fields else {"event_id": event_id}
         return envelope
 
     def _encode(self, batch: _Batch) -> bytes:
@@ -415,7 +423,9 @@ class HecClient:
 
     # -- one request --------------------------------------------------------------------------------------
 
-    def _post(self, path: str, body: bytes, *, gzip: bool, channel: str) -> _Response:
+    def _post(
+        self, path: str, body: bytes, *, gzip: bool, channel: str, while_waiting: Callable[[], None] | None = None
+    ) -> _Response:
         headers = {
             "Authorization": _Sensitive(f"Splunk {self._token.reveal()}"),
             CHANNEL_HEADER: channel,
@@ -424,7 +434,7 @@ class HecClient:
         }
         if gzip:
             headers["Content-Encoding"] = "gzip"
-        status, response_headers, data = self._connection.request(path, body, headers)
+        status, response_headers, data = self._connection.request(path, body, headers, while_waiting)
         text = self._redact(data.decode("utf-8", "replace"))
         try:
             parsed = json.loads(text) if text else {}
@@ -487,13 +497,42 @@ class _Delivery:
         self.suspects: list[_Batch] = []  # batches with more than one copy that may have landed
         self.started = client._clock()
         self.last_poll = self.started
+        self.source: Iterator[_Batch] | None = None
+        self.ahead: _Batch | None = None  # the next batch, prepared while the current one was in flight
+        self.ahead_error: Exception | None = None
 
     def run(self, events: Iterable[Mapping[str, Any]]) -> None:
-        for batch in self.client._batches(events, self.report):
+        self.source = self.client._batches(events, self.report)
+        while (batch := self._next_batch()) is not None:
             self.report.batches += 1
             self.queue.append(batch)
             self._drain()
         self._finish()
+
+    def _next_batch(self) -> _Batch | None:
+        if self.ahead is not None:
+            batch, self.ahead = self.ahead, None
+            return batch
+        if self.ahead_error is not None:
+            error, self.ahead_error = self.ahead_error, None
+            raise error
+        return None if self.source is None else next(self.source, None)
+
+    def _prepare_ahead(self) -> None:
+        """While an event batch is with the endpoint: cut, serialize and gzip the next one (an error from the
+        caller's iterable is kept and raised where that batch would have been taken)."""
+        if self.ahead is not None or self.ahead_error is not None or self.source is None:
+            return
+        try:
+            batch = next(self.source, None)
+            if batch is None:
+                self.source = None
+                return
+            self.client._encode(batch)
+            self.ahead = batch
+        except Exception as exc:
+            self.ahead_error = exc
+            self.source = None
 
     def close(self) -> DeliveryReport:
         """Fill in the duplicate counts from the batches that had extra copies, and the elapsed time."""
@@ -546,7 +585,9 @@ class _Delivery:
         self.report.bytes_raw += batch.raw_size
         channel = client.channel
         try:
-            response = client._post(client.event_path, body, gzip=client.gzip, channel=channel)
+            response = client._post(
+                client.event_path, body, gzip=client.gzip, channel=channel, while_waiting=self._prepare_ahead
+            )
         except _NoAnswer as failure:
             self._no_answer(batch, failure)
             return
