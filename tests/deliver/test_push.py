@@ -272,3 +272,36 @@ def test_ga4_wrong_secret_fails_without_showing_it(tmp_path):
     ):
         c.send([event(1)])
     assert "wrong-Secret-9" not in str(raised.value) and "wrong-Secret-9" not in repr(c)
+
+
+def test_redeliver_resends_only_the_chosen_destination_organization_and_range(con, tmp_path, monkeypatch):
+    from eventpipe.deliver.run import deliver_range
+
+    with HeapReceiver(tmp_path / "heap") as heap:
+        monkeypatch.setenv("AIRFLOW_CONN_TEST_HEAP", http_conn(heap.url))
+        monkeypatch.setenv("AIRFLOW_CONN_TEST_FS", json.dumps({"conn_type": "fs", "extra": {"path": str(tmp_path)}}))
+        config = destinations(
+            heap={"type": "heap", "organizations": ["*"], "connection_id": "test_heap", "app_id": "42"},
+            files={"type": "s3", "organizations": ["*"], "connection_id": "test_fs", "bucket": "local-bucket"},
+        )
+        for hour in HOURS:
+            raise_if_failed(deliver_interval(con, hour, destinations=config))
+        org = con.execute("SELECT min(organization_id) FROM raw.session_event").fetchone()[0]
+        runs = deliver_range(
+            con, HOURS[1], HOURS[1].replace(hour=23), destinations=config, force=True,
+            destination_name="heap", organization_id=org,
+        )  # fmt: skip
+
+    assert [run.interval_start for run in runs] == [HOURS[1]]
+    assert [o.destination.name for o in runs[0].outcomes] == ["heap"]
+    resent = interval_ids(
+        con, "session_event", HOURS[1], f"event_type = 'analytics_event' AND organization_id = '{org}'"
+    )
+    counts = Counter(e["idempotency_key"] for e in read_ndjson(tmp_path / "heap" / "42.ndjson"))
+    assert resent and {i for i, n in counts.items() if n == 2} == resent and set(counts.values()) == {1, 2}
+    attempts = con.execute(
+        "SELECT interval_start, organization_id, max(attempts) FROM ops.delivery WHERE destination = 'heap'"
+        " GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    assert {(hour, o): n for hour, o, n in attempts}[(HOURS[1], org)] == 2
+    assert all(n == 1 for hour, o, n in attempts if (hour, o) != (HOURS[1], org))
