@@ -197,6 +197,9 @@ def test_like_wildcards_in_values_are_literal(client, sessions):
     assert search(client, filters=[{"column": "journey_id", "op": "contains", "value": "%"}])["total"] == 0
     assert search(client, filters=[{"column": "journey_id", "op": "starts_with", "value": "_"}])["total"] == 0
     assert search(client, filters=[{"column": "status", "op": "contains", "value": ""}])["total"] == len(sessions)
+    # the escape character itself is literal too
+    assert search(client, filters=[{"column": "status", "op": "contains", "value": "!"}])["total"] == 0
+    assert search(client, filters=[{"column": "status", "op": "starts_with", "value": "!o"}])["total"] == 0
 
 
 @pytest.mark.parametrize(
@@ -452,7 +455,7 @@ def test_missing_warehouse_or_marts_is_a_503(tmp_path):
 
 
 def test_snowflake_seam_binds_named_parameters_as_pyformat():
-    assert (
-        SnowflakeWarehouse.to_pyformat("select 1 where a = $f0 and b ilike $f1 escape '\\' and c like '5%'")
-        == "select 1 where a = %(f0)s and b ilike %(f1)s escape '\\' and c like '5%%'"
+    sql = "-- uses $name parameters, 100%\nselect '$x 5%' as s where a = $f0 and b ilike $f1 escape '!'  -- $f2\n"
+    assert SnowflakeWarehouse.to_pyformat(sql) == (
+        "\nselect '$x 5%%' as s where a = %(f0)s and b ilike %(f1)s escape '!'  \n"
     )

@@ -13,6 +13,9 @@ from eventpipe.explorer.columns import BY_NAME, Op
 from eventpipe.explorer.models import Filter, JourneyQuery, Sort, TimeRange, coerce
 from eventpipe.sql import load_sql
 
+# The LIKE escape character: not a backslash, which Snowflake string literals would treat as an escape.
+ESCAPE = "!"
+
 
 def _column(name: str) -> str:
     if name not in BY_NAME:  # unreachable through the API's models; a guard for any other caller
@@ -21,7 +24,7 @@ def _column(name: str) -> str:
 
 
 def _like_pattern(text: str, prefix_only: bool) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    escaped = text.replace(ESCAPE, ESCAPE * 2).replace("%", f"{ESCAPE}%").replace("_", f"{ESCAPE}_")
     return f"{escaped}%" if prefix_only else f"%{escaped}%"
 
 
@@ -49,7 +52,7 @@ def filter_sql(index: int, condition: Filter, params: dict[str, Any]) -> str:
         return f"{column} is distinct from ${name}"
     # starts with / contains: case-insensitive, the value's own % and _ taken literally
     params[name] = _like_pattern(value, prefix_only=op is Op.STARTS_WITH)
-    return f"{column} ilike ${name} escape '\\'"
+    return f"{column} ilike ${name} escape '{ESCAPE}'"
 
 
 def time_range_sql(time_range: TimeRange, params: dict[str, Any]) -> list[str]:
@@ -102,7 +105,7 @@ def facet_sql(engine: str, column: str) -> str:
     return (
         f"with journeys as (\n{_journeys(engine)}\n)\n"
         f"select {column} as value, count(*) as sessions from journeys"
-        f" where $prefix is null or {column} ilike $prefix escape '\\'"
+        f" where $prefix is null or {column} ilike $prefix escape '{ESCAPE}'"
         f" group by {column} order by sessions desc, value asc nulls last limit $facet_limit"
     )
 

@@ -93,7 +93,8 @@ class DuckDBWarehouse:
             con.close()
 
 
-_PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
+# A string literal, a line comment, a $name parameter or a lone %: what to_pyformat must tell apart.
+_TOKENS = re.compile(r"'(?:[^']|'')*'|--[^\n]*|\$([a-z_][a-z0-9_]*)|%")
 
 
 class SnowflakeWarehouse:
@@ -107,7 +108,18 @@ class SnowflakeWarehouse:
 
     @staticmethod
     def to_pyformat(sql: str) -> str:
-        return _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+        """``$name`` -> ``%(name)s`` in the SQL itself (not in comments, which are dropped, nor in strings);
+        every literal ``%`` doubled, as the connector's client-side ``%`` formatting needs."""
+
+        def replace(match: re.Match) -> str:
+            text = match.group(0)
+            if text.startswith("--"):
+                return ""
+            if text.startswith("'") or text == "%":
+                return text.replace("%", "%%")
+            return f"%({match.group(1)})s"
+
+        return _TOKENS.sub(replace, sql)
 
     @contextmanager
     def session(self) -> Iterator[Fetch]:
