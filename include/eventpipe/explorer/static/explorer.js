@@ -434,6 +434,12 @@ async function render() {
   if (seq !== loadSeq) return;
   if (page.status === "fulfilled") renderRows(page.value);
   else { showError(page.reason); $("#journeys tbody").replaceChildren(); $("#summary").textContent = ""; }
+  const busy = [page, charts].some((r) => r.status === "rejected" && r.reason.status === 503);
+  if (busy) {
+    // a pipeline run holds the warehouse for a moment: look again shortly, unless the user moved on
+    $("#error").textContent += " Retrying in 5 s.";
+    setTimeout(() => { if (seq === loadSeq) render(); }, 5000);
+  }
   if (charts.status === "fulfilled") drawCharts(charts.value);
   else if (page.status === "fulfilled") showError(charts.reason);
   document.body.dataset.ready = String(seq);
