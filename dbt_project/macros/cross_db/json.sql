@@ -17,11 +17,14 @@
     end
 {%- endmacro %}
 
+{#-
+    Snowflake: written so that the emulator (fakesnow, whose TYPEOF says JSON for every value and
+    whose VARIANT::VARCHAR keeps a string's quotes) computes exactly what Snowflake does. A value is
+    a number when its JSON text is one (a JSON string's text starts with a quote); a value's text is
+    read through an object field, which both unquote. Snowflake's VARIANT null becomes SQL null.
+-#}
 {% macro snowflake__json_scalar_as_double(expr) -%}
-    case
-        when typeof({{ expr }}) in ('INTEGER', 'DECIMAL', 'DOUBLE')
-            then cast({{ expr }} as double)
-    end
+    try_cast(to_json({{ expr }}) as double)
 {%- endmacro %}
 
 {% macro json_scalar_as_text(expr) -%}
@@ -37,9 +40,5 @@
 {%- endmacro %}
 
 {% macro snowflake__json_scalar_as_text(expr) -%}
-    case
-        when is_null_value({{ expr }}) then null
-        when typeof({{ expr }}) = 'VARCHAR' then {{ expr }}::varchar
-        else to_json({{ expr }})
-    end
+    object_construct_keep_null('v', {{ expr }}):v::varchar
 {%- endmacro %}
