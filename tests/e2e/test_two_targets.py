@@ -141,6 +141,7 @@ def test_the_emulator_run_loaded_through_the_stage_and_reports_its_figures(homes
     root, runs = homes
     summary = runs["snowflake-emulator"].stdout
     assert "events loaded" in summary and "sessions" in summary
+
     # The same load and session figures (files, lines, loaded, duplicates, quarantined by reason, rows
     # per raw table, sessions, completion, CSAT) on both targets.
     def load_figures(output: str) -> list[str]:
@@ -171,9 +172,11 @@ def test_the_emulator_answers_null_timestamps_as_the_epoch(homes):
             database="ANALYTICS",
         )
         try:
-            rows = conn.cursor().execute(
-                "SELECT ended_at, ended_at IS NULL FROM marts.fct_sessions WHERE status = 'open'"
-            ).fetchall()
+            rows = (
+                conn.cursor()
+                .execute("SELECT ended_at, ended_at IS NULL FROM marts.fct_sessions WHERE status = 'open'")
+                .fetchall()
+            )
         finally:
             conn.close()
     assert rows, "the generated hours have open sessions"
