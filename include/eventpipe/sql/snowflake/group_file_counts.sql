@@ -1,20 +1,30 @@
 -- What the warehouse holds for each file of a group, after its MERGEs: rows kept per kind and lines
 -- quarantined. Counted from the tables (not from what this attempt inserted), so a group re-loaded
 -- after a crash still counts the rows the crashed attempt merged. Parameter: %(urls)s, a JSON array.
+-- noqa: disable=PRS,LT01,LT02
 with group_file as (
-    select value::varchar as source_file
-    from table(flatten(input => parse_json(%(urls)s)))
+    select landing_file.value::varchar as source_file
+    from table(flatten(input => parse_json(%(urls)s))) as landing_file  -- noqa: RF02, RF03
 ),
 
 kept as (
-    select _source_file as source_file, 'session' as label from raw.session_event
-    where _source_file in (select source_file from group_file)
+    select
+        session_event._source_file as source_file,
+        'session' as label
+    from raw.session_event
+    where session_event._source_file in (select group_file.source_file from group_file)
     union all
-    select _source_file as source_file, 'audit' as label from raw.audit_event
-    where _source_file in (select source_file from group_file)
+    select
+        audit_event._source_file as source_file,
+        'audit' as label
+    from raw.audit_event
+    where audit_event._source_file in (select group_file.source_file from group_file)
     union all
-    select _source_file as source_file, 'platform' as label from raw.platform_event
-    where _source_file in (select source_file from group_file)
+    select
+        platform_event._source_file as source_file,
+        'platform' as label
+    from raw.platform_event
+    where platform_event._source_file in (select group_file.source_file from group_file)
 )
 
 select
@@ -31,6 +41,6 @@ select
     reason as label,
     count(*) as line_count
 from raw.quarantined_event
-where source_file in (select source_file from group_file)
+where quarantined_event.source_file in (select group_file.source_file from group_file)
 group by source_file, reason
 order by source_file, outcome, label;

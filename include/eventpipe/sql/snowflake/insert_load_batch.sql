@@ -1,4 +1,5 @@
 -- One row per load attempt of an interval (each Airflow run), including ones that found nothing new.
+-- noqa: disable=PRS,LT01,LT02
 insert into ops.load_batch (
     batch_id, interval_start, dag_id, run_id, files_seen, files_loaded, files_skipped,
     lines, loaded, duplicates, quarantined, started_at, finished_at

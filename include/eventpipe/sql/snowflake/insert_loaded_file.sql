@@ -1,4 +1,5 @@
 -- One ledger row per loaded landing file; MERGE keeps it to one however often a group is re-run.
+-- noqa: disable=PRS,LT01,LT02
 merge into ops.loaded_file as existing
 using (
     select

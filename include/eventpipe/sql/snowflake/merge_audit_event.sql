@@ -23,7 +23,7 @@ using (
         _loaded_at
     from raw.audit_event_stage
 ) as staged
-on existing.event_id = staged.event_id
+    on existing.event_id = staged.event_id
 when not matched then insert (
     event_id, organization_id, event_time, event_type, app_id, user_id, email, resource_type,
     resource_id, login_type, domain, role_id, api_key_id, payload, _source_file, _line_number,

@@ -22,7 +22,7 @@ using (
         _loaded_at
     from raw.platform_event_stage
 ) as staged
-on existing.event_id = staged.event_id
+    on existing.event_id = staged.event_id
 when not matched then insert (
     event_id, organization_id, event_time, event_type, app_id, service, service_version, status,
     message, connection_id, group_id, duration_millis, payload, _source_file, _line_number,

