@@ -78,7 +78,7 @@ def event_pipeline():
         reconciliation.assert_reconciled(result)
         return result.summary()
 
-    @task(retry_delay=timedelta(seconds=10))
+    @task(retry_delay=timedelta(seconds=5))  # the clients retry transient failures themselves first
     def deliver(data_interval_start=None, run_id=None) -> dict:
         from eventpipe.deliver.run import deliver_task
 

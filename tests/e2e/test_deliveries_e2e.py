@@ -23,8 +23,8 @@ from eventpipe.hec.receiver import HecReceiver
 pytestmark = pytest.mark.slow
 
 START = datetime(2026, 11, 27, 6)
-HOURS = [START, START.replace(hour=7)]
-REVOKED_HOUR = START.replace(hour=8)
+HOURS = [START]
+REVOKED_HOUR = START.replace(hour=7)
 TOKEN = "3f2b9c1d-8e7a-4b6c-9d0e-1a2b3c4d5e6f"
 
 
@@ -42,7 +42,7 @@ def delivered(tmp_path_factory):
     generate(
         landing=str(home / "landing"),
         start=START,
-        hours=3,
+        hours=2,
         orgs=2,
         sessions_per_hour=4,
         seed=21,
@@ -51,7 +51,7 @@ def delivered(tmp_path_factory):
         malformed_fraction=0.03,
         files_per_hour=2,
     )
-    run = eventpipe(home, "run", "--start", "2026-11-27T06:00", "--end", "2026-11-27T08:00")
+    run = eventpipe(home, "run", "--start", "2026-11-27T06:00", "--end", "2026-11-27T07:00")
     assert run.returncode == 0, run.stdout + run.stderr[-4000:]
     return home, run
 
@@ -132,20 +132,18 @@ def test_the_ledger_and_the_summary_agree_with_the_marts(delivered):
     assert len(summary) == 5 and all(line.rstrip().endswith(" =") for line in summary), run.stdout
 
 
-def test_a_rerun_sends_nothing_again(delivered):
-    home, _ = delivered
-    received = {p: p.read_bytes() for p in (home / "received").rglob("*.ndjson")}
-    objects = {p: p.read_bytes() for p in (home / "s3").rglob("*") if p.is_file()}
-    attempts = query(home, "SELECT sum(attempts), count(*) FROM ops.delivery")
-    rerun = eventpipe(home, "run", "--start", "2026-11-27T07:00", "--end", "2026-11-27T08:00")
-    assert rerun.returncode == 0, rerun.stderr[-4000:]
-    assert {p: p.read_bytes() for p in (home / "received").rglob("*.ndjson")} == received
-    assert {p: p.read_bytes() for p in (home / "s3").rglob("*") if p.is_file()} == objects
-    assert query(home, "SELECT sum(attempts), count(*) FROM ops.delivery") == attempts
+def test_a_rerun_sends_nothing_again_and_a_revoked_token_fails_only_its_own_interval(delivered, tmp_path):
+    """One ``eventpipe run`` over 06:00 (already delivered: a re-run) and 07:00 (new), with Splunk's token revoked.
 
-
-def test_a_revoked_token_fails_the_run_without_the_token_in_any_log_and_the_others_deliver(delivered, tmp_path):
+    The re-run hour succeeds without sending anything (the ledger skips it, so the revoked token is never even
+    used); the new hour fails loudly, the token appears in no output or log, and the other destinations deliver.
+    """
     home, _ = delivered
+    rerun_hour = HOURS[0]
+    splunk_files = {p: p.read_bytes() for p in (home / "received" / "splunk").rglob("*.ndjson")}
+    rerun_objects = {p: p.read_bytes() for p in (home / "s3").rglob(f"hour={rerun_hour:%H}/*") if p.is_file()}
+    ledger_sql = "SELECT * FROM ops.delivery WHERE interval_start = ? ORDER BY ALL"
+    rerun_ledger = query(home, ledger_sql, [rerun_hour])
     with HecReceiver(tokens={TOKEN: {"ack": True, "disabled": True}}, out_dir=tmp_path / "splunk") as splunk:
         host, port = splunk.url.removeprefix("http://").split(":")
         connection = {"conn_type": "http", "host": host, "port": int(port), "schema": "http", "password": TOKEN}
@@ -153,12 +151,30 @@ def test_a_revoked_token_fails_the_run_without_the_token_in_any_log_and_the_othe
             home,
             "run",
             "--start",
-            "2026-11-27T08:00",
+            "2026-11-27T06:00",
             "--end",
-            "2026-11-27T09:00",
+            "2026-11-27T08:00",
             env={"AIRFLOW_CONN_EVENTPIPE_LOCAL_HEC": json.dumps(connection)},
         )
+        revoked_requests = sum(splunk.stats().by_status.values())
     assert run.returncode == 1, run.stdout + run.stderr[-3000:]
+    assert "2026-11-27T07:00 failed" in run.stderr and "06:00 failed" not in run.stderr
+
+    # The re-run: nothing sent again, nothing rewritten, the ledger untouched.
+    assert {p: p.read_bytes() for p in (home / "received" / "splunk").rglob("*.ndjson")} == splunk_files
+    assert {p: p.read_bytes() for p in (home / "s3").rglob(f"hour={rerun_hour:%H}/*") if p.is_file()} == rerun_objects
+    assert query(home, ledger_sql, [rerun_hour]) == rerun_ledger
+    heap = Counter(e["idempotency_key"] for e in ndjson((home / "received" / "heap").glob("*.ndjson")))
+    assert set(heap.values()) == {1}
+
+    # The revoked token: one refused request per try of the task (no retry within a try), the task failed
+    # loudly, and the token is nowhere.
+    tries = query(
+        home,
+        "SELECT attempts FROM ops.delivery WHERE destination = 'local_splunk' AND interval_start = ?",
+        [REVOKED_HOUR],
+    )
+    assert revoked_requests == tries[0][0] >= 1
     logs = [p.read_text(errors="replace") for p in home.rglob("*.log")]
     assert any("HecAuthError" in text and "Splunk ****" in text for text in logs)
     assert [text for text in [run.stdout, run.stderr, *logs] if TOKEN in text] == []
@@ -177,3 +193,4 @@ def test_a_revoked_token_fails_the_run_without_the_token_in_any_log_and_the_othe
         "local_splunk": "failed",
     }
     assert s3_ids(home, "Session", REVOKED_HOUR) == interval_ids(home, "session_event", REVOKED_HOUR)
+    assert s3_ids(home, "Audit", REVOKED_HOUR) == interval_ids(home, "audit_event", REVOKED_HOUR)
