@@ -305,3 +305,25 @@ def test_redeliver_resends_only_the_chosen_destination_organization_and_range(co
     ).fetchall()
     assert {(hour, o): n for hour, o, n in attempts}[(HOURS[1], org)] == 2
     assert all(n == 1 for hour, o, n in attempts if (hour, o) != (HOURS[1], org))
+
+
+def test_events_hec_refuses_are_dead_lettered_in_the_ledger_and_never_resent(con, tmp_path, monkeypatch):
+    """A token limited to index ``main``, a destination writing to ``app_events``: code 7 for every event. The
+    client splits batches down to single events, records each as a dead letter, and a re-run sends nothing."""
+    receiver = HecReceiver(tokens={TOKEN: {"indexes": ["main"]}}, out_dir=tmp_path / "splunk").start()
+    try:
+        monkeypatch.setenv("AIRFLOW_CONN_TEST_HEC", http_conn(receiver.url, TOKEN))
+        config = destinations(splunk=hec_destination(ack=False))
+        raise_if_failed(deliver_interval(con, HOURS[0], destinations=config))
+        requests = sum(receiver.stats().by_status.values())
+        raise_if_failed(deliver_interval(con, HOURS[0], destinations=config))
+        assert sum(receiver.stats().by_status.values()) == requests  # dead letters are not retried
+    finally:
+        receiver.stop()
+    expected = interval_ids(con, "session_event", HOURS[0])
+    dead = con.execute("SELECT event_id, code, reason FROM ops.delivery_dead_letter").fetchall()
+    assert sorted(row[0] for row in dead) == sorted(expected)
+    assert {(row[1], row[2]) for row in dead} == {("7", "Incorrect index")}
+    ledger = con.execute("SELECT sum(delivered), sum(dead_lettered), min(status) FROM ops.delivery").fetchone()
+    assert ledger == (0, len(expected), "delivered")  # every event accounted for: none delivered, all dead
+    assert receiver.events() == []

@@ -12,6 +12,7 @@ create table if not exists ops.delivery (
     interval_start timestamp not null,
     part varchar not null,  -- noqa: RF04
     target varchar,  -- the object key, or the endpoint path
+    -- delivered: every event of the part delivered or dead-lettered (accounted for); failed: retry it
     status varchar not null,  -- noqa: RF04
     events bigint not null,
     delivered bigint not null,
