@@ -17,7 +17,10 @@ from eventpipe.explorer.models import JourneyQuery
 from eventpipe.explorer.service import Explorer
 from eventpipe.explorer.warehouse import DuckDBWarehouse, SnowflakeWarehouse
 
-pytestmark = pytest.mark.slow  # the marts fixture runs event_pipeline
+pytestmark = [
+    pytest.mark.slow,  # the marts fixture runs event_pipeline
+    pytest.mark.filterwarnings("ignore:Arrow output on a DB-API result:UserWarning"),  # fakesnow's own
+]
 
 TABLES = [
     "marts.fct_sessions",
