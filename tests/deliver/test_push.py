@@ -327,3 +327,17 @@ def test_events_hec_refuses_are_dead_lettered_in_the_ledger_and_never_resent(con
     ledger = con.execute("SELECT sum(delivered), sum(dead_lettered), min(status) FROM ops.delivery").fetchone()
     assert ledger == (0, len(expected), "delivered")  # every event accounted for: none delivered, all dead
     assert receiver.events() == []
+
+
+def test_duplicates_a_lost_answer_causes_are_counted_in_the_ledger(con, hec):
+    """Without acknowledgement, a connection reset after the receiver wrote a batch cannot be told from a lost
+    batch: the client resends (else it would lose events). The copies that result are not hidden: the ledger's
+    possible_duplicates equals what the receiver holds twice."""
+    receiver = hec(Faults(seed=4, drop_connection_rate=0.2, drop_when="after"), ack=False)
+    config = destinations(splunk=hec_destination(ack=False, max_retries=15))
+    raise_if_failed(deliver_interval(con, HOURS[0], destinations=config))
+    counts = hec_ids(receiver)
+    assert set(counts) == interval_ids(con, "session_event", HOURS[0])
+    duplicated = sum(n - 1 for n in counts.values())
+    assert duplicated > 0 and receiver.stats().dropped_after > 0
+    assert con.execute("SELECT sum(possible_duplicates) FROM ops.delivery").fetchone()[0] == duplicated

@@ -24,6 +24,7 @@ class LedgerEntry:
     status: str
     checksum: str
     attempts: int
+    possible_duplicates: int
     delivered_ids: frozenset[str]
 
 
@@ -44,6 +45,7 @@ class PartResult:
     checksum: str
     bytes: int = 0
     attempts: int = 0
+    possible_duplicates: int = 0  # this run's (HEC / GA4 resends that may have doubled an event)
     ack_ids: list[int] = field(default_factory=list)
     delivered_ids: list[str] = field(default_factory=list)  # kept only while not fully delivered
     dead_letters: list[tuple[str, str | None, str]] = field(default_factory=list)  # (event id, code, reason)
@@ -68,8 +70,8 @@ def entries(
         {"destination": destination, "interval_start": interval_start},
     ).fetchall()
     return {
-        (org, kind, part): LedgerEntry(status, checksum, attempts, frozenset(json.loads(ids) if ids else ()))
-        for org, kind, part, status, checksum, attempts, ids in rows
+        (org, kind, part): LedgerEntry(status, checksum, attempts, dups or 0, frozenset(json.loads(ids) if ids else ()))
+        for org, kind, part, status, checksum, attempts, dups, ids in rows
     }
 
 
@@ -85,6 +87,7 @@ def record(
     rows, dead = [], []
     for result, previous in results:
         attempts = result.attempts + (previous.attempts if previous else 0)
+        duplicates = result.possible_duplicates + (previous.possible_duplicates if previous else 0)
         keep = json.dumps(sorted(result.delivered_ids)) if result.status != DELIVERED and result.delivered_ids else None
         rows.append(
             [
@@ -101,6 +104,7 @@ def record(
                 result.dead_lettered,
                 result.bytes,
                 attempts,
+                duplicates,
                 json.dumps(result.ack_ids) if result.ack_ids else None,
                 result.checksum,
                 keep,

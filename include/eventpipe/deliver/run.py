@@ -60,9 +60,11 @@ class DestinationOutcome:
         sent = [p for p in self.parts if not p.skipped]
         skipped = len(self.parts) - len(sent)
         dead = sum(p.dead_lettered for p in self.parts)
+        duplicates = sum(p.possible_duplicates for p in self.parts)
         text = (
             f"{self.destination.name} ({self.destination.type}): {self.delivered:,} events in {len(self.parts)} parts "
-            f"({len(sent)} sent, {skipped} already delivered), {dead} dead-lettered"
+            f"({len(sent)} sent, {skipped} already delivered), {dead} dead-lettered, "
+            f"{duplicates} possibly duplicated by resends"
         )
         return text + (f"; FAILED: {self.error}" if self.error else "")
 
@@ -336,6 +338,7 @@ def _push(
 
 def _fill(result: PartResult, report: DeliveryReport, done: set[str]) -> None:
     result.attempts = report.attempts
+    result.possible_duplicates = report.possible_duplicates + report.duplicates_sent
     result.bytes = report.bytes_sent
     result.ack_ids = list(report.ack_ids)
     result.delivered_ids = sorted(done | set(report.delivered_ids))

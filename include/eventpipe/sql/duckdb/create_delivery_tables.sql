@@ -19,6 +19,9 @@ create table if not exists ops.delivery (
     dead_lettered bigint not null,
     bytes bigint not null,
     attempts bigint not null,  -- requests (or PUTs), summed over every run
+    -- events resent while an earlier copy may have landed (a lost answer, an ack timeout): at most this many
+    -- duplicates at a destination that does not deduplicate (HEC, GA4); summed over every run
+    possible_duplicates bigint not null default 0,
     ack_ids varchar,  -- JSON list of HEC ackIds
     checksum varchar not null,  -- sha256 of the object (S3) or of the part's sorted event ids
     delivered_ids varchar,  -- JSON list, kept only while a part is partly delivered, so a retry skips them
@@ -27,6 +30,9 @@ create table if not exists ops.delivery (
     updated_at timestamp not null,
     primary key (destination, organization_id, kind, interval_start, part)
 );
+
+-- Ledgers created before the column existed.
+alter table ops.delivery add column if not exists possible_duplicates bigint default 0;
 
 -- Events a destination refused as invalid (HEC codes 5-7, 12, 13; GA4 / Heap validation): never resent as is.
 create table if not exists ops.delivery_dead_letter (

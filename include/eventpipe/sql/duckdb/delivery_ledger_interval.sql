@@ -7,6 +7,7 @@ select
     delivery.status,  -- noqa: RF04
     delivery.checksum,
     delivery.attempts,
+    delivery.possible_duplicates,
     delivery.delivered_ids
 from ops.delivery
 where delivery.destination = $destination and delivery.interval_start = $interval_start;  -- noqa: LXR, PRS

@@ -3,7 +3,8 @@
 -- noqa: disable=LXR,PRS
 insert or replace into ops.delivery (
     destination, destination_type, organization_id, kind, interval_start, part, target, status, events,
-    delivered, dead_lettered, bytes, attempts, ack_ids, checksum, delivered_ids, error, run_id, updated_at
+    delivered, dead_lettered, bytes, attempts, possible_duplicates, ack_ids, checksum, delivered_ids, error,
+    run_id, updated_at
 )
-values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 -- noqa: enable=LXR,PRS
