@@ -2,7 +2,7 @@
 server, and a nav entry that shows it inside the UI (``/plugin/activity-explorer``).
 
 Thin on purpose: the app lives in ``eventpipe.explorer`` (tested without Airflow). Importing this
-file does no I/O; the warehouse is opened read-only per request.
+file does no I/O; each request opens the warehouse ``EVENTPIPE_TARGET`` names (DuckDB read-only by default).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import snowflake.connector
 
 from eventpipe.explorer.models import JourneyQuery
 from eventpipe.explorer.service import Explorer
-from eventpipe.explorer.warehouse import DuckDBWarehouse, SnowflakeWarehouse
+from eventpipe.explorer.warehouse import ConfiguredWarehouse, DuckDBWarehouse, SnowflakeWarehouse
 
 pytestmark = [
     pytest.mark.slow,  # the marts fixture runs event_pipeline
@@ -88,3 +88,27 @@ def test_session_charts_and_facets_same_through_both_seams(warehouse_path, snowf
     assert snow.charts(None, None) == duck.charts(None, None)
     assert snow.facet("app", None, 10) == duck.facet("app", None, 10)
     assert snow.data_range() == duck.data_range()
+
+
+def test_configured_warehouse_follows_eventpipe_target(warehouse_path, snowflake_warehouse, monkeypatch):
+    """The plugin's warehouse: DuckDB at $EVENTPIPE_HOME by default, the loader's Snowflake connection
+    when EVENTPIPE_TARGET=snowflake (here its connect function hands out the fakesnow database)."""
+    import eventpipe.snowflake_warehouse
+
+    monkeypatch.setenv("EVENTPIPE_HOME", str(warehouse_path.parent))
+    monkeypatch.delenv("EVENTPIPE_TARGET", raising=False)
+    configured = ConfiguredWarehouse()
+    assert isinstance(configured.current(), DuckDBWarehouse) and configured.current().path == warehouse_path
+    expected = Explorer(configured).journeys(JourneyQuery(page_size=5))
+
+    connects = []
+    monkeypatch.setattr(
+        eventpipe.snowflake_warehouse,
+        "connect_snowflake",
+        lambda conn_id=None: connects.append(conn_id) or snowflake.connector.connect(database="eventpipe"),
+    )
+    monkeypatch.setenv("EVENTPIPE_TARGET", "snowflake")
+    monkeypatch.setenv("EVENTPIPE_HOME", str(warehouse_path.parent / "nowhere"))  # DuckDB is not read
+    assert isinstance(configured.current(), SnowflakeWarehouse)
+    assert Explorer(configured).journeys(JourneyQuery(page_size=5)) == expected
+    assert connects

@@ -27,7 +27,7 @@ from eventpipe.explorer.models import (
     TimeRange,
 )
 from eventpipe.explorer.service import DEFAULT_RUN_URL, Explorer, NotFound
-from eventpipe.explorer.warehouse import DuckDBWarehouse, Warehouse, WarehouseUnavailable
+from eventpipe.explorer.warehouse import ConfiguredWarehouse, Warehouse, WarehouseUnavailable
 
 STATIC = Path(__file__).parent / "static"
 STATIC_FILES = {"explorer.js": "text/javascript", "explorer.css": "text/css", "icon.svg": "image/svg+xml"}
@@ -42,7 +42,7 @@ def create_app(
     api_dependencies: list[Depends] | None = None,
     run_url: str = DEFAULT_RUN_URL,
 ) -> FastAPI:
-    explorer = Explorer(warehouse or DuckDBWarehouse(), run_url=run_url)
+    explorer = Explorer(warehouse or ConfiguredWarehouse(), run_url=run_url)
     app = FastAPI(
         title="eventpipe Activity Explorer",
         version="1",

@@ -5,8 +5,11 @@ again, so the explorer never holds DuckDB's file lock while a DAG run needs to w
 holds the lock it retries briefly, then raises ``WarehouseUnavailable`` (the API answers 503).
 
 ``SnowflakeWarehouse`` is the production seam: the same .sql files and named parameters through a
-DB-API connection (snowflake-connector's ``pyformat`` binding); it is not exercised against a real
+DB-API connection (snowflake-connector's ``pyformat`` binding); tested on fakesnow, not against a real
 Snowflake account here.
+
+``ConfiguredWarehouse`` (what the plugin uses) picks one of the two per request from ``EVENTPIPE_TARGET``:
+DuckDB by default, Snowflake through the loader's Airflow Connection when the target is ``snowflake``.
 """
 
 from __future__ import annotations
@@ -137,3 +140,21 @@ class SnowflakeWarehouse:
             yield fetch
         finally:
             con.close()
+
+
+class ConfiguredWarehouse:
+    """The warehouse ``EVENTPIPE_TARGET`` names, chosen when a request opens it (never at import)."""
+
+    engine = "duckdb"  # both warehouses read the same .sql files
+
+    def current(self) -> DuckDBWarehouse | SnowflakeWarehouse:
+        from eventpipe import settings
+
+        if settings.warehouse_target() == "snowflake":
+            from eventpipe.snowflake_warehouse import connect_snowflake
+
+            return SnowflakeWarehouse(connect_snowflake)
+        return DuckDBWarehouse()
+
+    def session(self):
+        return self.current().session()
