@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from eventpipe.explorer.app import create_app
 from eventpipe.explorer.columns import COLUMNS
-from eventpipe.explorer.warehouse import DuckDBWarehouse, SnowflakeWarehouse
+from eventpipe.explorer.marts import DuckDBMartsReader, SnowflakeMartsReader
 
 from .conftest import sql
 
@@ -48,7 +48,7 @@ ORACLE_COLUMNS = {
 
 @pytest.fixture(scope="module")
 def client(warehouse_path) -> TestClient:
-    return TestClient(create_app(DuckDBWarehouse(warehouse_path)))
+    return TestClient(create_app(DuckDBMartsReader(warehouse_path)))
 
 
 @pytest.fixture(scope="module")
@@ -428,7 +428,7 @@ def test_busy_warehouse_is_a_503_not_a_hang(warehouse_path):
     )
     try:
         assert writer.stdout.readline().strip() == "locked"
-        client = TestClient(create_app(DuckDBWarehouse(warehouse_path, lock_wait=1.0)))
+        client = TestClient(create_app(DuckDBMartsReader(warehouse_path, lock_wait=1.0)))
         started = time.monotonic()
         response = client.post("/api/journeys/search", json={})
         elapsed = time.monotonic() - started
@@ -442,20 +442,20 @@ def test_busy_warehouse_is_a_503_not_a_hang(warehouse_path):
 
 
 def test_missing_warehouse_or_marts_is_a_503(tmp_path):
-    client = TestClient(create_app(DuckDBWarehouse(tmp_path / "absent.duckdb")))
+    client = TestClient(create_app(DuckDBMartsReader(tmp_path / "absent.duckdb")))
     response = client.get("/api/range")
     assert response.status_code == 503 and "No warehouse" in response.json()["detail"]
 
     import duckdb
 
     duckdb.connect(str(tmp_path / "empty.duckdb")).close()
-    client = TestClient(create_app(DuckDBWarehouse(tmp_path / "empty.duckdb")))
+    client = TestClient(create_app(DuckDBMartsReader(tmp_path / "empty.duckdb")))
     response = client.post("/api/journeys/search", json={})
     assert response.status_code == 503 and "marts are not built" in response.json()["detail"]
 
 
 def test_snowflake_seam_binds_named_parameters_as_pyformat():
     sql = "-- uses $name parameters, 100%\nselect '$x 5%' as s where a = $f0 and b ilike $f1 escape '!'  -- $f2\n"
-    assert SnowflakeWarehouse.to_pyformat(sql) == (
+    assert SnowflakeMartsReader.to_pyformat(sql) == (
         "\nselect '$x 5%%' as s where a = %(f0)s and b ilike %(f1)s escape '!'  \n"
     )

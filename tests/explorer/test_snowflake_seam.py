@@ -1,4 +1,4 @@
-"""The Snowflake seam: the same explorer queries through ``SnowflakeWarehouse`` (Snowflake's connector API,
+"""The Snowflake seam: the same explorer queries through ``SnowflakeMartsReader`` (Snowflake's connector API,
 ``%(name)s`` binding, Snowflake SQL) give the same answers as through DuckDB.
 
 The Snowflake side is fakesnow: Snowflake's connector and dialect emulated on DuckDB (sqlglot transpiles
@@ -13,9 +13,9 @@ import fakesnow
 import pytest
 import snowflake.connector
 
+from eventpipe.explorer.marts import ConfiguredMartsReader, DuckDBMartsReader, SnowflakeMartsReader
 from eventpipe.explorer.models import JourneyQuery
 from eventpipe.explorer.service import Explorer
-from eventpipe.explorer.warehouse import ConfiguredWarehouse, DuckDBWarehouse, SnowflakeWarehouse
 
 pytestmark = [
     pytest.mark.slow,  # the marts fixture runs event_pipeline
@@ -58,7 +58,7 @@ def snowflake_warehouse(warehouse_path):
                     f"insert into {table} ({names}) values ({placeholders})",
                     [dict(zip([n for n, _ in columns], row, strict=True)) for row in rows],
                 )
-        yield SnowflakeWarehouse(lambda: snowflake.connector.connect(database="eventpipe"))
+        yield SnowflakeMartsReader(lambda: snowflake.connector.connect(database="eventpipe"))
 
 
 QUERIES = [
@@ -76,13 +76,13 @@ QUERIES = [
 @pytest.mark.parametrize("body", QUERIES, ids=range(len(QUERIES)))
 def test_journeys_same_through_both_seams(warehouse_path, snowflake_warehouse, body):
     query = JourneyQuery.model_validate(body)
-    expected = Explorer(DuckDBWarehouse(warehouse_path)).journeys(query)
+    expected = Explorer(DuckDBMartsReader(warehouse_path)).journeys(query)
     assert Explorer(snowflake_warehouse).journeys(query) == expected
     assert expected.rows or body["filters"][0]["value"] == "_%!"
 
 
 def test_session_charts_and_facets_same_through_both_seams(warehouse_path, snowflake_warehouse):
-    duck, snow = Explorer(DuckDBWarehouse(warehouse_path)), Explorer(snowflake_warehouse)
+    duck, snow = Explorer(DuckDBMartsReader(warehouse_path)), Explorer(snowflake_warehouse)
     journey = duck.journeys(JourneyQuery(page_size=1)).rows[0].journey_id
     assert snow.session(journey) == duck.session(journey)
     assert snow.charts(None, None) == duck.charts(None, None)
@@ -97,8 +97,8 @@ def test_configured_warehouse_follows_eventpipe_target(warehouse_path, snowflake
 
     monkeypatch.setenv("EVENTPIPE_HOME", str(warehouse_path.parent))
     monkeypatch.delenv("EVENTPIPE_TARGET", raising=False)
-    configured = ConfiguredWarehouse()
-    assert isinstance(configured.current(), DuckDBWarehouse) and configured.current().path == warehouse_path
+    configured = ConfiguredMartsReader()
+    assert isinstance(configured.current(), DuckDBMartsReader) and configured.current().path == warehouse_path
     expected = Explorer(configured).journeys(JourneyQuery(page_size=5))
 
     connects = []
@@ -109,6 +109,6 @@ def test_configured_warehouse_follows_eventpipe_target(warehouse_path, snowflake
     )
     monkeypatch.setenv("EVENTPIPE_TARGET", "snowflake")
     monkeypatch.setenv("EVENTPIPE_HOME", str(warehouse_path.parent / "nowhere"))  # DuckDB is not read
-    assert isinstance(configured.current(), SnowflakeWarehouse)
+    assert isinstance(configured.current(), SnowflakeMartsReader)
     assert Explorer(configured).journeys(JourneyQuery(page_size=5)) == expected
     assert connects

@@ -16,6 +16,7 @@ from fastapi import Path as PathParam
 from fastapi.params import Depends
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 
+from eventpipe.explorer.marts import ConfiguredMartsReader, MartsReader, WarehouseUnavailable
 from eventpipe.explorer.models import (
     Charts,
     ColumnsResponse,
@@ -27,7 +28,6 @@ from eventpipe.explorer.models import (
     TimeRange,
 )
 from eventpipe.explorer.service import DEFAULT_RUN_URL, Explorer, NotFound
-from eventpipe.explorer.warehouse import ConfiguredWarehouse, Warehouse, WarehouseUnavailable
 
 STATIC = Path(__file__).parent / "static"
 STATIC_FILES = {"explorer.js": "text/javascript", "explorer.css": "text/css", "icon.svg": "image/svg+xml"}
@@ -38,11 +38,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def create_app(
-    warehouse: Warehouse | None = None,
+    warehouse: MartsReader | None = None,
     api_dependencies: list[Depends] | None = None,
     run_url: str = DEFAULT_RUN_URL,
 ) -> FastAPI:
-    explorer = Explorer(warehouse or ConfiguredWarehouse(), run_url=run_url)
+    explorer = Explorer(warehouse or ConfiguredMartsReader(), run_url=run_url)
     app = FastAPI(
         title="eventpipe Activity Explorer",
         version="1",

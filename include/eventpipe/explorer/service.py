@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from eventpipe.explorer import query
 from eventpipe.explorer.columns import BY_NAME, COLUMNS, OP_LABELS, Kind
+from eventpipe.explorer.marts import MartsReader
 from eventpipe.explorer.models import (
     AppQuality,
     Charts,
@@ -26,7 +27,6 @@ from eventpipe.explorer.models import (
     SessionDetail,
     SessionEvent,
 )
-from eventpipe.explorer.warehouse import Warehouse
 from eventpipe.sql import load_sql
 
 # Hourly bars up to this span of the time range, daily beyond it.
@@ -40,7 +40,7 @@ class NotFound(Exception):
 
 
 class Explorer:
-    def __init__(self, warehouse: Warehouse, run_url: str = DEFAULT_RUN_URL) -> None:
+    def __init__(self, warehouse: MartsReader, run_url: str = DEFAULT_RUN_URL) -> None:
         self.warehouse = warehouse
         self.run_url = run_url
 

@@ -1,14 +1,14 @@
 """Where the explorer reads the marts: the seam between its queries and a warehouse.
 
-``DuckDBWarehouse`` (the embedded default) opens the file read-only for one request and closes it
+``DuckDBMartsReader`` (the embedded default) opens the file read-only for one request and closes it
 again, so the explorer never holds DuckDB's file lock while a DAG run needs to write. When a writer
 holds the lock it retries briefly, then raises ``WarehouseUnavailable`` (the API answers 503).
 
-``SnowflakeWarehouse`` is the production seam: the same .sql files and named parameters through a
+``SnowflakeMartsReader`` is the production seam: the same .sql files and named parameters through a
 DB-API connection (snowflake-connector's ``pyformat`` binding); tested on fakesnow, not against a real
 Snowflake account here.
 
-``ConfiguredWarehouse`` (what the plugin uses) picks one of the two per request from ``EVENTPIPE_TARGET``:
+``ConfiguredMartsReader`` (what the plugin uses) picks one of the two per request from ``EVENTPIPE_TARGET``:
 DuckDB by default, Snowflake through the loader's Airflow Connection when the target is ``snowflake``.
 """
 
@@ -30,7 +30,7 @@ class WarehouseUnavailable(Exception):
     """The warehouse cannot answer now (busy, not built yet): a 503 with this message."""
 
 
-class Warehouse(Protocol):
+class MartsReader(Protocol):
     engine: str  # the folder of include/eventpipe/sql the queries come from
 
     def session(self) -> Any:
@@ -42,7 +42,7 @@ def _rows(cursor) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-class DuckDBWarehouse:
+class DuckDBMartsReader:
     engine = "duckdb"
 
     def __init__(self, path: Path | str | None = None, lock_wait: float = 3.0) -> None:
@@ -100,7 +100,7 @@ class DuckDBWarehouse:
 _TOKENS = re.compile(r"'(?:[^']|'')*'|--[^\n]*|\$([a-z_][a-z0-9_]*)|%")
 
 
-class SnowflakeWarehouse:
+class SnowflakeMartsReader:
     """Production seam: ``connect()`` returns a DB-API connection (e.g. a SnowflakeHook's
     ``get_conn()``) whose session already uses the database holding the ``marts`` and ``ops`` schemas."""
 
@@ -142,19 +142,19 @@ class SnowflakeWarehouse:
             con.close()
 
 
-class ConfiguredWarehouse:
+class ConfiguredMartsReader:
     """The warehouse ``EVENTPIPE_TARGET`` names, chosen when a request opens it (never at import)."""
 
     engine = "duckdb"  # both warehouses read the same .sql files
 
-    def current(self) -> DuckDBWarehouse | SnowflakeWarehouse:
+    def current(self) -> DuckDBMartsReader | SnowflakeMartsReader:
         from eventpipe import settings
 
         if settings.warehouse_target() == "snowflake":
             from eventpipe.snowflake_warehouse import connect_snowflake
 
-            return SnowflakeWarehouse(connect_snowflake)
-        return DuckDBWarehouse()
+            return SnowflakeMartsReader(connect_snowflake)
+        return DuckDBMartsReader()
 
     def session(self):
         return self.current().session()
