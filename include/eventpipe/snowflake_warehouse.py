@@ -16,10 +16,12 @@ only skipped once its ledger row, written last, exists.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import tempfile
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -69,6 +71,19 @@ class SnowflakeWarehouse:
         with self.conn.cursor() as cursor:
             cursor.execute(load_sql("snowflake", sql_name), params)
             return cursor.fetchall()
+
+    def execute_script(self, sql_name: str) -> None:
+        self.conn.execute_string(load_sql("snowflake", sql_name))
+
+    def executemany(self, sql_name: str, rows: list[list[Any]]) -> None:
+        with self.conn.cursor() as cursor:
+            cursor.executemany(load_sql("snowflake", sql_name), rows)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """No transaction: every statement the callers group here is an idempotent upsert (MERGE), so a
+        half-done block is finished by the re-run. (The emulator cannot MERGE inside a transaction.)"""
+        yield
 
     def loaded_files(self, urls: list[str]) -> set[str]:
         return {row[0] for row in self.fetchall("select_loaded_files", {"urls": json.dumps(urls)})} if urls else set()

@@ -26,6 +26,15 @@ class Warehouse(Protocol):
     def fetchall(self, sql_name: str, params: dict[str, Any] | None = None) -> list[tuple]:
         """Rows of the named query (``sql/<engine>/<sql_name>.sql``)."""
 
+    def execute_script(self, sql_name: str) -> None:
+        """Run every statement of the named file (DDL)."""
+
+    def executemany(self, sql_name: str, rows: list[list[Any]]) -> None:
+        """Run the named statement once per row of positional parameters."""
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """Statements in the block commit together where the engine allows it (see each engine)."""
+
     def loaded_files(self, urls: list[str]) -> set[str]:
         """Which of ``urls`` the ledger (``ops.loaded_file``) already holds."""
 
@@ -66,6 +75,22 @@ class DuckDBWarehouse:
 
     def fetchall(self, sql_name: str, params: dict[str, Any] | None = None) -> list[tuple]:
         return self.con.execute(load_sql("duckdb", sql_name), params or {}).fetchall()
+
+    def execute_script(self, sql_name: str) -> None:
+        self.con.execute(load_sql("duckdb", sql_name))
+
+    def executemany(self, sql_name: str, rows: list[list[Any]]) -> None:
+        self.con.executemany(load_sql("duckdb", sql_name), rows)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.con.begin()
+        try:
+            yield
+            self.con.commit()
+        except BaseException:
+            self.con.rollback()
+            raise
 
     def loaded_files(self, urls: list[str]) -> set[str]:
         return {row[0] for row in self.fetchall("select_loaded_files", {"urls": urls})} if urls else set()

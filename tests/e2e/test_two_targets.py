@@ -41,10 +41,11 @@ TABLES = [
     "raw.platform_event",
     "raw.quarantined_event",
     "ops.loaded_file",
+    "ops.delivery",
     *(f"marts.{mart}" for mart in MARTS),
 ]
 # When and by which run a row was loaded: differs between any two runs, on any target.
-RUN_COLUMNS = {"batch_id", "quarantined_at", "loaded_at"}
+RUN_COLUMNS = {"batch_id", "quarantined_at", "loaded_at", "run_id", "updated_at"}
 
 
 def eventpipe(home, landing, *args) -> subprocess.CompletedProcess:
@@ -137,18 +138,16 @@ def test_both_targets_hold_the_same_rows_in_every_table(homes):
             assert duck_row == snow_row, f"{table} differs:\n duckdb    {duck_row}\n snowflake {snow_row}"
 
 
-def test_the_emulator_run_loaded_through_the_stage_and_reports_its_figures(homes):
+def test_the_emulator_run_reports_the_same_figures_and_deliveries(homes):
     root, runs = homes
     summary = runs["snowflake-emulator"].stdout
     assert "events loaded" in summary and "sessions" in summary
 
-    # The same load and session figures (files, lines, loaded, duplicates, quarantined by reason, rows
-    # per raw table, sessions, completion, CSAT) on both targets.
-    def load_figures(output: str) -> list[str]:
-        lines = output.splitlines()
-        return lines[: next(i for i, line in enumerate(lines) if line.startswith("completion rate")) + 1]
-
-    assert load_figures(summary) == load_figures(runs["duckdb"].stdout)
+    # The same summary on both targets, line for line: files, lines, loaded, duplicates, quarantined by
+    # reason, rows per raw table, sessions, completion, CSAT, and per destination the events delivered
+    # (from each warehouse's ops.delivery), the marts' counts and what the local receivers got.
+    assert "deliveries" in summary
+    assert summary.splitlines() == runs["duckdb"].stdout.splitlines()
     # The emulator's databases persist as files under the run's EVENTPIPE_HOME.
     assert (root / "snowflake-emulator" / "snowflake" / "ANALYTICS.db").exists()
 

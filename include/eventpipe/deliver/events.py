@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
 
-from eventpipe.sql import load_sql
+from eventpipe.warehouse import Warehouse, as_warehouse
 
 SESSION, AUDIT, ANALYTICS = "Session", "Audit", "analytics"
+EPOCH = datetime(1970, 1, 1)
 ENVELOPE_KEYS = ("organizationId", "eventTime", "eventId", "appId", "branchId", "sessionId", "deployId", "type", "kind")
 
 
@@ -78,12 +79,15 @@ class IntervalEvents:
         return sum(len(events) for events in self.by_kind.get(kind, {}).values())
 
 
-def read_interval(con: duckdb.DuckDBPyConnection, interval_start: datetime, kinds: set[str]) -> IntervalEvents:
+def read_interval(
+    target: Warehouse | duckdb.DuckDBPyConnection, interval_start: datetime, kinds: set[str]
+) -> IntervalEvents:
     """Read only the kinds some destination needs (``analytics`` comes from the Session rows)."""
+    warehouse = as_warehouse(target)
     by_kind: dict[str, dict[str, list[Event]]] = {}
     params = {"interval_start": interval_start}
     if kinds & {SESSION, ANALYTICS}:
-        rows = con.execute(load_sql("duckdb", "delivery_session_events"), params).fetchall()
+        rows = warehouse.fetchall("delivery_session_events", params)
         sessions = _group(rows, SESSION)
         if SESSION in kinds:
             by_kind[SESSION] = sessions
@@ -92,7 +96,7 @@ def read_interval(con: duckdb.DuckDBPyConnection, interval_start: datetime, kind
                 org: [e for e in events if e.event_type == "analytics_event"] for org, events in sessions.items()
             }
     if AUDIT in kinds:
-        rows = con.execute(load_sql("duckdb", "delivery_audit_events"), params).fetchall()
+        rows = warehouse.fetchall("delivery_audit_events", params)
         by_kind[AUDIT] = _group(rows, AUDIT)
     return IntervalEvents(interval_start, by_kind)
 
@@ -102,7 +106,7 @@ def _group(rows: list[tuple], kind: str) -> dict[str, list[Event]]:
     for (
         org,
         event_id,
-        _event_time,
+        event_time,
         event_type,
         app_id,
         branch_id,
@@ -112,9 +116,10 @@ def _group(rows: list[tuple], kind: str) -> dict[str, list[Event]]:
         analytics_properties,
         payload,
         source_file,
-        event_time_iso,
-        event_time_ms,
     ) in rows:
+        # Formatted here, not in SQL, so that every engine gives the same text (event_time is naive UTC).
+        event_time_ms = (event_time - EPOCH) // timedelta(milliseconds=1)
+        event_time_iso = f"{event_time:%Y-%m-%dT%H:%M:%S}.{event_time.microsecond // 1000:03d}Z"
         grouped[org].append(
             Event(
                 org,

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from eventpipe.sql import load_sql
+from eventpipe.warehouse import Warehouse, as_warehouse
 
 DELIVERED, FAILED = "delivered", "failed"
 
@@ -57,18 +57,17 @@ class PartResult:
         return len(self.dead_letters)
 
 
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(load_sql("duckdb", "create_delivery_tables"))
+def ensure_tables(target: Warehouse | duckdb.DuckDBPyConnection) -> None:
+    as_warehouse(target).execute_script("create_delivery_tables")
 
 
 def entries(
-    con: duckdb.DuckDBPyConnection, destination: str, interval_start: datetime
+    target: Warehouse | duckdb.DuckDBPyConnection, destination: str, interval_start: datetime
 ) -> dict[tuple[str, str, str], LedgerEntry]:
     """``(organization, kind, part) -> entry`` for one destination and interval."""
-    rows = con.execute(
-        load_sql("duckdb", "delivery_ledger_interval"),
-        {"destination": destination, "interval_start": interval_start},
-    ).fetchall()
+    rows = as_warehouse(target).fetchall(
+        "delivery_ledger_interval", {"destination": destination, "interval_start": interval_start}
+    )
     return {
         (org, kind, part): LedgerEntry(status, checksum, attempts, dups or 0, frozenset(json.loads(ids) if ids else ()))
         for org, kind, part, status, checksum, attempts, dups, ids in rows
@@ -76,7 +75,7 @@ def entries(
 
 
 def record(
-    con: duckdb.DuckDBPyConnection,
+    target: Warehouse | duckdb.DuckDBPyConnection,
     results: list[tuple[PartResult, LedgerEntry | None]],
     run_id: str | None,
 ) -> None:
@@ -127,12 +126,8 @@ def record(
             ]
             for event_id, code, reason in result.dead_letters
         ]
-    con.execute("begin transaction")
-    try:
-        con.executemany(load_sql("duckdb", "upsert_delivery"), rows)
+    warehouse = as_warehouse(target)
+    with warehouse.transaction():
+        warehouse.executemany("upsert_delivery", rows)
         if dead:
-            con.executemany(load_sql("duckdb", "upsert_delivery_dead_letter"), dead)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+            warehouse.executemany("upsert_delivery_dead_letter", dead)

@@ -33,7 +33,7 @@ from eventpipe.deliver.http import DeliveryError, redact
 from eventpipe.deliver.ledger import DELIVERED, FAILED, LedgerEntry, PartResult
 from eventpipe.hec.client import DeliveryReport, HecError
 from eventpipe.load import hour_floor
-from eventpipe.sql import load_sql
+from eventpipe.warehouse import Warehouse, as_warehouse
 
 log = logging.getLogger(__name__)
 PUSH_PART_EVENTS = 10_000
@@ -99,7 +99,7 @@ def airflow_connection(conn_id: str) -> Any:
 
 
 def deliver_interval(
-    con: duckdb.DuckDBPyConnection,
+    target: Warehouse | duckdb.DuckDBPyConnection,
     interval_start: datetime,
     *,
     destinations: list[Destination] | None = None,
@@ -111,6 +111,7 @@ def deliver_interval(
 ) -> DeliveryRun:
     """Deliver one interval. ``force`` resends parts the ledger says are delivered (the ``redeliver`` DAG)."""
     interval_start = hour_floor(interval_start)
+    con = as_warehouse(target)
     ledger.ensure_tables(con)
     destinations = [d for d in (destinations if destinations is not None else load_destinations()) if d.enabled]
     if destination_name and destination_name != "*":
@@ -162,17 +163,16 @@ def raise_if_failed(run: DeliveryRun) -> None:
 
 
 def deliver_range(
-    con: duckdb.DuckDBPyConnection,
+    target: Warehouse | duckdb.DuckDBPyConnection,
     start: datetime,
     end: datetime,
     **options: Any,
 ) -> list[DeliveryRun]:
     """Every loaded interval in ``[start, end)`` (from ``ops.loaded_file``), oldest first."""
-    ledger.ensure_tables(con)
-    rows = con.execute(
-        load_sql("duckdb", "loaded_intervals"), {"range_start": hour_floor(start), "range_end": end}
-    ).fetchall()
-    return [deliver_interval(con, interval, **options) for (interval,) in rows]
+    warehouse = as_warehouse(target)
+    ledger.ensure_tables(warehouse)
+    rows = warehouse.fetchall("loaded_intervals", {"range_start": hour_floor(start), "range_end": end})
+    return [deliver_interval(warehouse, interval, **options) for (interval,) in rows]
 
 
 # -- targets ----------------------------------------------------------------------------------------------
@@ -375,19 +375,12 @@ def deliver_task(
     destination_name: str | None = None,
     organization_id: str | None = None,
 ) -> dict[str, Any]:
-    """What the DAG tasks call: deliver (or resend) one interval from the embedded warehouse, fail if any failed."""
-    import os
+    """What the DAG tasks call: deliver (or resend) one interval from the configured warehouse, fail if any failed."""
+    from eventpipe.warehouse import open_warehouse
 
-    from eventpipe import warehouse
-
-    target = os.environ.get("EVENTPIPE_TARGET", "duckdb")
-    if target != "duckdb":
-        # Not built yet: the delivery queries read the DuckDB warehouse only. Say so instead of sending nothing.
-        log.warning("deliveries read the DuckDB warehouse; target %s is not supported yet: nothing delivered", target)
-        return {"skipped": f"target {target} not supported by deliveries yet"}
-    with warehouse.connect() as con:
+    with open_warehouse() as target:
         run = deliver_interval(
-            con,
+            target,
             interval_start,
             run_id=run_id,
             force=force,
@@ -408,14 +401,14 @@ def redeliver_task(
     run_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """What the ``redeliver`` DAG calls: resend every loaded interval in ``[start, end)``; fail if any failed."""
-    from eventpipe import warehouse
+    from eventpipe.warehouse import open_warehouse
 
     start, end = _as_utc(start), _as_utc(end)
     if end <= start:
         raise ValueError(f"end ({end:%Y-%m-%dT%H:%M}) must be after start ({start:%Y-%m-%dT%H:%M})")
-    with warehouse.connect() as con:
+    with open_warehouse() as target:
         runs = deliver_range(
-            con,
+            target,
             start,
             end,
             force=True,

@@ -23,13 +23,13 @@ class DeliverySummary:
 
 
 def summarize(warehouse: Any) -> DeliverySummary | None:
-    """None when this warehouse has no delivery ledger (never delivered, or not the DuckDB engine)."""
-    if getattr(warehouse, "engine", "duckdb") != "duckdb":
-        return None
+    """None when this warehouse has no delivery ledger (nothing delivered yet)."""
     exists = warehouse.fetchall("table_exists", {"table_schema": "ops", "table_name": "delivery"})[0][0]
     if not exists:
         return None
-    result = DeliverySummary(rows=[tuple(row[:8]) for row in warehouse.fetchall("delivery_summary")])
+    # Counts as int: Snowflake's SUM is a NUMBER (Decimal), DuckDB's an integer.
+    rows = [(*row[:3], *(int(count or 0) for count in row[3:8])) for row in warehouse.fetchall("delivery_summary")]
+    result = DeliverySummary(rows=rows)
     marts = warehouse.fetchall("table_exists", {"table_schema": "marts", "table_name": "fct_audit_events"})[0][0]
     if marts:
         result.marts = {kind: int(n) for kind, n in warehouse.fetchall("delivery_expected")}

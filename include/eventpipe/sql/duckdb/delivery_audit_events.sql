@@ -12,9 +12,7 @@ select
     null as analytics_event_name,
     null as analytics_event_properties,
     audit_event.payload,
-    audit_event._source_file as source_file,
-    strftime(audit_event.event_time, '%Y-%m-%dT%H:%M:%S.%gZ') as event_time_iso,
-    epoch_ms(audit_event.event_time) as event_time_ms
+    audit_event._source_file as source_file
 from raw.audit_event
 inner join ops.loaded_file
     on audit_event._source_file = loaded_file.source_file

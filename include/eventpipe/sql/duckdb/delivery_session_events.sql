@@ -13,9 +13,7 @@ select
     session_event.analytics_event_name,
     session_event.analytics_event_properties,
     session_event.payload,
-    session_event._source_file as source_file,
-    strftime(session_event.event_time, '%Y-%m-%dT%H:%M:%S.%gZ') as event_time_iso,
-    epoch_ms(session_event.event_time) as event_time_ms
+    session_event._source_file as source_file
 from raw.session_event
 inner join ops.loaded_file
     on session_event._source_file = loaded_file.source_file

@@ -1,0 +1,15 @@
+-- Per destination and kind: what the ledger says was delivered, for the demo summary.
+-- Lint exception: RF04, `status` is a plain column name here.
+select
+    delivery.destination,
+    delivery.destination_type,
+    delivery.kind,
+    count(*) as parts,
+    sum(delivery.events) as events,
+    sum(delivery.delivered) as delivered,
+    sum(delivery.dead_lettered) as dead_lettered,
+    count_if(delivery.status != 'delivered') as parts_not_delivered,  -- noqa: RF04
+    sum(delivery.bytes) as bytes
+from ops.delivery
+group by delivery.destination, delivery.destination_type, delivery.kind
+order by delivery.destination, delivery.kind;
