@@ -1,4 +1,5 @@
-"""SQL lives in .sql files beside this module, one folder per engine."""
+"""SQL lives in .sql files beside this module: one folder per engine, and ``portable/`` for queries
+both engines run as written. An engine's own file of the same name wins."""
 
 from __future__ import annotations
 
@@ -10,4 +11,5 @@ _ROOT = Path(__file__).parent
 
 @cache
 def load_sql(engine: str, name: str) -> str:
-    return (_ROOT / engine / f"{name}.sql").read_text()
+    own = _ROOT / engine / f"{name}.sql"
+    return (own if own.exists() else _ROOT / "portable" / f"{name}.sql").read_text()
