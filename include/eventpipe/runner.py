@@ -113,4 +113,3 @@ def run_intervals(
             if on_interval:
                 on_interval(interval_start, state)
     return outcomes
-
