@@ -1,7 +1,9 @@
-"""Run ``event_pipeline`` through Airflow for a range of hourly intervals on the embedded default.
+"""Run ``event_pipeline`` through Airflow for a range of hourly intervals (on the target the
+environment names: ``eventpipe.targets``).
 
-Each interval is one real DAG run executed by Airflow's ``dag.test()``: the same tasks, retries
-excluded, that the scheduler would run, in this process, one interval after another in time order.
+Each interval is one real DAG run executed by Airflow's ``dag.test()``: the same tasks the scheduler
+would run, retries included (Airflow 3's ``dag.test`` retries a failed task after its retry_delay),
+in this process, one interval after another in time order.
 """
 
 from __future__ import annotations
