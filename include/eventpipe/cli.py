@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--sessions-per-hour", type=int, default=20)
 
     commands.add_parser("up", help="start the Airflow UI (standalone) with the project's DAGs")
+    replay = commands.add_parser(
+        "replay-quarantine",
+        help="after a fix, load the quarantined lines that now pass validation (the rest stay quarantined)",
+    )
+    replay.add_argument("--reason", help="only lines quarantined for this reason code (default: every reason)")
 
     hec = commands.add_parser(
         "hec-receiver",
@@ -72,9 +77,14 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["hec-receiver"]:  # its own options (eventpipe.hec.receiver), passed through as they are
         return cmd_hec_receiver(argparse.Namespace(receiver_args=argv[1:]))
     args = build_parser().parse_args(argv)
-    handler = {"generate": cmd_generate, "run": cmd_run, "demo": cmd_demo, "up": cmd_up, "share": cmd_share}.get(
-        args.command, cmd_hec_receiver
-    )
+    handler = {
+        "generate": cmd_generate,
+        "run": cmd_run,
+        "demo": cmd_demo,
+        "up": cmd_up,
+        "share": cmd_share,
+        "replay-quarantine": cmd_replay_quarantine,
+    }.get(args.command, cmd_hec_receiver)
     return handler(args)
 
 
@@ -142,6 +152,22 @@ def cmd_share(args: argparse.Namespace) -> int:
     from eventpipe.share.commands import run
 
     return run(args)
+
+
+def cmd_replay_quarantine(args: argparse.Namespace) -> int:
+    from eventpipe.replay import replay_quarantine
+    from eventpipe.warehouse import open_warehouse
+
+    with open_warehouse() as target:
+        result = replay_quarantine(target, reason=args.reason)
+    print(
+        f"replayed {result.replayed:,} quarantined lines: {result.loaded:,} loaded, {result.duplicates:,} duplicates,"
+        f" {result.still_quarantined:,} still quarantined (batch {result.batch_id})"
+    )
+    for reason, lines in sorted(result.still_quarantined_by_reason.items()):
+        print(f"  still {reason:<24}{lines:>8,}")
+    print("The marts take the loaded events at their next build; resend their hours with the redeliver DAG.")
+    return 0
 
 
 def cmd_up(args: argparse.Namespace) -> int:

@@ -87,13 +87,17 @@ def _validate_files(con: duckdb.DuckDBPyConnection, urls: list[str], interval_st
     Files are read and decompressed one chunk ahead in a thread (zlib releases the GIL), so reading
     the next chunk overlaps DuckDB validating this one; at most two chunks are in memory at once.
     """
-    validate = load_sql("duckdb", "validate_chunk")
-    interval_end = interval_start + INTERVAL
     started = time.perf_counter()
     for url, line_chunk in extract.read_ahead(urls):
-        con.register("line_chunk", line_chunk)  # replaces the previous chunk's view
-        params = {"source_file": url, "interval_start": interval_start, "interval_end": interval_end}
-        con.execute(validate, params)
-    if urls:
-        con.unregister("line_chunk")
+        validate_chunk(con, url, line_chunk, interval_start)
     log.info("staged %d files in %.2fs", len(urls), time.perf_counter() - started)
+
+
+def validate_chunk(con: duckdb.DuckDBPyConnection, source_file: str, line_chunk, interval_start: datetime) -> None:
+    """Validate Arrow ``(line_number, raw_line)`` lines of ``source_file`` into ``staged_line``."""
+    con.register("line_chunk", line_chunk)
+    try:
+        interval = {"interval_start": interval_start, "interval_end": interval_start + INTERVAL}
+        con.execute(load_sql("duckdb", "validate_chunk"), {"source_file": source_file, **interval})
+    finally:
+        con.unregister("line_chunk")

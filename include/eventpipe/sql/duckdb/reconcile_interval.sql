@@ -30,7 +30,10 @@ quarantined as (
         quarantined_event.source_file,
         count(*) as rows  -- noqa: RF04
     from raw.quarantined_event
-    where quarantined_event.source_file in (select ledger.source_file from ledger)
+    where
+        quarantined_event.source_file in (select ledger.source_file from ledger)
+        -- a replayed line is in raw now (or was a duplicate): counted there, not here
+        and quarantined_event.replayed_batch_id is null
     group by quarantined_event.source_file
 )
 
