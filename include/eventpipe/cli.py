@@ -166,7 +166,8 @@ def cmd_replay_quarantine(args: argparse.Namespace) -> int:
     )
     for reason, lines in sorted(result.still_quarantined_by_reason.items()):
         print(f"  still {reason:<24}{lines:>8,}")
-    print("The marts take the loaded events at their next build; resend their hours with the redeliver DAG.")
+    print("The marts take the loaded events at their next build. To deliver them, Clear the deliver task of their")
+    print("hours (event_pipeline): parts already delivered are skipped, the replayed events are sent.")
     return 0
 
 

@@ -92,38 +92,69 @@ class SnowflakeWarehouse:
         self, group: list[storage.StoredFile], interval_start: datetime, batch_id: str, loaded_at: datetime
     ) -> staging.GroupOutcome:
         urls = [stored.url for stored in group]
-        with tempfile.TemporaryDirectory(prefix="eventpipe-load-") as scratch_dir:
-            staged, lines_per_file = self._stage_as_parquet(
-                urls, interval_start, batch_id, loaded_at, Path(scratch_dir)
-            )
-            self.conn.execute_string(load_sql("snowflake", "prepare_load_stage"))
-            # COPY skips a file name it loaded before, and must not pick up files a crashed attempt left:
-            # each group's files go to a folder of their own. Hex only, so safe to place in the statements.
-            group_dir = uuid.uuid4().hex
-            with self.conn.cursor() as cursor:
-                for table, path in staged.items():
-                    # PUT is a client command, not SQL: its local path cannot be a bind parameter.
-                    cursor.execute(f"put 'file://{path}' @raw.load_stage/{group_dir}/ auto_compress = false")
-                    cursor.execute(load_sql("snowflake", f"copy_{table}_stage").format(group_dir=group_dir))
-                    cursor.execute(load_sql("snowflake", f"merge_{table}"))
+        with (
+            tempfile.TemporaryDirectory(prefix="eventpipe-load-") as scratch_dir,
+            self._scratch(scratch_dir) as scratch,
+        ):
+            outcome = staging.stage_group(scratch, urls, interval_start, batch_id, loaded_at)
+            self._ship(scratch, Path(scratch_dir))
+        lines_per_file = {url: counts.lines for url, counts in outcome.files.items()}
         return self._record_files(group, interval_start, batch_id, loaded_at, lines_per_file)
 
-    def _stage_as_parquet(self, urls, interval_start, batch_id, loaded_at, scratch_dir: Path):
-        """Validate the group in a scratch DuckDB; write each raw table's new rows as Parquet.
+    def replay_quarantine(self, reason, batch_id, loaded_at) -> tuple[int, staging.GroupOutcome]:
+        """Merge the lines that pass now, mark them replayed, then rewrite their files' ledger rows from
+        what the tables hold: each step idempotent, so a replay cut short is finished by the next one."""
+        candidates = self.fetchall("select_replay_candidates", {"reason": reason})
+        if not candidates:
+            return 0, staging.GroupOutcome()
+        with (
+            tempfile.TemporaryDirectory(prefix="eventpipe-replay-") as scratch_dir,
+            self._scratch(scratch_dir) as scratch,
+        ):
+            outcome = staging.stage_replayed_lines(scratch, candidates, batch_id, loaded_at)
+            valid = scratch.execute(load_sql("duckdb", "select_valid_staged_lines")).fetchall()
+            self._ship(scratch, Path(scratch_dir))
+        # What this replay merged (a line a cut-short replay already merged counts as a duplicate now).
+        merged = {kind: rows for kind, rows in self.fetchall("batch_event_counts", {"batch_id": batch_id}) if rows}
+        outcome.loaded_by_kind = merged
+        if valid:
+            self.executemany("mark_replayed", [[batch_id, source_file, line] for source_file, line in valid])
+        files = sorted({row[0] for row in candidates})
+        counts = {source_file: [0, 0] for source_file in files}  # loaded, quarantined
+        for source_file, kind_or_reason, _label, lines in self.fetchall(
+            "group_file_counts", {"urls": json.dumps(files)}
+        ):
+            counts[source_file][kind_or_reason == "quarantined"] += lines
+        rows = [[loaded, quarantined, loaded, quarantined, f] for f, (loaded, quarantined) in counts.items()]
+        self.executemany("update_loaded_file_counts", rows)
+        return len(candidates), outcome
 
-        Returns the Parquet file of each raw table, and the lines counted in each landing file.
-        """
+    @contextlib.contextmanager
+    def _scratch(self, scratch_dir: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        """An in-memory DuckDB with the raw tables, empty: validation runs there, history is Snowflake's."""
         scratch = duckdb.connect()
         try:
-            configure(scratch, None, scratch_dir / "duckdb_tmp")
+            configure(scratch, None, Path(scratch_dir) / "duckdb_tmp")
             scratch.execute(load_sql("duckdb", "create_tables"))
-            outcome = staging.stage_group(scratch, urls, interval_start, batch_id, loaded_at)
-            staged = {table: scratch_dir / f"{table}.parquet" for table in staging.RAW_TABLES}
-            for table, path in staged.items():
-                scratch.sql(load_sql("duckdb", f"export_{table}")).write_parquet(str(path))
-            return staged, {url: counts.lines for url, counts in outcome.files.items()}
+            yield scratch
         finally:
             scratch.close()
+
+    def _ship(self, scratch: duckdb.DuckDBPyConnection, scratch_dir: Path) -> None:
+        """The scratch raw tables' rows into Snowflake's: Parquet, PUT, COPY INTO the load tables, MERGE."""
+        staged = {table: scratch_dir / f"{table}.parquet" for table in staging.RAW_TABLES}
+        for table, path in staged.items():
+            scratch.sql(load_sql("duckdb", f"export_{table}")).write_parquet(str(path))
+        self.conn.execute_string(load_sql("snowflake", "prepare_load_stage"))
+        # COPY skips a file name it loaded before, and must not pick up files a crashed attempt left:
+        # each group's files go to a folder of their own. Hex only, so safe to place in the statements.
+        group_dir = uuid.uuid4().hex
+        with self.conn.cursor() as cursor:
+            for table, path in staged.items():
+                # PUT is a client command, not SQL: its local path cannot be a bind parameter.
+                cursor.execute(f"put 'file://{path}' @raw.load_stage/{group_dir}/ auto_compress = false")
+                cursor.execute(load_sql("snowflake", f"copy_{table}_stage").format(group_dir=group_dir))
+                cursor.execute(load_sql("snowflake", f"merge_{table}"))
 
     def _record_files(self, group, interval_start, batch_id, loaded_at, lines_per_file) -> staging.GroupOutcome:
         """Ledger rows from what the tables hold for each file (not from what this attempt inserted)."""

@@ -10,12 +10,14 @@ way each line is parsed by the same SQL, so both targets hold the same rows.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import duckdb
+import pyarrow as pa
 
 from eventpipe import extract
 from eventpipe.sql import load_sql
@@ -71,6 +73,35 @@ def stage_group(
         outcome.files[source_file] = FileOutcome(lines, loaded, duplicates, quarantined)
     for url in urls:  # an empty file has no staged line, and still counts as loaded
         outcome.files.setdefault(url, FileOutcome())
+    for kind_or_reason, label, lines in con.execute(load_sql("duckdb", "staged_outcomes")).fetchall():
+        counts = outcome.quarantined_by_reason if kind_or_reason == "quarantined" else outcome.loaded_by_kind
+        counts[label] = counts.get(label, 0) + lines
+    return outcome
+
+
+def stage_replayed_lines(
+    con: duckdb.DuckDBPyConnection, candidates: list[tuple], batch_id: str, loaded_at: datetime
+) -> GroupOutcome:
+    """Validate quarantined lines again, ``(source_file, interval_start, line_number, raw_line)`` each,
+    and insert those that pass now and are new into ``con``'s raw tables (quarantine: nothing new).
+
+    The outcome's ``loaded_by_kind`` counts the new events, ``quarantined_by_reason`` the lines still
+    failing. ``staged_line`` keeps every line's verdict until ``drop_staging``.
+    """
+    con.execute(load_sql("duckdb", "create_staged_line"))
+    for (source_file, interval_start), lines in itertools.groupby(candidates, key=lambda row: tuple(row[:2])):
+        rows = list(lines)
+        chunk = pa.table(
+            {
+                "line_number": pa.array([row[2] for row in rows], pa.int64()),
+                "raw_line": pa.array([bytes(row[3]) for row in rows], pa.binary()),
+            }
+        )
+        validate_chunk(con, source_file, chunk, interval_start)
+    con.execute(load_sql("duckdb", "select_new_events"))
+    for kind in KINDS:
+        con.execute(load_sql("duckdb", f"insert_{kind}_event"), {"batch_id": batch_id, "loaded_at": loaded_at})
+    outcome = GroupOutcome()
     for kind_or_reason, label, lines in con.execute(load_sql("duckdb", "staged_outcomes")).fetchall():
         counts = outcome.quarantined_by_reason if kind_or_reason == "quarantined" else outcome.loaded_by_kind
         counts[label] = counts.get(label, 0) + lines

@@ -46,6 +46,12 @@ class Warehouse(Protocol):
     def record_batch(self, params: dict[str, Any]) -> None:
         """One ``ops.load_batch`` row for a load attempt."""
 
+    def replay_quarantine(
+        self, reason: str | None, batch_id: str, loaded_at: datetime
+    ) -> tuple[int, staging.GroupOutcome]:
+        """Validate unreplayed quarantined lines again (``eventpipe.replay``): load those that pass, mark
+        them replayed, move them from quarantined in their files' ledger rows. Returns (lines tried, outcome)."""
+
     def close(self) -> None: ...
 
 
@@ -61,8 +67,13 @@ def connect(path: Path | str | None = None, memory_limit: str | None = None) -> 
 
 def configure(con: duckdb.DuckDBPyConnection, memory_limit: str | None, temp_directory: Path) -> None:
     con.execute("SET TimeZone = 'UTC'")  # event_time is UTC; casts from TIMESTAMPTZ must not shift it
-    con.execute(f"SET memory_limit = '{memory_limit or settings.duckdb_memory_limit()}'")
-    con.execute(f"SET temp_directory = '{temp_directory}'")
+    # SET takes no bind parameters: quote the values as SQL literals.
+    con.execute(f"SET memory_limit = {_literal(memory_limit or settings.duckdb_memory_limit())}")
+    con.execute(f"SET temp_directory = {_literal(str(temp_directory))}")
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 class DuckDBWarehouse:
@@ -116,6 +127,16 @@ class DuckDBWarehouse:
 
     def record_batch(self, params: dict[str, Any]) -> None:
         self.con.execute(load_sql("duckdb", "insert_load_batch"), params)
+
+    def replay_quarantine(self, reason, batch_id, loaded_at) -> tuple[int, staging.GroupOutcome]:
+        """All of it in one transaction."""
+        with self.transaction():
+            candidates = self.fetchall("select_replay_candidates", {"reason": reason})
+            outcome = staging.stage_replayed_lines(self.con, candidates, batch_id, loaded_at)
+            self.con.execute(load_sql("duckdb", "update_ledger_after_replay"))
+            self.con.execute(load_sql("duckdb", "mark_replayed"), {"batch_id": batch_id})
+            staging.drop_staging(self.con)
+        return len(candidates), outcome
 
     def close(self) -> None:
         self.con.close()

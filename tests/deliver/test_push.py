@@ -341,3 +341,41 @@ def test_duplicates_a_lost_answer_causes_are_counted_in_the_ledger(con, hec):
     duplicated = sum(n - 1 for n in counts.values())
     assert duplicated > 0 and receiver.stats().dropped_after > 0
     assert con.execute("SELECT sum(possible_duplicates) FROM ops.delivery").fetchone()[0] == duplicated
+
+
+def test_events_a_replay_loads_later_are_delivered_once_and_nothing_else_is_resent(con, hec):
+    """Some App Events of an hour were quarantined (simulated: moved from raw to the quarantine, as a
+    validator bug would have), the hour is delivered, the quarantine is replayed, and the hour's deliver
+    runs again: the receiver ends with every event exactly once, the replayed ones in parts of their own."""
+    from eventpipe import replay
+
+    receiver = hec()
+    config = destinations(splunk=hec_destination())
+    moved = [row[0] for row in con.execute(
+        "SELECT e.event_id FROM raw.session_event e JOIN ops.loaded_file f ON e._source_file = f.source_file"
+        " WHERE f.interval_start = ? ORDER BY e.event_id LIMIT 7", [HOURS[0]],
+    ).fetchall()]  # fmt: skip
+    con.execute(
+        "INSERT INTO raw.quarantined_event SELECT payload::varchar::blob, 'unknown_kind', 'simulated bug',"
+        " _source_file, _line_number, _batch_id, _loaded_at, NULL FROM raw.session_event WHERE event_id IN ?",
+        [moved],
+    )
+    con.execute(
+        "UPDATE ops.loaded_file SET loaded = loaded - n, quarantined = quarantined + n FROM (SELECT _source_file,"
+        " count(*) AS n FROM raw.session_event WHERE event_id IN ? GROUP BY ALL) m WHERE source_file = m._source_file",
+        [moved],
+    )
+    con.execute("DELETE FROM raw.session_event WHERE event_id IN ?", [moved])
+    raise_if_failed(deliver_interval(con, HOURS[0], destinations=config, run_id="before"))
+    assert not set(moved) & set(hec_ids(receiver))
+
+    result = replay.replay_quarantine(con, reason="unknown_kind")
+    assert result.loaded == len(moved)  # the generator's own unknown_kind lines stay quarantined
+    raise_if_failed(deliver_interval(con, HOURS[0], destinations=config, run_id="after"))
+    counts = hec_ids(receiver)
+    assert set(counts) == interval_ids(con, "session_event", HOURS[0]) and set(counts.values()) == {1}
+    assert set(moved) <= set(counts)
+    replay_parts = con.execute(
+        "SELECT count(*) FROM ops.delivery WHERE part LIKE ? AND status = 'delivered'", [f"%{result.batch_id}%"]
+    ).fetchone()[0]
+    assert replay_parts >= 1

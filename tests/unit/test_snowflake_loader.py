@@ -102,3 +102,61 @@ def test_a_crash_after_the_merges_is_repaired_by_the_rerun(snowflake, landing, m
     assert dict(snowflake.fetchall("raw_event_counts")) == rows_after_crash
     assert rerun.loaded == sum(rows_after_crash.values())
     assert reconcile.reconcile_interval(snowflake, landing, HOUR).balanced
+
+
+def test_replay_on_snowflake_loads_what_a_fix_lets_through(snowflake, tmp_path, monkeypatch):
+    """The same replay as tests/unit/test_replay.py, on the emulator: quarantined by a validator that did
+    not know the Audit kind, replayed after the fix; cut short after its MERGEs, finished by the next one."""
+    from eventpipe import replay, staging
+    from eventpipe.sql import load_sql
+    from tests.conftest import write_landing_file
+    from tests.unit.test_replay import BUGGY_VALIDATION
+    from tests.unit.test_validate import HOUR as TEST_HOUR
+    from tests.unit.test_validate import PARTITION, event, line
+
+    monkeypatch.setattr(staging, "load_sql", lambda e, n: BUGGY_VALIDATION if n == "validate_chunk" else load_sql(e, n))
+    landing = tmp_path / "landing"
+    lines = [line(event(eventId="a-1")), line(event(eventId="a-2")), line(event(eventId="a-1")), b"{not json"]
+    write_landing_file(landing, PARTITION, "a.json.gz", lines)
+    first = load.load_interval(snowflake, str(landing), TEST_HOUR, run_id="r")
+    monkeypatch.undo()
+    assert (first.loaded, first.quarantined) == (0, 4)
+
+    def killed(*args, **kwargs):
+        raise RuntimeError("worker killed")
+
+    monkeypatch.setattr(SnowflakeWarehouse, "executemany", killed)  # after the MERGEs, before marking
+    with pytest.raises(RuntimeError):
+        replay.replay_quarantine(snowflake, reason="unknown_kind")
+    monkeypatch.undo()
+    result = replay.replay_quarantine(snowflake, reason="unknown_kind")
+    # The crashed attempt merged a-1 and a-2: now both are duplicates of events already kept.
+    assert (result.replayed, result.loaded, result.duplicates, result.still_quarantined) == (3, 0, 3, 0)
+    assert dict(snowflake.fetchall("raw_event_counts"))["raw.audit_event"] == 2
+    ledger = snowflake.fetchall("reconcile_interval", {"interval_start": TEST_HOUR})[0]
+    assert ledger[1:5] == (4, 2, 1, 1)  # lines, loaded, duplicates, quarantined
+    assert reconcile.reconcile_interval(snowflake, str(landing), TEST_HOUR).balanced
+    assert replay.replay_quarantine(snowflake).loaded == 0  # only the invalid JSON line is left, still invalid
+
+
+def test_an_event_id_kept_as_one_kind_is_a_duplicate_as_another_on_both_engines(snowflake, tmp_path):
+    from tests.conftest import write_landing_file
+    from tests.unit.test_validate import event, line
+
+    landing = tmp_path / "landing"
+    first, second = datetime(2026, 11, 27, 10), datetime(2026, 11, 27, 11)
+    session = event(eventId="x-1", kind="Session", type="page_view", appId="a", sessionId="s")
+    write_landing_file(landing, "dt=2026-11-27/hour=10", "a.json.gz", [line(session)])
+    audit = event(eventId="x-1", eventTime="2026-11-27T11:05:00Z")  # the same id, now as an Audit event
+    write_landing_file(landing, "dt=2026-11-27/hour=11", "b.json.gz", [line(audit)])
+    with warehouse.connect(tmp_path / "wh.duckdb") as con:
+        for hour in (first, second):
+            on_duckdb = load.load_interval(con, str(landing), hour, run_id="r")
+            on_snowflake = load.load_interval(snowflake, str(landing), hour, run_id="r")
+            assert counts(on_snowflake) == counts(on_duckdb)
+    assert (on_snowflake.loaded, on_snowflake.duplicates) == (0, 1)
+    assert dict(snowflake.fetchall("raw_event_counts")) == {
+        "raw.session_event": 1,
+        "raw.audit_event": 0,
+        "raw.platform_event": 0,
+    }

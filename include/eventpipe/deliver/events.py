@@ -38,6 +38,7 @@ class Event:
     analytics_properties: str | None  # JSON text
     payload: str  # the original event object, JSON text
     source_file: str
+    batch_id: str = ""  # the load (or quarantine replay) that put the row in raw
 
     def envelope(self) -> dict[str, Any]:
         """The stream envelope: the platform's envelope fields first (eventTime in UTC), then the event's own."""
@@ -116,6 +117,7 @@ def _group(rows: list[tuple], kind: str) -> dict[str, list[Event]]:
         analytics_properties,
         payload,
         source_file,
+        batch_id,
     ) in rows:
         # Formatted here, not in SQL, so that every engine gives the same text (event_time is naive UTC).
         event_time_ms = (event_time - EPOCH) // timedelta(milliseconds=1)
@@ -136,6 +138,7 @@ def _group(rows: list[tuple], kind: str) -> dict[str, list[Event]]:
                 analytics_properties,
                 payload,
                 source_file,
+                batch_id,
             )
         )
     return dict(grouped)

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 from eventpipe.hec.client import DeadLetter, DeliveryReport, _Connection, _NoAnswer, _retry_after, _transient_cause
 
@@ -61,9 +61,11 @@ class Answer:
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with each secret masked, as written and URL-encoded (an echoed query string)."""
     for secret in secrets:
         if secret:
-            text = text.replace(secret, "****")
+            for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+                text = text.replace(form, "****")
     return text
 
 

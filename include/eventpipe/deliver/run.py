@@ -7,7 +7,8 @@ so the Airflow task fails visibly and its retry resends only what is not deliver
 Parts:
 - S3: an organization's events of one kind, cut by count and bytes (``eventpipe.deliver.s3``).
 - HEC, Heap, GA4: an organization's events of one kind from one landing file, at most ``PUSH_PART_EVENTS`` a part
-  (a file's rows never change once loaded, so a part holds the same events on every run). A part that fails
+  (a file's loaded rows never change, so a part holds the same events on every run; rows a quarantine replay
+  adds later form parts of their own, delivered by the next run of the hour). A part that fails
   part-way keeps the ids it delivered and its retry sends only the others (no duplicates from the retry itself).
 """
 
@@ -33,6 +34,7 @@ from eventpipe.deliver.http import DeliveryError, redact
 from eventpipe.deliver.ledger import DELIVERED, FAILED, LedgerEntry, PartResult
 from eventpipe.hec.client import DeliveryReport, HecError
 from eventpipe.load import hour_floor
+from eventpipe.replay import is_replay_batch
 from eventpipe.warehouse import Warehouse, as_warehouse
 
 log = logging.getLogger(__name__)
@@ -206,7 +208,10 @@ def _target(destination: Destination, get_connection: GetConnection, secrets: li
 
         def deliver_push(org, events, state, force, record) -> None:
             for kind in destination.kinds:
-                _push(destination, client, org, kind, events.interval_start, events.of(kind, org), state, force, record)
+                _push(
+                    destination, client, org, kind, events.interval_start, events.of(kind, org), state, force, record,
+                    secrets,
+                )  # fmt: skip
 
         yield deliver_push
     finally:
@@ -287,14 +292,19 @@ def _push_client(destination: Destination, conn: Any):
 
 
 def push_parts(events: list[Event]) -> list[tuple[str, list[Event]]]:
-    """``(part name, events)``: per landing file, in event id order, at most ``PUSH_PART_EVENTS`` a part."""
-    by_file: dict[str, list[Event]] = defaultdict(list)
+    """``(part name, events)``: per landing file, in event id order, at most ``PUSH_PART_EVENTS`` a part.
+
+    Rows a quarantine replay added to a file form parts of their own (named after the replay), so the
+    parts already delivered keep their events and are not sent again.
+    """
+    by_file: dict[tuple[str, str], list[Event]] = defaultdict(list)
     for event in events:
-        by_file[event.source_file].append(event)
+        replay = event.batch_id if is_replay_batch(event.batch_id) else ""
+        by_file[(event.source_file, replay)].append(event)
     parts = []
-    for source_file in sorted(by_file):
-        stem = PurePosixPath(source_file).name
-        file_events = sorted(by_file[source_file], key=lambda e: e.event_id)
+    for source_file, replay in sorted(by_file):
+        stem = PurePosixPath(source_file).name + (f"#{replay}" if replay else "")
+        file_events = sorted(by_file[(source_file, replay)], key=lambda e: e.event_id)
         for number, start in enumerate(range(0, len(file_events), PUSH_PART_EVENTS)):
             parts.append((f"{stem}#{number:03d}", file_events[start : start + PUSH_PART_EVENTS]))
     return parts
@@ -310,6 +320,7 @@ def _push(
     state: dict[tuple[str, str, str], LedgerEntry],
     force: bool,
     record: Callable[[PartResult], None],
+    secrets: list[str],
 ) -> None:
     for part, part_events in push_parts(events):
         checksum = hashlib.sha256("\n".join(e.event_id for e in part_events).encode()).hexdigest()
@@ -329,7 +340,8 @@ def _push(
         except (HecError, DeliveryError) as exc:
             report = exc.report or DeliveryReport()
             _fill(result, report, done)
-            result.status, result.error = FAILED, f"{type(exc).__name__}: {exc}"
+            # ops.delivery is a table people read: never a credential in it, however the message came to hold one.
+            result.status, result.error = FAILED, redact(f"{type(exc).__name__}: {exc}", secrets)
             record(result)
             raise
         _fill(result, report, done)

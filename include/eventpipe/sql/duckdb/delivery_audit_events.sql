@@ -12,7 +12,8 @@ select
     null as analytics_event_name,
     null as analytics_event_properties,
     audit_event.payload,
-    audit_event._source_file as source_file
+    audit_event._source_file as source_file,
+    audit_event._batch_id as batch_id
 from raw.audit_event
 inner join ops.loaded_file
     on audit_event._source_file = loaded_file.source_file

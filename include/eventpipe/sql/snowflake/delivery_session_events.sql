@@ -13,7 +13,8 @@ select
     session_event.analytics_event_name,
     session_event.analytics_event_properties,
     session_event.payload,
-    session_event._source_file as source_file
+    session_event._source_file as source_file,
+    session_event._batch_id as batch_id
 from raw.session_event
 inner join ops.loaded_file
     on session_event._source_file = loaded_file.source_file

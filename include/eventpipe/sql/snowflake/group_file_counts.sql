@@ -1,5 +1,5 @@
 -- What the warehouse holds for each file of a group, after its MERGEs: rows kept per kind and lines
--- quarantined. Counted from the tables (not from what this attempt inserted), so a group re-loaded
+-- quarantined (not replayed). Counted from the tables (not from what this attempt inserted), so a group re-loaded
 -- after a crash still counts the rows the crashed attempt merged. Parameter: %(urls)s, a JSON array.
 -- noqa: disable=PRS,LT01,LT02
 with group_file as (
@@ -41,6 +41,8 @@ select
     reason as label,
     count(*) as line_count
 from raw.quarantined_event
-where quarantined_event.source_file in (select group_file.source_file from group_file)
+where
+    quarantined_event.source_file in (select group_file.source_file from group_file)
+    and quarantined_event.replayed_batch_id is null  -- replayed lines are counted in raw (or duplicates)
 group by source_file, reason
 order by source_file, outcome, label;

@@ -39,6 +39,16 @@ using (
         _batch_id,
         _loaded_at
     from raw.session_event_stage
+    -- an event_id is one event whatever its kind: kept already as another kind, it is a duplicate too
+    where
+        not exists (
+            select 1 from raw.audit_event
+            where audit_event.event_id = session_event_stage.event_id
+        )
+        and not exists (
+            select 1 from raw.platform_event
+            where platform_event.event_id = session_event_stage.event_id
+        )
 ) as staged
     on existing.event_id = staged.event_id
 when not matched then insert (

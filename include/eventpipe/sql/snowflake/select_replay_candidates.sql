@@ -1,0 +1,15 @@
+-- Quarantined lines not yet replayed, optionally of one reason, with the arrival hour of their file
+-- (validation judges eventTime against it). Parameter: %(reason)s (NULL: every reason).
+-- noqa: disable=PRS,LT01,LT02
+select
+    quarantined_event.source_file,
+    loaded_file.interval_start,
+    quarantined_event.line_number,
+    quarantined_event.raw_line
+from raw.quarantined_event
+inner join ops.loaded_file
+    on quarantined_event.source_file = loaded_file.source_file
+where
+    quarantined_event.replayed_batch_id is null
+    and (quarantined_event.reason = %(reason)s or %(reason)s is null)
+order by quarantined_event.source_file, quarantined_event.line_number;
