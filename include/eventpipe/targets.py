@@ -33,7 +33,11 @@ def activated(target: str) -> Iterator[None]:
     if target == "snowflake-emulator":
         from eventpipe import emulator
 
-        with emulator.running() as endpoint, _environ(endpoint.environ()):
+        # SNOWFLAKE_* credentials would take precedence over the emulator's connection: not in this block.
+        real_account = dict.fromkeys(
+            ("SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER", "SNOWFLAKE_PASSWORD", "SNOWFLAKE_PRIVATE_KEY")
+        )
+        with emulator.running() as endpoint, _environ(endpoint.environ() | real_account):
             yield
     else:
         with _environ(_ENVIRONMENTS[target]):
@@ -41,9 +45,14 @@ def activated(target: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
+def _environ(values: dict[str, str | None]) -> Iterator[None]:
+    """``values`` set (None: unset) in ``os.environ`` for the block."""
     saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     try:
         yield
     finally:

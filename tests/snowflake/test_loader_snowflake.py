@@ -18,13 +18,12 @@ import pytest
 
 from eventpipe import load, reconcile, warehouse
 from eventpipe.generate import generate
-from eventpipe.share.sync import connect_snowflake, snowflake_credentials_in_env
-from eventpipe.snowflake_warehouse import SnowflakeWarehouse
+from eventpipe.snowflake_warehouse import SnowflakeWarehouse, connect_snowflake, credentials_in_env
 
 pytestmark = [
     pytest.mark.snowflake,
     pytest.mark.skipif(
-        not snowflake_credentials_in_env(),
+        not credentials_in_env(),
         reason="needs a real Snowflake account: set SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER and SNOWFLAKE_PASSWORD"
         " (or SNOWFLAKE_PRIVATE_KEY), SNOWFLAKE_WAREHOUSE and a SNOWFLAKE_ROLE that can create a database",
     ),

@@ -23,12 +23,13 @@ import duckdb
 import pytest
 
 from eventpipe.share import VIEWS, parse_config
-from eventpipe.share.sync import apply_share, plan_share, snowflake_credentials_in_env
+from eventpipe.share.sync import apply_share, plan_share
+from eventpipe.snowflake_warehouse import credentials_in_env
 
 pytestmark = [
     pytest.mark.snowflake,
     pytest.mark.skipif(
-        not snowflake_credentials_in_env(),
+        not credentials_in_env(),
         reason="needs a real Snowflake account: set SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER and SNOWFLAKE_PASSWORD"
         " (or SNOWFLAKE_PRIVATE_KEY), SNOWFLAKE_WAREHOUSE and a SNOWFLAKE_ROLE that can create databases and shares",
     ),

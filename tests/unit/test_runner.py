@@ -38,3 +38,18 @@ def test_manifest_is_stale_when_missing_or_older_than_a_model(tmp_path, monkeypa
     os.utime(model, None)  # edited after the manifest was built
     os.utime(manifest, (2_000, 2_000))
     assert not runner.manifest_is_current()
+
+
+def test_the_emulator_target_hides_real_snowflake_credentials(monkeypatch, eventpipe_home):
+    """SNOWFLAKE_* variables win over the Airflow Connection: under the emulator target they must be gone,
+    or a run meant for the emulator would load into a real account."""
+    from eventpipe import targets
+
+    monkeypatch.setenv("SNOWFLAKE_ACCOUNT", "real-account")
+    monkeypatch.setenv("SNOWFLAKE_PASSWORD", "real-secret")
+    with targets.activated("snowflake-emulator"):
+        from eventpipe.snowflake_warehouse import credentials_in_env
+
+        assert not credentials_in_env()
+        assert "SNOWFLAKE_ACCOUNT" not in os.environ and os.environ["EVENTPIPE_TARGET"] == "snowflake"
+    assert os.environ["SNOWFLAKE_ACCOUNT"] == "real-account"

@@ -244,17 +244,17 @@ def test_a_private_key_from_the_environment_is_converted_and_never_echoed():
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from eventpipe.share.sync import _der_private_key
+    from eventpipe.snowflake_warehouse import SnowflakeCredentialsError, der_private_key
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pw")
     ).decode()
-    der = _der_private_key(pem, "pw")
+    der = der_private_key(pem, "pw")
     assert serialization.load_der_private_key(der, None).private_numbers() == key.private_numbers()
     broken = pem.replace(pem.splitlines()[3], "A" * 64)
-    with pytest.raises(ShareSyncError) as error:
-        _der_private_key(broken, "pw")
+    with pytest.raises(SnowflakeCredentialsError) as error:
+        der_private_key(broken, "pw")
     assert "AAAA" not in str(error.value) and "BEGIN" not in str(error.value)
 
 

@@ -160,67 +160,17 @@ def write_local_state(config: ShareConfig, state: ShareState, consumers: Path | 
 # Snowflake connection (credentials from the environment or an Airflow Connection only)
 # ----------------------------------------------------------------------------------------------
 
-CREDENTIALS_HELP = (
-    "set SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER and SNOWFLAKE_PASSWORD (or SNOWFLAKE_PRIVATE_KEY, a PEM key,"
-    " with SNOWFLAKE_PRIVATE_KEY_PASSPHRASE if encrypted), optionally SNOWFLAKE_ROLE and SNOWFLAKE_WAREHOUSE;"
-    " or define the Airflow Connection snowflake_default (EVENTPIPE_SNOWFLAKE_CONN_ID names another)"
-)
-
-
-def snowflake_credentials_in_env() -> bool:
-    env = os.environ
-    return bool(env.get("SNOWFLAKE_ACCOUNT") and env.get("SNOWFLAKE_USER")) and bool(
-        env.get("SNOWFLAKE_PASSWORD") or env.get("SNOWFLAKE_PRIVATE_KEY")
-    )
-
 
 def connect_snowflake() -> Any:
-    """A snowflake-connector connection: ``SNOWFLAKE_*`` variables if set, else the Airflow Connection
-    ``snowflake_default`` (``EVENTPIPE_SNOWFLAKE_CONN_ID``), as the loader reads it."""
-    if snowflake_credentials_in_env():
-        import snowflake.connector
-
-        env = os.environ
-        params: dict[str, Any] = {
-            "account": env["SNOWFLAKE_ACCOUNT"],
-            "user": env["SNOWFLAKE_USER"],
-            "application": "eventpipe",
-            "session_parameters": {"QUERY_TAG": "eventpipe-share"},
-        }
-        for key in ("role", "warehouse"):
-            if env.get(f"SNOWFLAKE_{key.upper()}"):
-                params[key] = env[f"SNOWFLAKE_{key.upper()}"]
-        if env.get("SNOWFLAKE_PASSWORD"):
-            params["password"] = env["SNOWFLAKE_PASSWORD"]
-        else:
-            params["private_key"] = _der_private_key(
-                env["SNOWFLAKE_PRIVATE_KEY"], env.get("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE")
-            )
-        return snowflake.connector.connect(**params)
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    # The loader's connection (host/port/protocol extras included, for a private link or the emulator).
-    from eventpipe.snowflake_warehouse import connect_snowflake as connect_from_airflow
+    """The project's one Snowflake connection (``eventpipe.snowflake_warehouse.connect_snowflake``:
+    ``SNOWFLAKE_*`` variables, else the Airflow Connection), tagged as the share's."""
+    from eventpipe.snowflake_warehouse import SnowflakeCredentialsError
+    from eventpipe.snowflake_warehouse import connect_snowflake as connect
 
     try:
-        return connect_from_airflow(settings.snowflake_conn_id())
-    except AirflowNotFoundException:
-        pass
-    raise ShareSyncError(f"no Snowflake credentials: {CREDENTIALS_HELP}")
-
-
-def _der_private_key(pem: str, passphrase: str | None) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-
-    try:
-        key = serialization.load_pem_private_key(pem.encode(), passphrase.encode() if passphrase else None)
-    except (ValueError, TypeError) as error:
-        # The message says what is wrong with the key, never the key.
-        reason = type(error).__name__
-        raise ShareSyncError(f"SNOWFLAKE_PRIVATE_KEY is not a usable PEM private key ({reason})") from None
-    return key.private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+        return connect(query_tag="eventpipe-share")
+    except SnowflakeCredentialsError as error:
+        raise ShareSyncError(str(error)) from None
 
 
 @contextlib.contextmanager
