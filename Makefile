@@ -19,7 +19,7 @@ help:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 
 .venv/.synced: uv.lock pyproject.toml | .uv-bootstrap
-	$(UV) sync --frozen
+	$(UV) sync --frozen --all-extras
 	@touch $@
 
 # The dbt manifest Cosmos renders the DAG from (so importing a DAG never runs dbt).
