@@ -30,7 +30,7 @@ CREATE_TABLES_SQL = REPO / "include" / "eventpipe" / "sql" / "duckdb" / "create_
 
 MARTS = {
     "fct_session_events": "event_id",
-    "fct_sessions": "session_id",
+    "fct_sessions": "organization_id, session_id",
     "fct_custom_metric_values": "event_id",
     "fct_audit_events": "event_id",
     "fct_platform_events": "event_id",
@@ -611,7 +611,6 @@ def test_marts_exact_then_late_data_then_full_refresh(tmp_path: Path, warehouse:
 # Mart -> its key column (the incremental unique_key).
 MART_KEYS = {
     "fct_session_events": "event_id",
-    "fct_sessions": "session_id",
     "fct_custom_metric_values": "event_id",
     "fct_audit_events": "event_id",
     "fct_platform_events": "event_id",
@@ -653,7 +652,11 @@ def test_hourly_build_keeps_the_critical_tests_and_stays_small(tmp_path: Path) -
             assert f"source_not_null_raw_{table}_{column}" in tests
     for mart, key in MART_KEYS.items():
         assert {f"unique_{mart}_{key}", f"not_null_{mart}_{key}"} <= tests
-    assert len([t for t in tests if t.startswith("relationships_")]) == 2
+    # a session is (organization_id, session_id): unique and not null on the pair, relationships on it
+    assert {"fct_sessions_unique_organization_session", "not_null_fct_sessions_organization_id",
+            "not_null_fct_sessions_session_id"} <= tests  # fmt: skip
+    assert {"fct_session_events_session_in_fct_sessions", "fct_custom_metric_values_session_in_fct_sessions"} <= tests
+    assert not [t for t in tests if t.startswith("relationships_")]
     assert {t.split("__")[0] for t in tests if t.startswith("accepted_values_")} == {
         "accepted_values_fct_session_events_event_type",
         "accepted_values_fct_audit_events_event_type",

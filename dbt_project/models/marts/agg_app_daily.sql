@@ -35,6 +35,7 @@ sessions as (
 session_events as (
 
     select
+        organization_id,
         session_id,
         event_time
 
@@ -48,8 +49,8 @@ session_events as (
     changed_sessions as (
 
         select
-            session_id,
             organization_id,
+            session_id,
             app_id,
             activity_date
 
@@ -79,8 +80,12 @@ session_events as (
 
         from session_events
 
+        -- a session is (organization_id, session_id): another organization's session of the same id
+        -- must not pull its days in
         inner join changed_sessions
-            on session_events.session_id = changed_sessions.session_id
+            on
+                session_events.organization_id = changed_sessions.organization_id
+                and session_events.session_id = changed_sessions.session_id
 
     ),
 

@@ -1,14 +1,16 @@
 {{
     config(
         materialized='incremental',
-        unique_key='session_id',
+        unique_key=['organization_id', 'session_id'],
     )
 }}
 
 {#-
-    One row per session. Incremental runs recompute, from all of their events, exactly the sessions
-    that have an event loaded since the last run (raw _loaded_at against this table's
-    _max_loaded_at), however long ago those events happened.
+    One row per session: the pair (organization_id, session_id), since session ids are unique only
+    within an organization. Every partition, join and "touched" set below is keyed by both.
+    Incremental runs recompute, from all of their events, exactly the sessions that have an event
+    loaded since the last run (raw _loaded_at against this table's _max_loaded_at), however long ago
+    those events happened.
 -#}
 
 with
@@ -33,7 +35,9 @@ custom_metric_values as (
 
     touched_sessions as (
 
-        select distinct session_id
+        select distinct
+            organization_id,
+            session_id
 
         from session_events
 
@@ -47,12 +51,18 @@ events_to_summarize as (
 
     select
         *,
-        min(event_time) over (partition by session_id) as session_started_at
+        min(event_time) over (partition by organization_id, session_id) as session_started_at
 
     from session_events
 
     {% if is_incremental() %}
-        where session_id in (select touched_sessions.session_id from touched_sessions)
+        where
+            (organization_id, session_id) in (
+                select
+                    touched_sessions.organization_id,
+                    touched_sessions.session_id
+                from touched_sessions
+            )
     {% endif %}
 
 ),
@@ -60,6 +70,7 @@ events_to_summarize as (
 last_csat as (
 
     select
+        organization_id,
         session_id,
         value_number as csat_score
 
@@ -68,11 +79,16 @@ last_csat as (
     where
         metric_key = 'CSAT'
         {% if is_incremental() %}
-            and session_id in (select touched_sessions.session_id from touched_sessions)
+            and (organization_id, session_id) in (
+                select
+                    touched_sessions.organization_id,
+                    touched_sessions.session_id
+                from touched_sessions
+            )
         {% endif %}
 
     qualify row_number() over (
-        partition by session_id
+        partition by organization_id, session_id
         order by event_time desc, _loaded_at desc, event_id desc
     ) = 1
 
@@ -81,10 +97,10 @@ last_csat as (
 session_summaries as (
 
     select
+        organization_id,
         session_id,
 
         -- constant within a session; max() keeps a non-null value deterministically
-        max(organization_id) as organization_id,
         max(app_id) as app_id,
         max(branch_id) as branch_id,
         max(deploy_id) as deploy_id,
@@ -113,7 +129,9 @@ session_summaries as (
 
     from events_to_summarize
 
-    group by session_id
+    group by
+        organization_id,
+        session_id
 
 ),
 
@@ -160,7 +178,9 @@ final as (
     from session_summaries
 
     left join last_csat
-        on session_summaries.session_id = last_csat.session_id
+        on
+            session_summaries.organization_id = last_csat.organization_id
+            and session_summaries.session_id = last_csat.session_id
 
 )
 
