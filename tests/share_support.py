@@ -16,6 +16,7 @@ from eventpipe.load import load_interval
 from eventpipe.share.simulate import apply_to_state
 from eventpipe.share.state import ShareState
 from eventpipe.warehouse import connect
+from tests.tenant_support import organizations_and_apps, write_colliding_sessions
 
 REPO = Path(__file__).resolve().parents[1]
 START = datetime(2026, 3, 2, 10)
@@ -36,10 +37,15 @@ def run_dbt(home: Path, logs: Path) -> None:
 
 
 def build_marts_warehouse(root: Path) -> Path:
-    """Generate two hours for 3 organizations, load them and build the marts with dbt; the warehouse's path."""
+    """Generate two hours for 3 organizations, load them and build the marts with dbt; the warehouse's path.
+
+    The first and the third organization (two different consumers in the share tests) also land a
+    session each with the same id (tests.tenant_support): the share must keep them apart."""
     home, landing = root / "home", str(root / "home" / "landing")
-    generate(landing=landing, start=START, hours=HOURS, orgs=3, sessions_per_hour=3, seed=7, late_fraction=0.0,
-             duplicate_fraction=0.0, malformed_fraction=0.0, files_per_hour=1)  # fmt: skip
+    truth = generate(landing=landing, start=START, hours=HOURS, orgs=3, sessions_per_hour=3, seed=7,
+                     late_fraction=0.0, duplicate_fraction=0.0, malformed_fraction=0.0, files_per_hour=1)  # fmt: skip
+    (first, first_app), _, (third, third_app) = organizations_and_apps(truth)
+    write_colliding_sessions(landing, (first, third), (first_app, third_app), START)
     con = connect(home / "warehouse.duckdb")
     for hour in range(HOURS):
         load_interval(con, landing, START + timedelta(hours=hour))

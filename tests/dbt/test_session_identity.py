@@ -77,7 +77,8 @@ def dbt(tmp_path: Path, home: Path, *args: str) -> subprocess.CompletedProcess:
     executable = executable if executable.exists() else Path(shutil.which("dbt") or "dbt")
     env = {**os.environ, "EVENTPIPE_HOME": str(home), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
     command = [str(executable), *args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
-               "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"), "--no-use-colors"]  # fmt: skip
+               "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
+               "--no-use-colors"]  # fmt: skip
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=240, check=False)
 
 

@@ -17,6 +17,7 @@ regenerate them and review the diff:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import replace
@@ -47,7 +48,8 @@ from eventpipe.share.local import PRIVATE_SCHEMA
 from eventpipe.share.simulate import PATTERNS, SimulationError, classify
 from eventpipe.share.snowflake import desired_state
 from eventpipe.warehouse import connect
-from tests.share_support import SimulatedSnowflake, copy_warehouse
+from tests.share_support import START, SimulatedSnowflake, copy_warehouse
+from tests.tenant_support import SHARED_SESSION_ID, colliding_events
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden" / "share"
@@ -429,6 +431,44 @@ def test_each_consumer_sees_exactly_its_organizations_rows(local_share, view):
                                [orgs]).fetchall()  # fmt: skip
         assert sorted(row[:-1] for row in got) == sorted(expected), f"{consumer.account}.{view}"
         assert got, f"{consumer.account} should see rows in {view}"
+
+
+def _shared_session_rows(con, schema: str, view: str, columns: str) -> list[tuple]:
+    sql = f"SELECT {columns} FROM {schema}.{view} WHERE SESSION_ID = ? ORDER BY ALL"
+    return con.execute(sql, [SHARED_SESSION_ID]).fetchall()
+
+
+def test_a_consumer_sees_nothing_of_another_organization_reusing_its_session_ids(local_share):
+    """ACME_ANALYTICS's first organization and GLOBEX_BI's organization both landed a session with the same
+    id (tests.tenant_support, through the real load and dbt): each consumer sees its own session, summarized
+    from its own events only, and no row, event, count, time, device or metric of the other's."""
+    con, config = local_share
+    orgs = [
+        row[0] for row in con.execute("SELECT DISTINCT organization_id FROM marts.fct_sessions ORDER BY 1").fetchall()
+    ]
+    _, expected = colliding_events((orgs[0], orgs[2]), ("app", "app"), START)
+    for account, org in (("ACME_ANALYTICS", orgs[0]), ("GLOBEX_BI", orgs[2])):
+        schema, mine = config.consumer(account).local_schema, expected[org]
+        summary = _shared_session_rows(
+            con,
+            schema,
+            "SESSION_SUMMARY",
+            "ORGANIZATION_ID, FIRST_EVENT_TIME, END_EVENT_TIME, EVENTS_OCCURRED, ACTION_RUNS, MESSAGES_SENT,"
+            " USER_AGENT::VARCHAR, CUSTOM_METRICS::VARCHAR",
+        )
+        assert [(*row[:6], json.loads(row[6]), json.loads(row[7])) for row in summary] == [
+            (org, mine.started_at, mine.ended_at, len(mine.event_ids), mine.action_runs, mine.messages_sent,
+             {"deviceClass": mine.device_class}, {"CSAT": mine.csat_score})
+        ], account  # fmt: skip
+        events = _shared_session_rows(con, schema, "SESSION_EVENT", "ORGANIZATION_ID, EVENT_ID")
+        assert events == [(org, event_id) for event_id in sorted(mine.event_ids)], account
+        values = _shared_session_rows(con, schema, "CUSTOM_METRIC_FIELD_EVENT", "ORGANIZATION_ID, FIELD_VALUE_NUMBER")
+        assert values == [(org, mine.csat_score)], account
+        metrics = _shared_session_rows(
+            con, schema, "CUSTOM_SESSION_METRIC",
+            "ORGANIZATION_ID, CUSTOM_METRIC_KEY, COUNT_COUNT, STATISTIC_FIRST, STATISTIC_LAST",
+        )  # fmt: skip
+        assert metrics == [(org, "CSAT", 1, mine.csat_score, mine.csat_score)], account
 
 
 def test_email_is_masked_unless_the_consumer_is_granted_pii(local_share):

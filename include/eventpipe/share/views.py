@@ -287,7 +287,9 @@ CUSTOM_METRIC_FIELD_EVENT = ShareView(
     ),
 )
 
-# Per session, metric key and field: the first/last are by event time (then event id, for ties).
+# Per session, metric key and field: the first/last are by event time (then event id, for ties). A session is
+# (organization_id, session_id): session ids are unique only within an organization, so the windows
+# partition by the same columns the GROUP BY groups on, the organization first.
 _SESSION_METRICS = """SELECT
         organization_id,
         app_id,
@@ -315,10 +317,12 @@ _SESSION_METRICS = """SELECT
             value_text,
             event_time,
             ROW_NUMBER() OVER (
-                PARTITION BY session_id, metric_key, metric_field ORDER BY event_time, event_id
+                PARTITION BY organization_id, app_id, session_id, metric_key, metric_field
+                ORDER BY event_time, event_id
             ) AS first_rank,
             ROW_NUMBER() OVER (
-                PARTITION BY session_id, metric_key, metric_field ORDER BY event_time DESC, event_id DESC
+                PARTITION BY organization_id, app_id, session_id, metric_key, metric_field
+                ORDER BY event_time DESC, event_id DESC
             ) AS last_rank
         FROM {mart}
         WHERE session_id IS NOT NULL

@@ -163,7 +163,7 @@ WHERE sa.snowflake_account = CURRENT_ACCOUNT();
 
 CREATE OR REPLACE SECURE VIEW EVENTPIPE_SHARE.SHARE.CUSTOM_SESSION_METRIC
     COPY GRANTS
-    COMMENT = 'eventpipe share view CUSTOM_SESSION_METRIC, definition sha256:f18694a36cecc639'
+    COMMENT = 'eventpipe share view CUSTOM_SESSION_METRIC, definition sha256:201d0f51058dacc7'
 AS
 SELECT
     src.organization_id AS ORGANIZATION_ID,
@@ -210,10 +210,12 @@ FROM (
             value_text,
             event_time,
             ROW_NUMBER() OVER (
-                PARTITION BY session_id, metric_key, metric_field ORDER BY event_time, event_id
+                PARTITION BY organization_id, app_id, session_id, metric_key, metric_field
+                ORDER BY event_time, event_id
             ) AS first_rank,
             ROW_NUMBER() OVER (
-                PARTITION BY session_id, metric_key, metric_field ORDER BY event_time DESC, event_id DESC
+                PARTITION BY organization_id, app_id, session_id, metric_key, metric_field
+                ORDER BY event_time DESC, event_id DESC
             ) AS last_rank
         FROM ANALYTICS.MARTS.fct_custom_metric_values
         WHERE session_id IS NOT NULL
