@@ -37,7 +37,10 @@ def _iso(moment: datetime) -> str:
     return moment.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
 
 
-def _event(org: str, app: str, session_id: str, number: int, event_type: str, moment: datetime, **fields) -> dict:
+def session_event(
+    org: str, app: str, session_id: str, number: int, event_type: str, moment: datetime, **fields
+) -> dict:
+    """A Session event of ``org``'s session ``session_id``; its id is unique to (org, session, number)."""
     return {
         "eventId": f"collide-{org}-{session_id}-{number:02d}",
         "organizationId": org,
@@ -64,18 +67,18 @@ def colliding_events(
     (first, second), (first_app, second_app) = orgs, apps
     a0, b0 = hour + timedelta(minutes=20), hour + timedelta(minutes=5)
     events = [
-        _event(first, first_app, session_id, 1, "session_start", a0, userAgent={"deviceClass": "desktop"}),
-        _event(first, first_app, session_id, 2, "action_run", a0 + timedelta(seconds=5), action={"id": "a1"}),
-        _event(first, first_app, session_id, 3, "action_run", a0 + timedelta(seconds=9), action={"id": "a2"}),
-        _event(first, first_app, session_id, 4, "custom_metric", a0 + timedelta(seconds=30),
+        session_event(first, first_app, session_id, 1, "session_start", a0, userAgent={"deviceClass": "desktop"}),
+        session_event(first, first_app, session_id, 2, "action_run", a0 + timedelta(seconds=5), action={"id": "a1"}),
+        session_event(first, first_app, session_id, 3, "action_run", a0 + timedelta(seconds=9), action={"id": "a2"}),
+        session_event(first, first_app, session_id, 4, "custom_metric", a0 + timedelta(seconds=30),
                customMetric={"key": "CSAT", "field": "score", "value": 5}),
-        _event(first, first_app, session_id, 5, "session_end", a0 + timedelta(minutes=2)),
-        _event(second, second_app, session_id, 1, "session_start", b0, userAgent={"deviceClass": "mobile"}),
+        session_event(first, first_app, session_id, 5, "session_end", a0 + timedelta(minutes=2)),
+        session_event(second, second_app, session_id, 1, "session_start", b0, userAgent={"deviceClass": "mobile"}),
         *(
-            _event(second, second_app, session_id, 1 + n, "message_sent", b0 + timedelta(seconds=10 * n))
+            session_event(second, second_app, session_id, 1 + n, "message_sent", b0 + timedelta(seconds=10 * n))
             for n in (1, 2, 3)
         ),
-        _event(second, second_app, session_id, 5, "custom_metric", b0 + timedelta(seconds=40),
+        session_event(second, second_app, session_id, 5, "custom_metric", b0 + timedelta(seconds=40),
                customMetric={"key": "CSAT", "field": "score", "value": 2}),
     ]  # fmt: skip
     expected = {

@@ -13,7 +13,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import duckdb
@@ -21,6 +21,13 @@ import pytest
 
 from eventpipe import emulator
 from eventpipe.generate import generate
+from tests.tenant_support import (
+    SHARED_SESSION_ID,
+    organizations_and_apps,
+    session_event,
+    write_colliding_sessions,
+    write_landing,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +68,7 @@ def eventpipe(home, landing, *args) -> subprocess.CompletedProcess:
 def homes(tmp_path_factory):
     root = tmp_path_factory.mktemp("two_targets")
     landing = root / "landing"
-    generate(
+    truth = generate(
         landing=str(landing),
         start=START,
         hours=HOURS,
@@ -73,6 +80,12 @@ def homes(tmp_path_factory):
         malformed_fraction=0.04,
         files_per_hour=3,
     )
+    # Two organizations' sessions of one id (tests.tenant_support), the second's touched again an hour later:
+    # both engines must keep them apart, through the incremental run of hour 07 too.
+    (first, first_app), (second, second_app) = organizations_and_apps(truth)
+    write_colliding_sessions(landing, (first, second), (first_app, second_app), START)
+    late = session_event(second, second_app, SHARED_SESSION_ID, 9, "session_end", START + timedelta(minutes=55))
+    write_landing(landing, START + timedelta(hours=1), [late], "colliding-late.ndjson.gz")
     window = ("--start", "2026-11-27T06:00", "--end", "2026-11-27T08:00")
     runs = {}
     for target in ("duckdb", "snowflake-emulator"):
@@ -136,6 +149,19 @@ def test_both_targets_hold_the_same_rows_in_every_table(homes):
         assert len(duck_rows) == len(snow_rows), f"{table}: {len(duck_rows)} rows on DuckDB, {len(snow_rows)}"
         for duck_row, snow_row in zip(duck_rows, snow_rows, strict=True):
             assert duck_row == snow_row, f"{table} differs:\n duckdb    {duck_row}\n snowflake {snow_row}"
+
+
+def test_both_targets_keep_two_organizations_sessions_of_one_id_apart(homes):
+    root, _ = homes
+    sql = ("SELECT organization_id, status, event_count, action_runs, messages_sent, csat_score FROM marts.fct_sessions"
+           f" WHERE session_id = '{SHARED_SESSION_ID}' ORDER BY organization_id")  # fmt: skip
+    with duckdb.connect(str(root / "duckdb" / "warehouse.duckdb"), read_only=True) as con:
+        on_duckdb = con.execute(sql).fetchall()
+    with duckdb.connect(str(root / "snowflake-emulator" / "snowflake" / "ANALYTICS.db"), read_only=True) as con:
+        on_snowflake = [(o, s, int(e), int(a), int(m), c) for o, s, e, a, m, c in con.execute(sql).fetchall()]
+    # first organization: closed, 2 action runs, CSAT 5; second: 3 messages, CSAT 2, closed by the late event
+    assert [row[1:] for row in on_duckdb] == [("closed", 5, 2, 0, 5.0), ("closed", 6, 0, 3, 2.0)]
+    assert on_snowflake == on_duckdb and len({row[0] for row in on_duckdb}) == 2
 
 
 def test_the_emulator_run_reports_the_same_figures_and_deliveries(homes):

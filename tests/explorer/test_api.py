@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from eventpipe.explorer.app import create_app
 from eventpipe.explorer.columns import COLUMNS
 from eventpipe.explorer.marts import DuckDBMartsReader, SnowflakeMartsReader
+from tests.tenant_support import SHARED_SESSION_ID
 
 from .conftest import sql
 
@@ -71,13 +72,19 @@ def all_rows(client, **body) -> list[dict]:
     return page["rows"]
 
 
-def ids(rows) -> list[str]:
-    return [row["journey_id"] for row in rows]
+def key(row: dict) -> tuple[str, str]:
+    """A journey is (journey_id, organization): session ids are unique only within an organization."""
+    return row["journey_id"], row["organization"]
+
+
+def ids(rows) -> list[tuple[str, str]]:
+    return [key(row) for row in rows]
 
 
 def oracle_sorted(rows: list[dict], keys: list[tuple[str, str]]) -> list[str]:
-    """Sort by keys, empty values last in either direction, ties by journey_id (stable sorts, last key first)."""
-    rows = sorted(rows, key=lambda r: r["journey_id"])
+    """Sort by keys, empty values last in either direction, ties by journey_id then organization (stable sorts,
+    last key first)."""
+    rows = sorted(rows, key=key)
     for column, direction in reversed(keys):
         present = [r for r in rows if r[column] is not None]
         missing = [r for r in rows if r[column] is None]
@@ -97,7 +104,7 @@ def test_default_lists_every_journey_newest_first(client, sessions):
     assert page["total"] == len(sessions)
     assert page["page"] == 1 and page["page_size"] == 50
     assert ids(page["rows"]) == oracle_sorted(sessions, [("started_event", "desc")])[:50]
-    first = next(s for s in sessions if s["journey_id"] == page["rows"][0]["journey_id"])
+    first = next(s for s in sessions if key(s) == key(page["rows"][0]))
     assert datetime.fromisoformat(page["rows"][0]["started_event"]) == first["started_event"]
     assert page["rows"][0]["messages"] == first["messages"]
 
@@ -165,9 +172,9 @@ def test_single_value_filters(client, sessions, column, op, pick, predicate):
 def test_any_of_and_not_any_of(client, sessions):
     apps = sorted({s["app"] for s in sessions})[:2]
     got = all_rows(client, filters=[{"column": "app", "op": "any_of", "values": apps}])
-    assert sorted(ids(got)) == sorted(s["journey_id"] for s in sessions if s["app"] in apps)
+    assert sorted(ids(got)) == sorted(key(s) for s in sessions if s["app"] in apps)
     got = all_rows(client, filters=[{"column": "app", "op": "not_any_of", "values": apps}])
-    assert sorted(ids(got)) == sorted(s["journey_id"] for s in sessions if s["app"] not in apps)
+    assert sorted(ids(got)) == sorted(key(s) for s in sessions if s["app"] not in apps)
 
     # numbers given as strings or numbers; "is not any of" keeps journeys with no value
     got = all_rows(client, filters=[{"column": "csat", "op": "not_any_of", "values": ["4", 5]}])
@@ -176,7 +183,7 @@ def test_any_of_and_not_any_of(client, sessions):
     assert any(s["csat"] is None for s in expected) and any(s["csat"] is not None for s in expected)
 
     got = all_rows(client, filters=[{"column": "device_class", "op": "any_of", "values": ["mobile", "tablet"]}])
-    assert sorted(ids(got)) == sorted(s["journey_id"] for s in sessions if s["device_class"] in ("mobile", "tablet"))
+    assert sorted(ids(got)) == sorted(key(s) for s in sessions if s["device_class"] in ("mobile", "tablet"))
 
 
 def test_filters_combine_with_and(client, sessions):
@@ -222,11 +229,11 @@ def test_time_range_is_on_started_event_half_open(client, sessions):
     starts = sorted(s["started_event"] for s in sessions)
     start, end = starts[len(starts) // 4], starts[3 * len(starts) // 4]
     got = all_rows(client, time_range={"start": iso(start), "end": iso(end)})
-    assert sorted(ids(got)) == sorted(s["journey_id"] for s in sessions if start <= s["started_event"] < end)
+    assert sorted(ids(got)) == sorted(key(s) for s in sessions if start <= s["started_event"] < end)
     # an offset is converted to UTC
     shifted = (start + timedelta(hours=2)).isoformat() + "+02:00"
     got = all_rows(client, time_range={"start": shifted})
-    assert sorted(ids(got)) == sorted(s["journey_id"] for s in sessions if s["started_event"] >= start)
+    assert sorted(ids(got)) == sorted(key(s) for s in sessions if s["started_event"] >= start)
 
 
 # ------------------------------------------------------------------------------------ sorting, paging
@@ -305,15 +312,15 @@ def test_malformed_json_is_422(client):
 
 
 def test_session_view_lists_events_in_order_with_their_dag_runs(client, warehouse_path, sessions):
-    busiest = max(sessions, key=lambda s: (s["events"], s["journey_id"]))
-    body = client.get(f"/api/sessions/{busiest['journey_id']}").json()
-    assert body["journey"]["journey_id"] == busiest["journey_id"]
+    busiest = max(sessions, key=lambda s: (s["events"], *key(s)))
+    body = client.get(f"/api/sessions/{busiest['organization']}/{busiest['journey_id']}").json()
+    assert key(body["journey"]) == key(busiest)
     assert body["journey"]["events"] == busiest["events"] == len(body["events"])
     expected = sql(
         warehouse_path,
-        "SELECT event_id, event_type, _batch_id FROM marts.fct_session_events WHERE session_id = ?"
-        " ORDER BY event_time, event_id",
-        [busiest["journey_id"]],
+        "SELECT event_id, event_type, _batch_id FROM marts.fct_session_events"
+        " WHERE organization_id = ? AND session_id = ? ORDER BY event_time, event_id",
+        [busiest["organization"], busiest["journey_id"]],
     )
     assert [(e["event_id"], e["event_type"], e["batch_id"]) for e in body["events"]] == expected
     times = [e["event_time"] for e in body["events"]]
@@ -331,10 +338,41 @@ def test_session_view_lists_events_in_order_with_their_dag_runs(client, warehous
         assert run["url"].startswith(prefix) and unquote(run["url"][len(prefix) :]) == run["run_id"]
 
 
-def test_session_not_found_and_bad_id(client):
-    assert client.get("/api/sessions/no-such-session").status_code == 404
-    assert client.get("/api/sessions/" + "x" * 500).status_code == 422
-    assert client.get("/api/sessions/%27%20or%201%3D1%20--").status_code == 404
+def test_session_not_found_and_bad_id(client, sessions):
+    org = sessions[0]["organization"]
+    assert client.get(f"/api/sessions/{org}/no-such-session").status_code == 404
+    assert client.get(f"/api/sessions/{org}/" + "x" * 500).status_code == 422
+    assert client.get("/api/sessions/" + "x" * 500 + f"/{sessions[0]['journey_id']}").status_code == 422
+    assert client.get(f"/api/sessions/{org}/%27%20or%201%3D1%20--").status_code == 404
+    assert client.get(f"/api/sessions/%27%20or%201%3D1%20--/{sessions[0]['journey_id']}").status_code == 404
+    # a bare session id does not name a session (another organization may use it): no such route
+    assert client.get(f"/api/sessions/{sessions[0]['journey_id']}").status_code == 404
+
+
+def test_two_organizations_with_the_same_session_id_are_two_journeys(client, sessions, colliding):
+    """Both organizations landed a session with the id SHARED_SESSION_ID (conftest, through the real load):
+    the list shows two journeys, each session view holds only its own organization's events."""
+    assert len(colliding) == 2
+    shared = [{"column": "journey_id", "op": "equals", "value": SHARED_SESSION_ID}]
+    rows = all_rows(client, filters=shared, sort=[{"column": "journey_id"}])
+    assert [(row["journey_id"], row["organization"]) for row in rows] == [
+        (SHARED_SESSION_ID, o) for o in sorted(colliding)
+    ]
+    for row in rows:
+        assert row["events"] == len(colliding[row["organization"]])
+    assert rows[0]["csat"] != rows[1]["csat"] and rows[0]["status"] != rows[1]["status"]
+    # one journey per page, in a total order: paging never shows one twice or skips the other
+    pages = [search(client, filters=shared, page=n, page_size=1)["rows"] for n in (1, 2)]
+    assert sorted(ids(pages[0] + pages[1])) == ids(rows)
+
+    for org, event_ids in colliding.items():
+        body = client.get(f"/api/sessions/{org}/{SHARED_SESSION_ID}").json()
+        assert key(body["journey"]) == (SHARED_SESSION_ID, org)
+        assert sorted(e["event_id"] for e in body["events"]) == sorted(event_ids)
+        assert body["journey"]["events"] == len(body["events"])
+    other = sorted({s["organization"] for s in sessions} - set(colliding))
+    for org in other:  # an organization without that session id: not found, not someone else's session
+        assert client.get(f"/api/sessions/{org}/{SHARED_SESSION_ID}").status_code == 404
 
 
 # ------------------------------------------------------------------------------------ charts, facets
@@ -342,7 +380,8 @@ def test_session_not_found_and_bad_id(client):
 
 def test_charts_match_the_marts(client, warehouse_path, sessions):
     body = client.get("/api/charts").json()
-    span = max(s["closed_event"] or s["started_event"] for s in sessions) - min(s["started_event"] for s in sessions)
+    # the chart spans the data: first session start to latest event
+    span = max(s["latest_event"] for s in sessions) - min(s["started_event"] for s in sessions)
     assert body["bucket"] == ("hour" if span <= timedelta(hours=96) else "day")
     step = timedelta(hours=1) if body["bucket"] == "hour" else timedelta(days=1)
     buckets = [datetime.fromisoformat(p["bucket_start"]) for p in body["sessions_over_time"]]
@@ -384,6 +423,40 @@ def test_charts_match_the_marts(client, warehouse_path, sessions):
     assert client.get("/api/charts", params={"start": "not a time"}).status_code == 422
 
 
+def test_charts_over_a_huge_range_cover_only_the_data(client, sessions):
+    """Year 1 to 9999 once answered after 28 s with 300 MB (a bucket per day of 9999 years): the chart's range
+    is clamped to the data's, so it is the same answer as no range at all, one point per hour of data."""
+    everything = client.get("/api/charts").json()
+    huge = client.get("/api/charts", params={"start": "0001-01-01T00:00:00", "end": "9999-12-31T00:00:00"})
+    assert huge.status_code == 200 and huge.json() == everything
+    first = min(s["started_event"] for s in sessions).replace(minute=0, second=0, microsecond=0)
+    last = max(s["latest_event"] for s in sessions)
+    assert everything["bucket"] == "hour"
+    assert len(everything["sessions_over_time"]) == (last - first) // timedelta(hours=1) + 1
+    assert sum(p["sessions_started"] for p in everything["sessions_over_time"]) == len(sessions)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"start": "0001-01-01T00:00:00+01:00"},  # UTC would be in year 0
+        {"end": "9999-12-31T23:30:00-01:00"},  # UTC would be in year 10000
+        {"start": "0001-01-01T00:30:00+00:45", "end": "2026-11-26T12:00:00"},
+    ],
+)
+def test_a_time_that_cannot_be_represented_is_a_422(client, params):
+    response = client.get("/api/charts", params=params)
+    assert response.status_code == 422 and "representable" in response.text, response.text
+
+
+def test_journeys_with_a_time_that_cannot_be_represented_are_a_422(client):
+    body = search(client, expect=422, time_range={"start": "0001-01-01T00:00:00+01:00"})
+    assert "representable" in str(body["detail"])
+    body = search(client, expect=422, filters=[{"column": "started_event", "op": "equals",
+                                                 "value": "9999-12-31T23:59:59-05:00"}])  # fmt: skip
+    assert "representable" in str(body["detail"]) and "started_event" in str(body["detail"])
+
+
 def test_range_and_facets(client, sessions):
     body = client.get("/api/range").json()
     assert body["sessions"] == len(sessions)
@@ -403,7 +476,8 @@ def test_range_and_facets(client, sessions):
 
 def test_openapi_spec_documents_the_api(client):
     spec = client.get("/openapi.json").json()
-    assert {"/api/journeys/search", "/api/sessions/{journey_id}", "/api/charts", "/api/columns"} <= set(spec["paths"])
+    paths = {"/api/journeys/search", "/api/sessions/{organization}/{journey_id}", "/api/charts", "/api/columns"}
+    assert paths <= set(spec["paths"])
     filter_schema = spec["components"]["schemas"]["Filter"]["properties"]
     column_enum = spec["components"]["schemas"]["Filter"]["properties"]["column"]["enum"]
     assert set(column_enum) == set(ORACLE_COLUMNS) and "op" in filter_schema

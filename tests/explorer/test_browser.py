@@ -159,7 +159,7 @@ def test_filter_sort_and_session_in_chromium(airflow, warehouse_path):
                 warehouse_path,
                 "SELECT session_id, status, action_runs, action_errors, messages_sent + messages_received"
                 " FROM marts.fct_sessions WHERE status = 'closed'"
-                " ORDER BY action_runs DESC NULLS LAST, session_id LIMIT 50",
+                " ORDER BY action_runs DESC NULLS LAST, session_id, organization_id LIMIT 50",
             )
             total = sql(warehouse_path, "SELECT count(*) FROM marts.fct_sessions WHERE status = 'closed'")[0][0]
             everything = sql(warehouse_path, "SELECT count(*) FROM marts.fct_sessions")[0][0]
@@ -179,14 +179,21 @@ def test_filter_sort_and_session_in_chromium(airflow, warehouse_path):
                 shutil.copyfile(screenshot, REPO / "docs" / "img" / "activity-explorer.png")
 
             # One session: its events in time order, and the DAG run that loaded them.
-            journey_id = rows[0]["journey_id"]
-            frame.locator(f"tr[data-journey-id='{journey_id}'] [data-testid=open-session]").click()
+            # A session is (organization, journey id): the row and the link carry both.
+            first_row = frame.locator("[data-journey-id]").first
+            journey_id, organization = (
+                first_row.get_attribute("data-journey-id"),
+                first_row.get_attribute("data-organization"),
+            )
+            assert journey_id == rows[0]["journey_id"] and organization
+            first_row.locator("[data-testid=open-session]").click()
             ready = wait_ready(frame, ready)
             assert frame.locator("[data-testid=session-id]").inner_text() == journey_id
             events = sql(
                 warehouse_path,
-                "SELECT event_id FROM marts.fct_session_events WHERE session_id = ? ORDER BY event_time, event_id",
-                [journey_id],
+                "SELECT event_id FROM marts.fct_session_events WHERE organization_id = ? AND session_id = ?"
+                " ORDER BY event_time, event_id",
+                [organization, journey_id],
             )
             shown_events = frame.locator("[data-testid=session-events] tbody tr").evaluate_all(
                 "rows => rows.map(r => r.dataset.eventId)"
@@ -195,8 +202,8 @@ def test_filter_sort_and_session_in_chromium(airflow, warehouse_path):
             runs = sql(
                 warehouse_path,
                 "SELECT DISTINCT b.run_id FROM marts.fct_session_events e"
-                " JOIN ops.load_batch b ON e._batch_id = b.batch_id WHERE e.session_id = ?",
-                [journey_id],
+                " JOIN ops.load_batch b ON e._batch_id = b.batch_id WHERE e.organization_id = ? AND e.session_id = ?",
+                [organization, journey_id],
             )
             link = frame.locator("[data-testid=run-link]").first
             href = link.get_attribute("href")

@@ -8,6 +8,8 @@ account's behaviour.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import duckdb
 import fakesnow
 import pytest
@@ -16,6 +18,7 @@ import snowflake.connector
 from eventpipe.explorer.marts import ConfiguredMartsReader, DuckDBMartsReader, SnowflakeMartsReader
 from eventpipe.explorer.models import JourneyQuery
 from eventpipe.explorer.service import Explorer
+from tests.tenant_support import SHARED_SESSION_ID
 
 pytestmark = [
     pytest.mark.slow,  # the marts fixture runs event_pipeline
@@ -83,8 +86,15 @@ def test_journeys_same_through_both_seams(warehouse_path, snowflake_warehouse, b
 
 def test_session_charts_and_facets_same_through_both_seams(warehouse_path, snowflake_warehouse):
     duck, snow = Explorer(DuckDBMartsReader(warehouse_path)), Explorer(snowflake_warehouse)
-    journey = duck.journeys(JourneyQuery(page_size=1)).rows[0].journey_id
-    assert snow.session(journey) == duck.session(journey)
+    first = duck.journeys(JourneyQuery(page_size=1)).rows[0]
+    assert snow.session(first.organization, first.journey_id) == duck.session(first.organization, first.journey_id)
+    # two organizations' sessions of one id (conftest): each organization's own, the same through both seams
+    shared = JourneyQuery(filters=[{"column": "journey_id", "op": "equals", "value": SHARED_SESSION_ID}])
+    rows = duck.journeys(shared).rows
+    assert len(rows) == 2 and snow.journeys(shared).rows == rows
+    for row in rows:
+        assert snow.session(row.organization, SHARED_SESSION_ID) == duck.session(row.organization, SHARED_SESSION_ID)
+    assert snow.charts(datetime(1, 1, 1), datetime(9999, 12, 31)) == duck.charts(None, None)
     assert snow.charts(None, None) == duck.charts(None, None)
     assert snow.facet("app", None, 10) == duck.facet("app", None, 10)
     assert snow.data_range() == duck.data_range()

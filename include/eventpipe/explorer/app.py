@@ -84,13 +84,17 @@ def create_app(
         return explorer.journeys(body)
 
     @api.get(
-        "/sessions/{journey_id}",
+        "/sessions/{organization}/{journey_id}",
         response_model=SessionDetail,
-        summary="One session: its row, its events in time order, the DAG runs that loaded them",
-        responses={404: {"description": "No such journey"}},
+        summary="One session of one organization: its row, its events in time order, the DAG runs that loaded them",
+        description="A session is (organization, journey_id): session ids are unique only within an organization.",
+        responses={404: {"description": "No such journey in that organization"}},
     )
-    def session(journey_id: Annotated[str, PathParam(max_length=200)]) -> SessionDetail:
-        return explorer.session(journey_id)
+    def session(
+        organization: Annotated[str, PathParam(max_length=200)],
+        journey_id: Annotated[str, PathParam(max_length=200)],
+    ) -> SessionDetail:
+        return explorer.session(organization, journey_id)
 
     @api.get("/charts", response_model=Charts, summary="Sessions per hour, quality by app, errors by service")
     def charts(

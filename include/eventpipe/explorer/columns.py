@@ -67,7 +67,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("action_errors", "Action Errors", Kind.INTEGER, "action_error events"),
     Column("runtime_errors", "Runtime Errors", Kind.INTEGER, "runtime_error events"),
     Column("messages", "Messages", Kind.INTEGER, "Messages sent plus received"),
-    Column("journey_id", "Journey ID", Kind.TEXT, "The session id"),
+    Column("journey_id", "Journey ID", Kind.TEXT, "The session id (unique within its organization)"),
     Column("app", "App", Kind.TEXT, "App id"),
     Column("organization", "Organization", Kind.TEXT, "Organization id"),
     Column("device_class", "Device Class", Kind.TEXT, "userAgent.deviceClass of the session_start"),

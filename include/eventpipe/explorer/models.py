@@ -20,8 +20,16 @@ MAX_LIST_VALUES = 500
 
 
 def naive_utc(moment: datetime) -> datetime:
-    """The warehouse stores UTC as naive timestamps: convert aware values, keep naive ones as UTC."""
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    """The warehouse stores UTC as naive timestamps: convert aware values, keep naive ones as UTC.
+
+    A time whose UTC is outside years 1-9999 (``0001-01-01T00:00+01:00``) cannot be represented: a
+    ValueError (the API's 422) saying so, not an OverflowError (a 500)."""
+    if not moment.tzinfo:
+        return moment
+    try:
+        return moment.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:
+        raise ValueError(f"{moment.isoformat()} is outside the representable UTC range (years 1 to 9999)") from None
 
 
 def coerce(column: str, value: Any) -> Any:
@@ -43,9 +51,13 @@ def coerce(column: str, value: Any) -> Any:
         except ValueError:
             raise ValueError(f"{value!r} is not a number (column {column})") from None
     try:
-        return naive_utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"{value!r} is not an ISO-8601 timestamp (column {column})") from None
+    try:
+        return naive_utc(moment)
+    except ValueError as error:
+        raise ValueError(f"{error} (column {column})") from None
 
 
 class Filter(BaseModel):
@@ -219,7 +231,10 @@ class ServiceErrors(BaseModel):
 
 
 class Charts(BaseModel):
-    bucket: Literal["hour", "day"]
+    bucket: Literal["hour", "day", "month", "year"] = Field(
+        description="Width of a sessions_over_time point: hourly up to 96 hours, then the finest of day, month"
+        " and year that keeps the series within the bucket cap"
+    )
     sessions_over_time: list[HourCount]
     apps: list[AppQuality]
     services: list[ServiceErrors]

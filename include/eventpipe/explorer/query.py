@@ -74,8 +74,10 @@ def where_sql(filters: list[Filter], time_range: TimeRange, params: dict[str, An
 
 def order_sql(sort: list[Sort]) -> str:
     keys = [f"{_column(key.column)} {'desc' if key.direction == 'desc' else 'asc'} nulls last" for key in sort]
-    if not any(key.column == "journey_id" for key in sort):
-        keys.append("journey_id asc")  # a total order, so pages never overlap or skip rows
+    # a total order, so pages never overlap or skip rows: a journey is (organization, journey_id)
+    for column in ("journey_id", "organization"):
+        if not any(key.column == column for key in sort):
+            keys.append(f"{column} asc")
     return ", ".join(keys)
 
 
@@ -97,7 +99,11 @@ def journeys_page_sql(engine: str, query: JourneyQuery) -> tuple[str, str, dict[
 
 
 def journey_sql(engine: str) -> str:
-    return f"with journeys as (\n{_journeys(engine)}\n)\nselect * from journeys where journey_id = $journey_id"
+    """One journey: a session is (organization, journey_id), as session ids are unique only within an organization."""
+    return (
+        f"with journeys as (\n{_journeys(engine)}\n)\n"
+        "select * from journeys where organization = $organization and journey_id = $journey_id"
+    )
 
 
 def facet_sql(engine: str, column: str) -> str:

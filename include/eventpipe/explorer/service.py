@@ -29,8 +29,12 @@ from eventpipe.explorer.models import (
 )
 from eventpipe.sql import load_sql
 
-# Hourly bars up to this span of the time range, daily beyond it.
+# Hourly bars up to this span of the chart, then the finest of day, month and year that keeps the series
+# within MAX_BUCKETS points. The chart spans the requested range clamped to the data's (first session
+# start to latest event), so an open or absurdly wide range ("year 1 to 9999") costs what the data costs.
 MAX_HOURLY_SPAN = timedelta(hours=96)
+MAX_BUCKETS = 1000
+BUCKETS = ("hour", "day", "month", "year")
 # Where the Airflow UI shows a DAG run, relative to the explorer's page (mounted at <base>/explorer/).
 DEFAULT_RUN_URL = "../dags/{dag_id}/runs/{run_id}"
 
@@ -74,12 +78,16 @@ class Explorer:
             rows=[Journey(**row) for row in rows],
         )
 
-    def session(self, journey_id: str) -> SessionDetail:
+    def session(self, organization: str, journey_id: str) -> SessionDetail:
+        """One session: (organization, journey_id), since two organizations may use the same session id."""
         with self.warehouse.session() as fetch:
-            found = fetch(query.journey_sql(self.warehouse.engine), {"journey_id": journey_id})
+            params = {"organization": organization, "journey_id": journey_id}
+            found = fetch(query.journey_sql(self.warehouse.engine), params)
             if not found:
-                raise NotFound(f"No journey {journey_id!r} in marts.fct_sessions")
-            events = fetch(self._sql("explorer_session_events"), {"session_id": journey_id})
+                raise NotFound(f"No journey {journey_id!r} of organization {organization!r} in marts.fct_sessions")
+            events = fetch(
+                self._sql("explorer_session_events"), {"organization_id": organization, "session_id": journey_id}
+            )
         runs: dict[str, LoadRun] = {}
         for event in events:
             batch = event["batch_id"]
@@ -105,10 +113,11 @@ class Explorer:
     def charts(self, start: datetime | None, end: datetime | None) -> Charts:
         params = query.range_params(start, end)
         with self.warehouse.session() as fetch:
+            data = fetch(self._sql("explorer_data_range"), {})[0]
             hours = fetch(self._sql("explorer_sessions_per_hour"), params)
             apps = fetch(self._sql("explorer_app_quality"), params)
             services = fetch(self._sql("explorer_service_errors"), params)
-        bucket, series = _buckets(hours, start, end)
+        bucket, series = _buckets(hours, *_chart_span(start, end, data))
         return Charts(
             bucket=bucket,
             sessions_over_time=series,
@@ -129,25 +138,68 @@ class Explorer:
         return FacetResponse(column=column, values=[Facet(**row) for row in rows])
 
 
-def _buckets(rows: list[dict], start: datetime | None, end: datetime | None) -> tuple[str, list[HourCount]]:
-    """Hourly counts with the empty hours filled in; summed per day when the span is long."""
+def _chart_span(start: datetime | None, end: datetime | None, data: dict) -> tuple[datetime | None, datetime | None]:
+    """The instants the chart's buckets run between: the requested ``[start, end)`` clamped to the data's
+    range (first session start to latest event); None where the range or the data leaves an end open."""
+    first, last = data["first_started"], data["last_event"]
+    if start is not None and (first is None or start > first):
+        first = start
+    if end is not None and (last is None or end - timedelta(microseconds=1) < last):
+        last = end - timedelta(microseconds=1)
+    return first, last
+
+
+def _truncate(moment: datetime, bucket: str) -> datetime:
+    moment = moment.replace(minute=0, second=0, microsecond=0)
+    if bucket in ("day", "month", "year"):
+        moment = moment.replace(hour=0)
+    if bucket in ("month", "year"):
+        moment = moment.replace(day=1)
+    return moment.replace(month=1) if bucket == "year" else moment
+
+
+def _count(first: datetime, last: datetime, bucket: str) -> int:
+    """How many buckets of width ``bucket`` cover [first, last]."""
+    if bucket == "hour":
+        return (_truncate(last, "hour") - _truncate(first, "hour")) // timedelta(hours=1) + 1
+    if bucket == "day":
+        return (last.date() - first.date()).days + 1
+    if bucket == "month":
+        return (last.year - first.year) * 12 + last.month - first.month + 1
+    return last.year - first.year + 1
+
+
+def _next(moment: datetime, bucket: str) -> datetime | None:
+    """The start of the bucket after ``moment``'s, None past year 9999."""
+    try:
+        if bucket == "hour":
+            return moment + timedelta(hours=1)
+        if bucket == "day":
+            return moment + timedelta(days=1)
+        if bucket == "month":
+            return moment.replace(year=moment.year + moment.month // 12, month=moment.month % 12 + 1)
+        return moment.replace(year=moment.year + 1)
+    except (OverflowError, ValueError):
+        return None
+
+
+def _buckets(rows: list[dict], first: datetime | None, last: datetime | None) -> tuple[str, list[HourCount]]:
+    """Counts per bucket over [first, last] (the chart's span) with the empty buckets filled in: hourly up to
+    MAX_HOURLY_SPAN, else the finest width that keeps the series within MAX_BUCKETS points."""
     if not rows:
         return "hour", []
-    first = start or rows[0]["bucket_start"]
-    last = (end - timedelta(microseconds=1)) if end else rows[-1]["bucket_start"]
-    first = min(first, rows[0]["bucket_start"]).replace(minute=0, second=0, microsecond=0)
-    last = max(last, rows[-1]["bucket_start"])
-    bucket = "hour" if last - first <= MAX_HOURLY_SPAN else "day"
-    step = timedelta(hours=1) if bucket == "hour" else timedelta(days=1)
-    if bucket == "day":
-        first = first.replace(hour=0)
+    first = min(first or rows[0]["bucket_start"], rows[0]["bucket_start"])
+    last = max(last or rows[-1]["bucket_start"], rows[-1]["bucket_start"])
+    bucket = "hour"
+    if last - first > MAX_HOURLY_SPAN:
+        bucket = next((b for b in BUCKETS[1:] if _count(first, last, b) <= MAX_BUCKETS), "year")
     counts: dict[datetime, list[int]] = {}
-    moment = first
-    while moment <= last:
+    moment: datetime | None = _truncate(first, bucket)
+    while moment is not None and moment <= last:
         counts[moment] = [0, 0]
-        moment += step
+        moment = _next(moment, bucket)
     for row in rows:
-        key = row["bucket_start"] if bucket == "hour" else row["bucket_start"].replace(hour=0)
+        key = _truncate(row["bucket_start"], bucket)
         counts[key][0] += row["sessions_started"]
         counts[key][1] += row["sessions_completed"]
     return bucket, [HourCount(bucket_start=k, sessions_started=s, sessions_completed=c) for k, (s, c) in counts.items()]

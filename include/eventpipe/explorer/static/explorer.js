@@ -28,8 +28,17 @@ function readState() {
     page: Number.isInteger(parsed.page) && parsed.page > 0 ? parsed.page : 1,
     page_size: [25, 50, 100, 250].includes(parsed.page_size) ? parsed.page_size : 50,
     range: parsed.range && typeof parsed.range === "object" ? parsed.range : null,
-    session: typeof parsed.session === "string" ? parsed.session : null,
+    session: sessionKey(parsed.session),
   };
+}
+
+// A session is (organization, journey_id): session ids are unique only within an organization, so a
+// link to one carries both (a bare id, as older links had, could name another organization's session).
+function sessionKey(value) {
+  if (!value || typeof value !== "object") return null;
+  const { organization, journey_id: journeyId } = value;
+  return typeof organization === "string" && typeof journeyId === "string"
+    ? { organization, journey_id: journeyId } : null;
 }
 
 function setState(changes) {
@@ -167,7 +176,7 @@ function drawTimeChart(target, bucket, series) {
     shape(chart, "rect", { x: x + barW, y: top + plotH - hC, width: barW, height: hC, fill: "#22a06b" },
       `${label}: ${point.sessions_completed} completed`);
     if (i % labelEvery === 0) {
-      const tick = bucket === "hour" ? label.slice(11, 16) : label.slice(5, 10);
+      const tick = { hour: label.slice(11, 16), day: label.slice(5, 10), month: label.slice(0, 7) }[bucket] || label.slice(0, 4);
       text(chart, left + i * slot + slot / 2, H - 6, tick, { "text-anchor": "middle" });
     }
   });
@@ -255,13 +264,16 @@ function renderRows(page) {
   const body = $("#journeys tbody");
   body.replaceChildren();
   for (const journey of page.rows) {
-    const row = el("tr", { "data-journey-id": journey.journey_id });
+    const row = el("tr", { "data-journey-id": journey.journey_id, "data-organization": journey.organization });
     for (const column of COLUMNS) {
       const value = journey[column.name];
       let content = cellText(column, value);
       if (column.name === "journey_id") {
         content = el("a", { href: "#", class: "mono", "data-testid": "open-session",
-          onclick: (event) => { event.preventDefault(); setState({ session: journey.journey_id }); } }, value);
+          onclick: (event) => {
+            event.preventDefault();
+            setState({ session: { organization: journey.organization, journey_id: journey.journey_id } });
+          } }, value);
       }
       const numeric = ["integer", "number"].includes(column.kind);
       const classes = [numeric ? "num" : "", column.name === "status" ? `status-${value}` : ""].join(" ").trim();
@@ -414,7 +426,8 @@ async function render() {
     $("#list-view").hidden = true;
     $("#session-view").hidden = false;
     try {
-      const detail = await api(`api/sessions/${encodeURIComponent(state.session)}`);
+      const { organization, journey_id: journeyId } = state.session;
+      const detail = await api(`api/sessions/${encodeURIComponent(organization)}/${encodeURIComponent(journeyId)}`);
       if (seq === loadSeq) renderSession(detail);
     } catch (error) { if (seq === loadSeq) showError(error); }
     document.body.dataset.ready = String(seq);

@@ -1,5 +1,6 @@
 -- One session's events in time order, each with the load attempt (Airflow DAG run and try) that
--- inserted it. Parameter: $session_id.
+-- inserted it. A session is (organization_id, session_id): session ids are unique only within an
+-- organization. Parameters: $organization_id, $session_id.
 -- `$name` parameters are DuckDB syntax that sqlfluff's DuckDB lexer cannot read: see the root .sqlfluff.
 select
     session_events.event_id,
@@ -24,5 +25,7 @@ left join marts.fct_custom_metric_values as custom_metric_values
     on session_events.event_id = custom_metric_values.event_id
 left join ops.load_batch as load_batch
     on session_events._batch_id = load_batch.batch_id
-where session_events.session_id = $session_id  -- noqa: LXR, PRS
+where
+    session_events.organization_id = $organization_id  -- noqa: LXR, PRS, LT02
+    and session_events.session_id = $session_id  -- noqa: LXR
 order by session_events.event_time asc, session_events.event_id asc
