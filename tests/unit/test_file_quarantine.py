@@ -28,7 +28,7 @@ def land_hour(landing, truncated_lines: list[bytes]):
     write_landing_file(landing, PARTITION, "a.json.gz", good_lines("a"))
     bad = write_landing_file(landing, PARTITION, "b.json.gz", truncated_lines)
     bad.write_bytes(bad.read_bytes()[:-40])  # cut inside the deflate stream: EOFError at the end
-    write_landing_file(landing, PARTITION, "c.json", good_lines("c") + [b"{not json"])
+    write_landing_file(landing, PARTITION, "c.json", [*good_lines("c"), b"{not json"])
     return str(bad)
 
 

@@ -169,7 +169,8 @@ def test_a_file_quarantined_whole_on_snowflake_as_on_duckdb(snowflake, tmp_path)
 
     from tests.conftest import write_landing_file
     from tests.unit.test_file_quarantine import good_lines, land_hour
-    from tests.unit.test_validate import CASES, HOUR as TEST_HOUR, PARTITION
+    from tests.unit.test_validate import CASES, PARTITION
+    from tests.unit.test_validate import HOUR as TEST_HOUR
 
     landing = tmp_path / "landing"
     bad = land_hour(landing, good_lines("b"))

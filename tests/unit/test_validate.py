@@ -292,8 +292,8 @@ def test_a_byte_order_mark_and_crlf_line_ends_are_not_part_of_the_lines(con, tmp
 
 def test_every_reason_code_is_documented_in_precedence_order():
     from eventpipe.generate_faults import ALL_REASON_CODES, LIMIT_REASON_CODES, REASON_CODES
-    from eventpipe.sql import load_sql
     from eventpipe.settings import REPO_ROOT
+    from eventpipe.sql import load_sql
 
     sql = load_sql("duckdb", "validate_chunk")
     header = sql.split("one case per code):", 1)[1].split("(eventpipe.generate_faults", 1)[0]
