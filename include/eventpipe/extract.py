@@ -232,7 +232,9 @@ def count_lines(url: str) -> int:
     lines = 0
     last = b"\n"
     with storage.open_binary(url) as raw, _decompressed(url, raw) as stream:
-        while block := stream.read(CHUNK_BYTES):
+        block = stream.read(max(CHUNK_BYTES, 8)).removeprefix(BOM)  # a BOM alone is no line
+        while block:
             lines += block.count(b"\n")
             last = block[-1:]
+            block = stream.read(CHUNK_BYTES)
     return lines + (0 if last == b"\n" else 1)
