@@ -103,14 +103,12 @@ def lines_table(line_numbers: list[int], raw_lines: list[bytes], limits: Limits)
 
 def _depths(values, offsets, lengths, over, max_depth: int) -> pa.Array:
     count = len(lengths)
-    nonempty = np.flatnonzero(lengths > 0)
-    if not len(nonempty) or not len(values):
+    # '[' (0x5B) and '{' (0x7B) are the only bytes that OR 0x20 makes 0x7B: one pass finds both.
+    openings = np.flatnonzero((values | 0x20) == 0x7B)
+    if len(openings) <= max_depth:
         return pa.nulls(count, pa.int32())
-    opening = (values == _OPEN[0]) | (values == _OPEN[1])
-    # Segments from each non-empty line's start to the next one's: the empty lines between add nothing.
-    opens = np.zeros(count, dtype=np.int64)
-    opens[nonempty] = np.add.reduceat(opening, offsets[nonempty], dtype=np.int64)
-    candidates = np.flatnonzero((opens > max_depth) & ~over)
+    per_line = np.searchsorted(openings, offsets[1:]) - np.searchsorted(openings, offsets[:-1])
+    candidates = np.flatnonzero((per_line > max_depth) & ~over)
     if not len(candidates):
         return pa.nulls(count, pa.int32())
     depths: list[int | None] = [None] * count
