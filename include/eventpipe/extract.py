@@ -142,6 +142,8 @@ def classify(url: str, error: BaseException) -> UnreadableFile | None:
         return UnreadableFile(url, "file_missing", "gone between listing and reading")
     if isinstance(error, gzip.BadGzipFile) and "Not a gzipped file" in str(error):
         found = _sniff(url)
+        if found == "gzip data":  # a gzip member, then bytes that are not one: a corrupt file
+            return UnreadableFile(url, "corrupt_compression", f"data after a gzip member is not gzip: {error}")
         return UnreadableFile(url, "unsupported_compression", f"not gzip data ({found})")
     if isinstance(error, gzip.BadGzipFile | zlib.error):
         return UnreadableFile(url, "corrupt_compression", str(error)[:200])
