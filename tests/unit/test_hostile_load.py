@@ -10,10 +10,11 @@ hostile files and lines, one load per example, and every file and line is checke
 - tenant safety: every kept row carries the organization and session of the very line it came from.
 
 Inputs: BOMs, CRLF, files without a final newline, empty files, plain, gzip, multi-member gzip,
-truncated and corrupt gzip, zstd named .gz, gzip named .json, every line reason code, lines over the cap
-(streamed across chunk boundaries), deep nesting, odd Unicode, escaped NULs and lone surrogates, numbers
-out of range, hostile organization ids, session ids reused across organizations, event ids repeated
-across files. Deterministic (derandomize). The test prints how many files and lines it ran.
+truncated and corrupt gzip, garbage after a gzip member, zstd named .gz, gzip named .json, every line
+reason code, lines over the cap (streamed across chunk boundaries), deep nesting, odd Unicode, escaped
+NULs and lone surrogates, numbers out of range, hostile organization ids, session ids reused across
+organizations, event ids repeated across files. Deterministic (derandomize). The test prints how many
+files and lines it ran.
 """
 
 from __future__ import annotations
@@ -157,16 +158,30 @@ def line(draw) -> Line:
 def landing_file(draw, index: int) -> File:
     packing = draw(
         st.sampled_from(
-            ("plain", "plain", "gzip", "gzip", "members", "members", "truncated", "corrupt", "zstd", "gzip_as_plain")
+            (
+                "plain",
+                "plain",
+                "gzip",
+                "gzip",
+                "members",
+                "members",
+                "truncated",
+                "corrupt",
+                "garbage",
+                "zstd",
+                "gzip_as_plain",
+            )
         )
     )
-    suffix = ".json.gz" if packing in ("gzip", "members", "truncated", "corrupt", "zstd") else ".ndjson"
+    suffix = ".json.gz" if packing in ("gzip", "members", "truncated", "corrupt", "garbage", "zstd") else ".ndjson"
     lines = draw(st.lists(line(), max_size=30))
     file = File(f"f{index:03d}{suffix}", lines, draw(st.booleans()), draw(st.booleans()), draw(st.booleans()), packing)
     if packing == "truncated" and lines:
         file.expected_file_reason = {"truncated"}
     elif packing == "corrupt" and lines:
         file.expected_file_reason = {"truncated", "corrupt_compression"}
+    elif packing == "garbage":
+        file.expected_file_reason = {"corrupt_compression"}
     elif packing in ("zstd", "gzip_as_plain"):
         file.expected_file_reason = {"unsupported_compression"}
     return file
@@ -192,6 +207,8 @@ def packed(file: File) -> bytes:
         half = len(data) // 2
         return gzip.compress(data[:half]) + gzip.compress(data[half:])
     compressed = gzip.compress(data)
+    if file.packing == "garbage":
+        return compressed + b"not a gzip member"
     if file.packing == "truncated" and file.lines:
         return compressed[: len(compressed) - 9]  # inside the deflate stream or its trailer
     if file.packing == "corrupt" and file.lines:
@@ -315,4 +332,4 @@ def test_hostile_landing_hours_load_without_crash_and_every_line_is_accounted_fo
     )
     assert TOTALS["checked files"] + TOTALS["checked lines"] >= 1000
     assert all(TOTALS[f"line:{code}"] for code in ALL_REASON_CODES), TOTALS
-    assert all(TOTALS[f"file:{code}"] for code in ("truncated", "unsupported_compression")), TOTALS
+    assert all(TOTALS[f"file:{code}"] for code in ("truncated", "corrupt_compression", "unsupported_compression"))
