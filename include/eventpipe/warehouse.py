@@ -32,7 +32,10 @@ class QuarantinedFile:
     detail: str | None
 
     def same_copy(self, stored: storage.StoredFile) -> bool:
-        """Whether ``stored`` is the copy that was quarantined (not a fixed copy landed since)."""
+        """Whether ``stored`` is the copy that was quarantined (not a fixed copy landed since), so that a
+        re-run need not read it again. A file found gone is read again whenever it is listed again."""
+        if self.reason == "file_missing":
+            return False
         return (self.file_bytes, self.file_version) == (stored.size, stored.version)
 
 

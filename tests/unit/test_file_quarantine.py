@@ -93,6 +93,7 @@ def test_a_file_gone_between_listing_and_reading_is_quarantined_and_the_hour_sti
     landing = tmp_path / "landing"
     write_landing_file(landing, PARTITION, "a.json.gz", good_lines("a", 3))
     gone = write_landing_file(landing, PARTITION, "b.json.gz", good_lines("b", 3))
+    first_mtime = os.stat(gone).st_mtime_ns
     listed = extract.partition_files
 
     def list_then_delete(*args):
@@ -105,6 +106,13 @@ def test_a_file_gone_between_listing_and_reading_is_quarantined_and_the_hour_sti
     assert (result.files_loaded, result.loaded, result.quarantined_files[0]["reason"]) == (1, 3, "file_missing")
     monkeypatch.undo()
     # Reconcile lists the hour again: the file is not there, nothing is missing.
+    assert reconcile.reconcile_interval(con, str(landing), HOUR).balanced
+    # It comes back, the very same bytes and mtime: listed again, so read again, and loaded.
+    moved_back = write_landing_file(landing, PARTITION, "b.json.gz", good_lines("b", 3))
+    assert not reconcile.reconcile_interval(con, str(landing), HOUR).balanced  # landed, not loaded yet
+    os.utime(moved_back, ns=(first_mtime, first_mtime))
+    again = load.load_interval(con, str(landing), HOUR, run_id="r2")
+    assert (again.files_loaded, again.loaded, again.files_quarantined) == (1, 3, 0)
     assert reconcile.reconcile_interval(con, str(landing), HOUR).balanced
 
 
