@@ -7,8 +7,11 @@ Every hour, for the arrival hour that just ended (the run's data interval):
    quarantine bad ones with a reason code, and load new events into `raw.session_event`,
    `raw.audit_event` and `raw.platform_event`, dropping event ids loaded by any earlier run.
    Files already in the `ops.loaded_file` ledger are skipped, so re-running a run changes nothing.
+   A file that cannot be read to its end (truncated or corrupt gzip, gone) is quarantined whole in
+   `ops.quarantined_file`; the hour's other files load. The task's return value (XCom) lists it.
 2. **dbt_marts**: the dbt project (staging, intermediate, marts), one task per model with its tests.
-3. **reconcile**: fails the run unless lines landed = rows loaded + duplicates dropped + quarantined.
+3. **reconcile**: fails the run unless lines landed = rows loaded + duplicates dropped + quarantined, and
+   every landed file is loaded or quarantined whole (its return value names the quarantined files).
 4. **deliver**: the interval's App Events, Audit logs and analytics events to every destination configured
    for their organization (`config/destinations.example.yml` locally; credentials in Airflow Connections):
    S3, Splunk HEC, Heap, GA4. Each part is recorded in `ops.delivery`; a re-run skips delivered parts, and

@@ -25,6 +25,24 @@ REASON_CODES = (
     "invalid_event_time",
     "event_time_out_of_range",
 )
+# Every line reason code of the validator (sql/duckdb/validate_chunk.sql), in its precedence. The generator
+# writes REASON_CODES only: the others are limits (a 16 MiB line, deep nesting, a hostile organization id)
+# that tests/unit/test_hostile_load.py generates; keeping them out leaves generated logs as they were.
+LIMIT_REASON_CODES = ("line_too_long", "too_deeply_nested", "invalid_organization_id")
+ALL_REASON_CODES = (
+    "line_too_long",
+    "invalid_utf8",
+    "empty_line",
+    "invalid_json",
+    "too_deeply_nested",
+    "not_an_object",
+    "missing_required_field",
+    "invalid_field_type",
+    "invalid_organization_id",
+    "unknown_kind",
+    "invalid_event_time",
+    "event_time_out_of_range",
+)
 REQUIRED_FIELDS = ("eventId", "organizationId", "eventTime", "kind", "type")
 SESSION_REQUIRED_FIELDS = ("appId", "sessionId")
 UNKNOWN_KINDS = ("Billing", "session", "AUDIT", "Telemetry", "Platforms")

@@ -5,6 +5,12 @@ through the warehouse's ``load_group`` (``eventpipe.warehouse``): on DuckDB a gr
 quarantined lines and ledger rows commit together or not at all; on Snowflake each step is
 idempotent and the ledger row is written last. Either way a task killed half-way leaves only whole
 files in the ledger, and a re-run skips exactly the files the ledger holds.
+
+A file that cannot be read to its end (``extract.UnreadableFile``) is quarantined as a file
+(``ops.quarantined_file``) instead of ledgered: none of its lines load, its group's other files load
+as usual. A re-run does not read that same copy again (same size and version: mtime or ETag); a
+fixed copy landed later under the same name is a new version, so the next load of its hour reads it,
+and loads it once (it is then in the ledger).
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ class LoadResult:
     files_seen: int = 0
     files_loaded: int = 0
     files_skipped: int = 0
+    # Files of the interval quarantined whole, by this load or an earlier one (the same copy, not retried).
+    files_quarantined: int = 0
+    quarantined_files: list[dict] = field(default_factory=list)  # source_file, reason, detail, new
     lines: int = 0
     loaded: int = 0
     duplicates: int = 0
@@ -52,6 +61,12 @@ class LoadResult:
             self.loaded_by_kind[kind] = self.loaded_by_kind.get(kind, 0) + lines
         for reason, lines in group.quarantined_by_reason.items():
             self.quarantined_by_reason[reason] = self.quarantined_by_reason.get(reason, 0) + lines
+        for url, unreadable in group.unreadable.items():
+            self.add_quarantined_file(url, unreadable.reason, unreadable.detail, new=True)
+
+    def add_quarantined_file(self, url: str, reason: str, detail: str | None, *, new: bool) -> None:
+        self.files_quarantined += 1
+        self.quarantined_files.append({"source_file": url, "reason": reason, "detail": detail, "new": new})
 
 
 def hour_floor(moment: datetime) -> datetime:
@@ -91,13 +106,29 @@ def load_interval(
 
     files = extract.partition_files(landing, interval_start)
     already = warehouse.loaded_files([f.url for f in files])
-    new_files = [f for f in files if f.url not in already]
-    result.files_seen, result.files_loaded = len(files), len(new_files)
-    result.files_skipped = len(files) - len(new_files)
-    log.info("interval %s: %d files, %d already loaded", interval_start, len(files), result.files_skipped)
+    quarantined = warehouse.quarantined_files([f.url for f in files if f.url not in already])
+    new_files = []
+    for stored in files:
+        if stored.url in already:
+            continue
+        earlier = quarantined.get(stored.url)
+        if earlier is not None and earlier.same_copy(stored):
+            result.add_quarantined_file(stored.url, earlier.reason, earlier.detail, new=False)
+        else:
+            new_files.append(stored)
+    result.files_seen = len(files)
+    result.files_skipped = len(already)
+    log.info(
+        "interval %s: %d files, %d already loaded, %d quarantined before",
+        interval_start,
+        len(files),
+        result.files_skipped,
+        result.files_quarantined,
+    )
 
     for group in group_files(new_files, settings.load_group_bytes()):
         result.add(warehouse.load_group(group, interval_start, batch_id, _now()))
+    result.files_loaded = len(new_files) - sum(entry["new"] for entry in result.quarantined_files)
     warehouse.record_batch(
         {
             "batch_id": batch_id,

@@ -18,6 +18,7 @@ class Summary:
     duplicates: int
     quarantined: int
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    files_quarantined: int = 0  # landing files quarantined whole (unreadable), not loaded since
     events_by_table: dict[str, int] = field(default_factory=dict)
     sessions: int = 0
     sessions_closed: int = 0
@@ -31,6 +32,7 @@ def summarize(target: Warehouse | duckdb.DuckDBPyConnection) -> Summary:
     warehouse = as_warehouse(target)
     summary = Summary(*(int(total) for total in warehouse.fetchall("load_totals")[0]))
     summary.quarantined_by_reason = dict(warehouse.fetchall("quarantine_by_reason"))
+    summary.files_quarantined = int(warehouse.fetchall("quarantined_file_count")[0][0])
     summary.events_by_table = dict(warehouse.fetchall("raw_event_counts"))
     if _has_table(warehouse, "marts", "fct_sessions"):
         row = warehouse.fetchall("session_summary")[0]
@@ -54,10 +56,11 @@ def _has_table(warehouse: Warehouse, schema: str, table: str) -> bool:
 def render(summary: Summary) -> str:
     lines = [
         f"landing files loaded   {summary.files:>10,}",
+        f"files quarantined      {summary.files_quarantined:>10,}",
         f"lines landed           {summary.lines:>10,}",
         f"  events loaded        {summary.loaded:>10,}",
         f"  duplicates dropped   {summary.duplicates:>10,}",
-        f"  quarantined          {summary.quarantined:>10,}",
+        f"  lines quarantined    {summary.quarantined:>10,}",
     ]
     lines += [f"    {reason:<24}{count:>8,}" for reason, count in summary.quarantined_by_reason.items()]
     lines += [f"{table:<23}{count:>11,}" for table, count in summary.events_by_table.items()]

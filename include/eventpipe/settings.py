@@ -57,3 +57,14 @@ def warehouse_target() -> str:
 def snowflake_conn_id() -> str:
     """The Airflow Connection that holds the Snowflake credentials (never a file in the repo)."""
     return os.environ.get("EVENTPIPE_SNOWFLAKE_CONN_ID", "snowflake_default")
+
+
+def max_line_bytes() -> int:
+    """``EVENTPIPE_MAX_LINE_BYTES``: a longer line is quarantined ``line_too_long`` (default 16 MiB,
+    Snowflake's classic VARIANT limit); the reader keeps only a prefix, a hash and the length of it."""
+    return int(os.environ.get("EVENTPIPE_MAX_LINE_BYTES", 16 * 1024 * 1024))
+
+
+def max_json_depth() -> int:
+    """``EVENTPIPE_MAX_JSON_DEPTH``: JSON nested deeper is quarantined ``too_deeply_nested`` (default 64)."""
+    return int(os.environ.get("EVENTPIPE_MAX_JSON_DEPTH", 64))

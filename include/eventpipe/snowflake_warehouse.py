@@ -31,7 +31,7 @@ import duckdb
 
 from eventpipe import settings, staging, storage
 from eventpipe.sql import load_sql
-from eventpipe.warehouse import configure, ledger_row
+from eventpipe.warehouse import QuarantinedFile, configure, ledger_row, quarantined_file_row
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,10 @@ class SnowflakeWarehouse:
     def loaded_files(self, urls: list[str]) -> set[str]:
         return {row[0] for row in self.fetchall("select_loaded_files", {"urls": json.dumps(urls)})} if urls else set()
 
+    def quarantined_files(self, urls: list[str]) -> dict[str, QuarantinedFile]:
+        rows = self.fetchall("select_quarantined_files", {"urls": json.dumps(urls)}) if urls else []
+        return {row[0]: QuarantinedFile(*row) for row in rows}
+
     def load_group(
         self, group: list[storage.StoredFile], interval_start: datetime, batch_id: str, loaded_at: datetime
     ) -> staging.GroupOutcome:
@@ -159,8 +163,20 @@ class SnowflakeWarehouse:
         ):
             outcome = staging.stage_group(scratch, urls, interval_start, batch_id, loaded_at)
             self._ship(scratch, Path(scratch_dir))
+        # A file quarantined whole is recorded before the ledger rows: a re-run after a crash between
+        # the two skips that copy of it (as the DuckDB target would) and ledgers the others.
+        unreadable = outcome.unreadable
+        with self.conn.cursor() as cursor:
+            for stored in group:
+                if stored.url in unreadable:
+                    row = quarantined_file_row(stored, unreadable[stored.url], interval_start, batch_id)
+                    row["quarantined_at"] = loaded_at
+                    cursor.execute(load_sql("snowflake", "insert_quarantined_file"), row)
+        readable = [stored for stored in group if stored.url not in unreadable]
         lines_per_file = {url: counts.lines for url, counts in outcome.files.items()}
-        return self._record_files(group, interval_start, batch_id, loaded_at, lines_per_file)
+        recorded = self._record_files(readable, interval_start, batch_id, loaded_at, lines_per_file)
+        recorded.unreadable = unreadable
+        return recorded
 
     def replay_quarantine(self, reason, batch_id, loaded_at) -> tuple[int, staging.GroupOutcome]:
         """Merge the lines that pass now, mark them replayed, then rewrite their files' ledger rows from
@@ -220,6 +236,8 @@ class SnowflakeWarehouse:
     def _record_files(self, group, interval_start, batch_id, loaded_at, lines_per_file) -> staging.GroupOutcome:
         """Ledger rows from what the tables hold for each file (not from what this attempt inserted)."""
         outcome = staging.GroupOutcome()
+        if not group:
+            return outcome
         for stored in group:
             outcome.files[stored.url] = staging.FileOutcome(lines=lines_per_file.get(stored.url, 0))
         for source_file, kind_or_reason, label, lines in self.fetchall(

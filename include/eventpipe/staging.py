@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import duckdb
-import pyarrow as pa
 
 from eventpipe import extract
+from eventpipe.linescan import Limits, lines_table
 from eventpipe.sql import load_sql
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ class GroupOutcome:
     files: dict[str, FileOutcome] = field(default_factory=dict)
     loaded_by_kind: dict[str, int] = field(default_factory=dict)
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    # Files that could not be read to their end: none of their lines staged, not in ``files``.
+    unreadable: dict[str, extract.UnreadableFile] = field(default_factory=dict)
 
 
 def stage_group(
@@ -59,20 +61,21 @@ def stage_group(
     The caller owns the transaction, and drops the staging tables with ``drop_staging``.
     """
     con.execute(load_sql("duckdb", "create_staged_line"))
-    _validate_files(con, urls, interval_start)
+    unreadable = _validate_files(con, urls, interval_start)
     con.execute(load_sql("duckdb", "select_new_events"))
     params = {"batch_id": batch_id, "loaded_at": loaded_at}
     for kind in KINDS:
         con.execute(load_sql("duckdb", f"insert_{kind}_event"), params)
     con.execute(load_sql("duckdb", "insert_quarantined_event"), params)
 
-    outcome = GroupOutcome()
+    outcome = GroupOutcome(unreadable=unreadable)
     for source_file, lines, loaded, duplicates, quarantined in con.execute(
         load_sql("duckdb", "file_outcomes")
     ).fetchall():
         outcome.files[source_file] = FileOutcome(lines, loaded, duplicates, quarantined)
     for url in urls:  # an empty file has no staged line, and still counts as loaded
-        outcome.files.setdefault(url, FileOutcome())
+        if url not in unreadable:
+            outcome.files.setdefault(url, FileOutcome())
     for kind_or_reason, label, lines in con.execute(load_sql("duckdb", "staged_outcomes")).fetchall():
         counts = outcome.quarantined_by_reason if kind_or_reason == "quarantined" else outcome.loaded_by_kind
         counts[label] = counts.get(label, 0) + lines
@@ -89,15 +92,11 @@ def stage_replayed_lines(
     failing. ``staged_line`` keeps every line's verdict until ``drop_staging``.
     """
     con.execute(load_sql("duckdb", "create_staged_line"))
+    limits = Limits.from_settings()
     for (source_file, interval_start), lines in itertools.groupby(candidates, key=lambda row: tuple(row[:2])):
         rows = list(lines)
-        chunk = pa.table(
-            {
-                "line_number": pa.array([row[2] for row in rows], pa.int64()),
-                "raw_line": pa.array([bytes(row[3]) for row in rows], pa.binary()),
-            }
-        )
-        validate_chunk(con, source_file, chunk, interval_start)
+        chunk = lines_table([row[2] for row in rows], [bytes(row[3]) for row in rows], limits)
+        validate_chunk(con, source_file, chunk, interval_start, limits)
     con.execute(load_sql("duckdb", "select_new_events"))
     for kind in KINDS:
         con.execute(load_sql("duckdb", f"insert_{kind}_event"), {"batch_id": batch_id, "loaded_at": loaded_at})
@@ -112,23 +111,42 @@ def drop_staging(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(load_sql("duckdb", "drop_staging"))
 
 
-def _validate_files(con: duckdb.DuckDBPyConnection, urls: list[str], interval_start: datetime) -> None:
-    """Validate every line of ``urls`` into ``staged_line``.
+def _validate_files(
+    con: duckdb.DuckDBPyConnection, urls: list[str], interval_start: datetime
+) -> dict[str, extract.UnreadableFile]:
+    """Validate every line of ``urls`` into ``staged_line``; return the files that could not be read
+    to their end, whose lines (those staged before the failure) are removed again.
 
     Files are read and decompressed one chunk ahead in a thread (zlib releases the GIL), so reading
     the next chunk overlaps DuckDB validating this one; at most two chunks are in memory at once.
     """
     started = time.perf_counter()
-    for url, line_chunk in extract.read_ahead(urls):
-        validate_chunk(con, url, line_chunk, interval_start)
+    limits = Limits.from_settings()
+    unreadable: dict[str, extract.UnreadableFile] = {}
+    for url, line_chunk in extract.read_ahead(urls, limits=limits):
+        if isinstance(line_chunk, extract.UnreadableFile):
+            log.warning("quarantining the file %s", line_chunk)
+            con.execute(load_sql("duckdb", "delete_staged_file"), {"source_file": url})
+            unreadable[url] = line_chunk
+        else:
+            validate_chunk(con, url, line_chunk, interval_start, limits)
     log.info("staged %d files in %.2fs", len(urls), time.perf_counter() - started)
+    return unreadable
 
 
-def validate_chunk(con: duckdb.DuckDBPyConnection, source_file: str, line_chunk, interval_start: datetime) -> None:
-    """Validate Arrow ``(line_number, raw_line)`` lines of ``source_file`` into ``staged_line``."""
+def validate_chunk(
+    con: duckdb.DuckDBPyConnection, source_file: str, line_chunk, interval_start: datetime, limits: Limits
+) -> None:
+    """Validate an Arrow line table (``eventpipe.linescan``) of ``source_file`` into ``staged_line``."""
     con.register("line_chunk", line_chunk)
     try:
-        interval = {"interval_start": interval_start, "interval_end": interval_start + INTERVAL}
-        con.execute(load_sql("duckdb", "validate_chunk"), {"source_file": source_file, **interval})
+        params = {
+            "source_file": source_file,
+            "interval_start": interval_start,
+            "interval_end": interval_start + INTERVAL,
+            "max_line_bytes": limits.max_line_bytes,
+            "max_depth": limits.max_depth,
+        }
+        con.execute(load_sql("duckdb", "validate_chunk"), params)
     finally:
         con.unregister("line_chunk")

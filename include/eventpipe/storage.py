@@ -21,6 +21,9 @@ LANDING_SUFFIXES = (".json.gz", ".ndjson.gz", ".json", ".ndjson")
 class StoredFile:
     url: str
     size: int
+    # What changes when the file is written again (local: mtime in ns; S3: the ETag). A file quarantined
+    # as unreadable is tried again once its version or size changes (a fixed copy landed under its name).
+    version: str = ""
 
 
 def is_s3(url: str) -> bool:
@@ -69,7 +72,8 @@ def _list_local(prefix: str) -> Iterator[StoredFile]:
         return
     for path in root.rglob("*"):
         if path.is_file():
-            yield StoredFile(str(path), path.stat().st_size)
+            stat = path.stat()
+            yield StoredFile(str(path), stat.st_size, str(stat.st_mtime_ns))
 
 
 def _list_s3(prefix: str) -> Iterator[StoredFile]:
@@ -77,7 +81,7 @@ def _list_s3(prefix: str) -> Iterator[StoredFile]:
     paginator = _s3_client().get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=key.rstrip("/") + "/"):
         for obj in page.get("Contents", []):
-            yield StoredFile(f"s3://{bucket}/{obj['Key']}", obj["Size"])
+            yield StoredFile(f"s3://{bucket}/{obj['Key']}", obj["Size"], obj.get("ETag", "").strip('"'))
 
 
 def open_binary(url: str) -> BinaryIO:

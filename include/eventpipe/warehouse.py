@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,6 +19,24 @@ import duckdb
 
 from eventpipe import settings, staging, storage
 from eventpipe.sql import load_sql
+
+
+@dataclass(frozen=True)
+class QuarantinedFile:
+    """A landing file quarantined whole (``ops.quarantined_file``), as last recorded."""
+
+    source_file: str
+    file_bytes: int
+    file_version: str
+    reason: str
+    detail: str | None
+
+    def same_copy(self, stored: storage.StoredFile) -> bool:
+        """Whether ``stored`` is the copy that was quarantined (not a fixed copy landed since), so that a
+        re-run need not read it again. A file found gone is read again whenever it is listed again."""
+        if self.reason == "file_missing":
+            return False
+        return (self.file_bytes, self.file_version) == (stored.size, stored.version)
 
 
 class Warehouse(Protocol):
@@ -38,10 +57,14 @@ class Warehouse(Protocol):
     def loaded_files(self, urls: list[str]) -> set[str]:
         """Which of ``urls`` the ledger (``ops.loaded_file``) already holds."""
 
+    def quarantined_files(self, urls: list[str]) -> dict[str, QuarantinedFile]:
+        """The latest file-level quarantine record of each of ``urls`` not in the ledger."""
+
     def load_group(
         self, group: list[storage.StoredFile], interval_start: datetime, batch_id: str, loaded_at: datetime
     ) -> staging.GroupOutcome:
-        """Validate and load one group of files: raw rows, quarantined lines and ledger rows."""
+        """Validate and load one group of files: raw rows, quarantined lines and ledger rows, and a
+        ``ops.quarantined_file`` row (instead of a ledger row) for a file that cannot be read to its end."""
 
     def record_batch(self, params: dict[str, Any]) -> None:
         """One ``ops.load_batch`` row for a load attempt."""
@@ -106,13 +129,21 @@ class DuckDBWarehouse:
     def loaded_files(self, urls: list[str]) -> set[str]:
         return {row[0] for row in self.fetchall("select_loaded_files", {"urls": urls})} if urls else set()
 
+    def quarantined_files(self, urls: list[str]) -> dict[str, QuarantinedFile]:
+        rows = self.fetchall("select_quarantined_files", {"urls": urls}) if urls else []
+        return {row[0]: QuarantinedFile(*row) for row in rows}
+
     def load_group(self, group, interval_start, batch_id, loaded_at) -> staging.GroupOutcome:
-        """Raw rows, quarantined lines and ledger rows of the group commit together or not at all."""
+        """Raw rows, quarantined lines and files, and ledger rows of the group commit together or not at all."""
         con = self.con
         con.begin()
         try:
             outcome = staging.stage_group(con, [f.url for f in group], interval_start, batch_id, loaded_at)
             for stored in group:
+                if stored.url in outcome.unreadable:
+                    row = quarantined_file_row(stored, outcome.unreadable[stored.url], interval_start, batch_id)
+                    con.execute(load_sql("duckdb", "insert_quarantined_file"), row | {"quarantined_at": loaded_at})
+                    continue
                 counts = outcome.files[stored.url]
                 con.execute(
                     load_sql("duckdb", "insert_loaded_file"),
@@ -153,6 +184,18 @@ def ledger_row(stored: storage.StoredFile, counts: staging.FileOutcome, interval
         "duplicates": counts.duplicates,
         "quarantined": counts.quarantined,
         "loaded_at": loaded_at,
+    }
+
+
+def quarantined_file_row(stored: storage.StoredFile, unreadable, interval_start, batch_id) -> dict:
+    return {
+        "source_file": stored.url,
+        "interval_start": interval_start,
+        "reason": unreadable.reason,
+        "detail": unreadable.detail,
+        "file_bytes": stored.size,
+        "file_version": stored.version,
+        "batch_id": batch_id,
     }
 
 

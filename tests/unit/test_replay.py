@@ -81,3 +81,23 @@ def test_a_failed_replay_changes_nothing(con, loaded_with_the_bug, monkeypatch):
         0,
     )
     assert con.execute("SELECT quarantined FROM ops.loaded_file").fetchone() == (4,)
+
+
+def test_replay_retries_the_new_codes_and_never_an_over_cap_prefix(con, tmp_path, monkeypatch):
+    import json as _json
+
+    monkeypatch.setenv("EVENTPIPE_MAX_LINE_BYTES", "1024")
+    # Over the cap, but its 4 KiB prefix is a whole valid event followed by spaces: replaying the prefix
+    # would load an event whose line was never read whole. It must stay quarantined, untried.
+    padded = line(event(eventId="long-1")) + b" " * 5000
+    deep = line(event(eventId="deep-1", extra=_json.loads("[" * 80 + "]" * 80)))
+    hostile_org = line(event(eventId="org-bad", organizationId="x/../globex"))
+    first = load_lines(con, tmp_path, [padded, deep, hostile_org, line(event(eventId="ok"))])
+    assert first.quarantined_by_reason == {"line_too_long": 1, "too_deeply_nested": 1, "invalid_organization_id": 1}
+
+    result = replay.replay_quarantine(con)
+    assert (result.replayed, result.loaded) == (2, 0)  # the over-cap line is not a candidate
+    assert result.still_quarantined_by_reason == {"too_deeply_nested": 1, "invalid_organization_id": 1}
+    assert con.execute("SELECT event_id FROM raw.audit_event").fetchall() == [("ok",)]
+    assert replay.replay_quarantine(con, reason="line_too_long").replayed == 0
+    assert reconcile.reconcile_interval(con, str(tmp_path / "landing"), HOUR).balanced

@@ -160,3 +160,42 @@ def test_an_event_id_kept_as_one_kind_is_a_duplicate_as_another_on_both_engines(
         "raw.audit_event": 0,
         "raw.platform_event": 0,
     }
+
+
+def test_a_file_quarantined_whole_on_snowflake_as_on_duckdb(snowflake, tmp_path):
+    """A truncated file among good ones, with the new line limits: the same outcome on both engines,
+    ops.quarantined_file on Snowflake, reconcile balances, a re-run skips that copy, a fixed copy loads once."""
+    import os
+
+    from tests.conftest import write_landing_file
+    from tests.unit.test_file_quarantine import good_lines, land_hour
+    from tests.unit.test_validate import CASES, PARTITION
+    from tests.unit.test_validate import HOUR as TEST_HOUR
+
+    landing = tmp_path / "landing"
+    bad = land_hour(landing, good_lines("b"))
+    hostile = [b"\xef\xbb\xbf" + good_lines("d", 1)[0], CASES["invalid_organization_id"], CASES["too_deeply_nested"]]
+    write_landing_file(landing, PARTITION, "d.json", hostile)
+    with warehouse.connect(tmp_path / "wh.duckdb") as con:
+        on_duckdb = load.load_interval(con, str(landing), TEST_HOUR, run_id="r")
+    on_snowflake = load.load_interval(snowflake, str(landing), TEST_HOUR, run_id="r")
+    assert counts(on_snowflake) == counts(on_duckdb)
+    assert on_snowflake.quarantined_by_reason == {
+        "invalid_json": 1,
+        "invalid_organization_id": 1,
+        "too_deeply_nested": 1,
+    }
+    assert (on_snowflake.files_quarantined, on_snowflake.files_loaded) == (1, 3)
+    assert on_snowflake.quarantined_files == on_duckdb.quarantined_files
+    assert snowflake.fetchall("quarantined_file_count") == [(1,)]
+    checked = reconcile.reconcile_interval(snowflake, str(landing), TEST_HOUR)
+    assert checked.balanced and checked.files_quarantined == 1, checked.problems
+
+    again = load.load_interval(snowflake, str(landing), TEST_HOUR, run_id="r2")
+    assert (again.files_skipped, again.files_quarantined, again.lines) == (3, 1, 0)
+    write_landing_file(landing, PARTITION, "b.json.gz", good_lines("b"))
+    os.utime(bad, ns=(os.stat(bad).st_atime_ns, os.stat(bad).st_mtime_ns + 1_000_000))
+    fixed = load.load_interval(snowflake, str(landing), TEST_HOUR, run_id="r3")
+    assert (fixed.files_loaded, fixed.loaded, fixed.files_quarantined) == (1, 200, 0)
+    assert snowflake.fetchall("quarantined_file_count") == [(0,)]
+    assert reconcile.reconcile_interval(snowflake, str(landing), TEST_HOUR).balanced

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import re
 from datetime import datetime
 
 import pytest
@@ -56,6 +58,8 @@ CASES = {
     "unknown_kind": line(event(kind="Billing")),
     "invalid_event_time": line(event(eventTime="2026-11-27T10:05:00")),  # no offset: ambiguous
     "event_time_out_of_range": line(event(eventTime="2031-01-01T00:00:00Z")),
+    "invalid_organization_id": line(event(organizationId="../../escape")),
+    "too_deeply_nested": line(event(extra=json.loads("[" * 65 + "]" * 65))),  # 66 levels with the event
 }
 
 
@@ -230,3 +234,74 @@ def test_reconcile_detects_a_lost_row_and_an_unloaded_file(con, tmp_path):
     assert any("3 lines landed != 1 in raw" in problem for problem in broken.problems)
     with pytest.raises(reconcile.ReconciliationError):
         reconcile.assert_reconciled(broken)
+
+
+@pytest.mark.parametrize(
+    "organization_id",
+    ["../../escape", "x/../globex", "org-1\n", "org 1", "a" * 129, "ørg", "org\u0000", "..", "org.1", "%2e%2e"],
+)
+def test_an_organization_id_outside_the_pattern_is_quarantined(con, tmp_path, organization_id):
+    bad = line(event(eventId="e-2", organizationId=organization_id))
+    result = load_lines(con, tmp_path, [line(event()), bad])
+    assert result.quarantined_by_reason == {"invalid_organization_id": 1}
+    assert con.execute("SELECT raw_line FROM raw.quarantined_event").fetchone()[0] == bad
+    assert con.execute("SELECT DISTINCT organization_id FROM raw.audit_event").fetchall() == [("org-1",)]
+
+
+def test_the_organization_id_pattern_accepts_its_whole_alphabet_and_length(con, tmp_path):
+    ids = ["A-z_0-9", "a" * 128, "0"]
+    result = load_lines(con, tmp_path, [line(event(eventId=f"e-{i}", organizationId=o)) for i, o in enumerate(ids)])
+    assert (result.loaded, result.quarantined) == (3, 0)
+
+
+def test_nesting_at_the_cap_loads_and_inside_strings_does_not_count(con, tmp_path):
+    at_cap = event(eventId="e-2", extra=json.loads("[" * 63 + "]" * 63))  # 64 levels with the event object
+    brackets_in_a_string = event(eventId="e-3", note="[" * 500 + "{" * 500)
+    result = load_lines(con, tmp_path, [line(at_cap), line(brackets_in_a_string), CASES["too_deeply_nested"]])
+    assert (result.loaded, result.quarantined_by_reason) == (2, {"too_deeply_nested": 1})
+    assert "66 levels" in con.execute("SELECT detail FROM raw.quarantined_event").fetchone()[0]
+
+
+def test_a_line_over_the_cap_is_quarantined_with_prefix_length_and_hash(con, tmp_path, monkeypatch):
+    import hashlib
+
+    monkeypatch.setenv("EVENTPIPE_MAX_LINE_BYTES", "1024")
+    huge = line(event(eventId="e-2", pad="x" * 5000))
+    result = load_lines(con, tmp_path, [line(event()), huge, line(event(eventId="e-3"))])
+    assert (result.loaded, result.quarantined_by_reason) == (2, {"line_too_long": 1})
+    raw_line, line_number, detail = con.execute(
+        "SELECT raw_line, line_number, detail FROM raw.quarantined_event"
+    ).fetchone()
+    assert (raw_line, line_number) == (huge[:4096], 2)
+    assert f"line of {len(huge)} bytes over the cap of 1024" in detail
+    assert hashlib.sha256(huge).hexdigest() in detail
+    assert reconcile.reconcile_interval(con, str(tmp_path / "landing"), HOUR).balanced
+
+
+def test_a_byte_order_mark_and_crlf_line_ends_are_not_part_of_the_lines(con, tmp_path):
+    landing = tmp_path / "landing"
+    body = b"\xef\xbb\xbf" + line(event()) + b"\r\n" + line(event(eventId="e-2")) + b"\r\n"
+    for name, data in [("a.json", body), ("b.json.gz", gzip.compress(body.replace(b'"e-', b'"f-')))]:
+        (landing / PARTITION).mkdir(parents=True, exist_ok=True)
+        (landing / PARTITION / name).write_bytes(data)
+    result = load.load_interval(con, str(landing), HOUR, run_id="r1")
+    assert (result.lines, result.loaded, result.quarantined) == (4, 4, 0)
+    payloads = [row[0] for row in con.execute("SELECT payload::VARCHAR FROM raw.audit_event").fetchall()]
+    assert not any("\r" in p or "\ufeff" in p for p in payloads)
+
+
+def test_every_reason_code_is_documented_in_precedence_order():
+    from eventpipe.generate_faults import ALL_REASON_CODES, LIMIT_REASON_CODES, REASON_CODES
+    from eventpipe.settings import REPO_ROOT
+    from eventpipe.sql import load_sql
+
+    sql = load_sql("duckdb", "validate_chunk")
+    header = sql.split("one case per code):", 1)[1].split("(eventpipe.generate_faults", 1)[0]
+    documented = re.findall(r"[a-z0-9]+(?:_[a-z0-9]+)+", header)
+    assert documented == list(ALL_REASON_CODES)
+    assert set(ALL_REASON_CODES) == set(REASON_CODES) | set(LIMIT_REASON_CODES)
+    positions = [sql.index(f"then '{code}'") for code in ALL_REASON_CODES]  # the CASE tries them in this order
+    assert positions == sorted(positions)
+    assert set(ALL_REASON_CODES) <= set(CASES) | {"line_too_long"}
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert all(f"`{code}`" in readme for code in ALL_REASON_CODES)

@@ -123,3 +123,17 @@ create table if not exists ops.load_batch (
     started_at timestamp not null,
     finished_at timestamp not null
 );
+
+-- Landing files that could not be read to their end (truncated or corrupt compression, an unsupported
+-- compression, gone since listed): none of their lines load. One row per attempt that found the file so;
+-- a file in ops.loaded_file (a fixed copy loaded later) is no longer quarantined.
+create table if not exists ops.quarantined_file (
+    source_file varchar not null,
+    interval_start timestamp not null,
+    reason varchar not null,
+    detail varchar,
+    file_bytes bigint not null,
+    file_version varchar not null,  -- the listing's version of the file (mtime or ETag)
+    batch_id varchar not null,
+    quarantined_at timestamp not null
+);

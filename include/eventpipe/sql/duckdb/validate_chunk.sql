@@ -1,16 +1,24 @@
 -- Validate one chunk of lines (the registered Arrow table `line_chunk`) into staged_line.
--- Parameters: $source_file, $interval_start, $interval_end (the arrival hour, UTC).
+-- Parameters: $source_file, $interval_start, $interval_end (the arrival hour, UTC), $max_line_bytes and
+-- $max_depth (the limits the reader applied: eventpipe.linescan). `line_chunk` has line_number, raw_line,
+-- line_bytes (the whole line's length), line_sha256 (set only when the line is over $max_line_bytes: raw_line
+-- is then its prefix) and nesting_depth (set only when the line could be nested deeper than $max_depth).
 -- `$name` parameters are DuckDB syntax that sqlfluff's DuckDB lexer cannot read (LXR), leaving the rest of
 -- their expression unparsed (PRS): the lines holding them carry noqa. Full lint: see the root .sqlfluff.
 -- Reason codes, first that applies (tests/unit/test_validate.py has one case per code):
---   invalid_utf8, empty_line, invalid_json, not_an_object, missing_required_field,
---   invalid_field_type, unknown_kind, invalid_event_time, event_time_out_of_range
+--   line_too_long, invalid_utf8, empty_line, invalid_json, too_deeply_nested, not_an_object,
+--   missing_required_field, invalid_field_type, invalid_organization_id, unknown_kind, invalid_event_time,
+--   event_time_out_of_range
+-- (eventpipe.generate_faults.REASON_CODES lists them in this order, for the generator and the tests.)
 insert into staged_line
 with decoded as (
     select
         line_number,
         raw_line,
-        rtrim(try(decode(raw_line)), chr(13)) as line_text
+        line_bytes,
+        line_sha256,
+        nesting_depth,
+        case when line_sha256 is null then rtrim(try(decode(raw_line)), chr(13)) end as line_text
     from line_chunk
 ),
 
@@ -68,9 +76,11 @@ judged as (
     select  -- noqa: LT09
         *,
         case  -- noqa: PRS, LT02
+            when line_sha256 is not null then 'line_too_long'
             when line_text is null then 'invalid_utf8'
             when regexp_full_match(line_text, '\s*') then 'empty_line'
             when root_type is null then 'invalid_json'
+            when nesting_depth > $max_depth then 'too_deeply_nested'  -- noqa: LXR
             when root_type <> 'OBJECT' then 'not_an_object'
             when list_bool_or(absent[1:5]) then 'missing_required_field'
             when t[4] = 'VARCHAR' and v[4] = 'Session' and (absent[6] or absent[7]) then 'missing_required_field'
@@ -78,6 +88,8 @@ judged as (
                 t[1] <> 'VARCHAR' or t[2] <> 'VARCHAR' or t[4] <> 'VARCHAR' or t[5] <> 'VARCHAR'
                 or t[3] not in ('VARCHAR', 'UBIGINT', 'BIGINT', 'DOUBLE') then 'invalid_field_type'
             when v[4] = 'Session' and (t[6] <> 'VARCHAR' or t[7] <> 'VARCHAR') then 'invalid_field_type'
+            -- the contract's organization id pattern (the share's): safe in a path, a key, an identifier
+            when not regexp_full_match(v[2], '[A-Za-z0-9_-]{1,128}') then 'invalid_organization_id'
             when v[4] not in ('Session', 'Audit', 'Platform') then 'unknown_kind'
             when parsed_event_time is null then 'invalid_event_time'
             when
@@ -94,9 +106,15 @@ select
     line_text,
     reason,
     case reason
+        when 'line_too_long'
+            then 'line of ' || line_bytes || ' bytes over the cap of ' || $max_line_bytes  -- noqa: LXR
+            || ' bytes; sha256 ' || line_sha256 || '; raw_line holds its first ' || octet_length(raw_line)
+            || ' bytes, the landing file the whole line'
         when 'invalid_utf8' then 'not valid UTF-8; raw_line holds the original bytes'
         when 'empty_line' then 'empty or whitespace-only line'
         when 'invalid_json' then 'not parseable as JSON'
+        when 'too_deeply_nested'
+            then 'JSON nested ' || nesting_depth || ' levels deep, over the cap of ' || $max_depth  -- noqa: LXR
         when 'not_an_object' then 'top-level JSON ' || lower(root_type) || ', not an object'
         -- list_filter with a two-parameter lambda (element, index) is beyond sqlfluff's DuckDB grammar
         -- (PRS, and LT01 misreads the call); the noqa comments keep the linter to the rest.
@@ -120,6 +138,8 @@ select
                 ),
                 ', '
             )
+        when 'invalid_organization_id'
+            then 'organizationId ' || to_json(left(v[2], 64)) || ' is not [A-Za-z0-9_-]{1,128}'
         when 'unknown_kind' then 'kind ' || v[4]
         when 'invalid_event_time' then 'eventTime ' || left(v[3], 64)
         when 'event_time_out_of_range' then 'eventTime ' || strftime(parsed_event_time, '%Y-%m-%dT%H:%M:%SZ')

@@ -220,3 +220,17 @@ create transient table if not exists raw.quarantined_event_stage (
 
 -- Where the loader PUTs a group's Parquet files (COPY ... PURGE removes them once loaded).
 create stage if not exists raw.load_stage file_format = (type = parquet);
+
+-- Landing files that could not be read to their end (truncated or corrupt compression, an unsupported
+-- compression, gone since listed): none of their lines load. One row per attempt that found the file so;
+-- a file in ops.loaded_file (a fixed copy loaded later) is no longer quarantined.
+create table if not exists ops.quarantined_file (
+    source_file varchar not null,
+    interval_start timestamp_ntz not null,
+    reason varchar not null,
+    detail varchar,
+    file_bytes bigint not null,
+    file_version varchar not null,  -- the listing's version of the file (mtime or ETag)
+    batch_id varchar not null,
+    quarantined_at timestamp_ntz not null
+);

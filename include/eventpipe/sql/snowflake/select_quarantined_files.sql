@@ -1,0 +1,18 @@
+-- The latest file-level quarantine record of each of the given files that the ledger does not hold (a file
+-- loaded after a fixed copy landed is no longer quarantined). Parameter: %(urls)s, a JSON array of URLs.
+-- noqa: disable=PRS,LT01,LT02
+select
+    source_file,
+    file_bytes,
+    file_version,
+    reason,
+    detail
+from ops.quarantined_file
+where
+    source_file in (
+        select landing_file.value::varchar
+        from table(flatten(input => parse_json(%(urls)s))) as landing_file  -- noqa: RF02, RF03
+    )
+    and source_file not in (select loaded_file.source_file from ops.loaded_file)
+qualify row_number() over (partition by source_file order by quarantined_at desc, batch_id desc) = 1
+order by source_file;
