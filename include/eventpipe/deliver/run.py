@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ import duckdb
 from eventpipe.deliver import ledger
 from eventpipe.deliver.config import Destination, load_destinations
 from eventpipe.deliver.events import ANALYTICS, UNSENDABLE, Event, IntervalEvents, read_interval, unsendable_reason
-from eventpipe.deliver.http import DeliveryAuthError, DeliveryError, redact
+from eventpipe.deliver.http import DeliveryAuthError, DeliveryError, connection_secrets, redact
 from eventpipe.deliver.ledger import DELIVERED, FAILED, LedgerEntry, PartResult
 from eventpipe.hec.client import DeadLetter, DeliveryReport, HecAuthError, HecError
 from eventpipe.load import hour_floor
@@ -45,7 +44,6 @@ from eventpipe.warehouse import Warehouse, as_warehouse
 
 log = logging.getLogger(__name__)
 PUSH_PART_EVENTS = 10_000
-_SECRET_KEY = re.compile(r"secret|token|password|key", re.IGNORECASE)
 
 GetConnection = Callable[[str], Any]
 # A refused credential fails every organization alike: the destination stops at the first one.
@@ -210,7 +208,7 @@ Deliver = Callable[[str, IntervalEvents, dict, bool, Callable[[PartResult], None
 @contextlib.contextmanager
 def _target(destination: Destination, get_connection: GetConnection, secrets: list[str]) -> Iterator[Deliver]:
     conn = get_connection(destination.connection_id)
-    secrets.extend(_secrets_of(conn))
+    secrets.extend(connection_secrets(conn))
     if destination.type == "s3":
         store = _object_store(destination, conn)
 
@@ -240,37 +238,6 @@ def _target(destination: Destination, get_connection: GetConnection, secrets: li
         yield deliver_push
     finally:
         client.close()
-
-
-def _secrets_of(conn: Any) -> list[str]:
-    """The connection's password, extras named like a secret, and any password inside a URL it holds
-    (``endpoint_url``, a proxy, the host): an error that echoes such a URL must not carry it to the ledger."""
-    found = [getattr(conn, "password", None)]
-    extra = getattr(conn, "extra_dejson", None) or {}
-    found += [str(v) for k, v in extra.items() if _SECRET_KEY.search(str(k)) and v]
-    found += [_url_password(value) for value in [getattr(conn, "host", None), *_strings(extra)]]
-    return [s for s in found if s]
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _strings(item)
-
-
-def _url_password(value: Any) -> str | None:
-    if not isinstance(value, str) or "@" not in value or "://" not in value:
-        return None
-    from urllib.parse import urlsplit
-
-    with contextlib.suppress(ValueError):
-        return urlsplit(value.strip()).password
-    return None
 
 
 def _object_store(destination: Destination, conn: Any):
