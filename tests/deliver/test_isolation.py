@@ -197,6 +197,8 @@ def test_hostile_organization_ids_never_become_paths_in_the_local_store(con, tmp
     reasons = dead_letters(con, "local")
     assert set(reasons) == {f"hostile-{n}" for n in range(len(hostile))}
     assert all(reason.startswith("invalid_organization_id") for reason in reasons.values())
+    again = deliver_interval(con, HOUR, destinations=config)  # a re-run: nothing sent, nothing recorded anew
+    assert not again.failed and all(p.skipped for p in again.outcomes[0].parts)
 
 
 def test_hostile_organization_ids_never_leave_their_prefix_on_s3(con, s3):

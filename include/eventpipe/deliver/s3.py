@@ -252,7 +252,8 @@ def deliver_organization(
             events = events_by_kind.get(kind) or []
             if events:
                 reason = f"{INVALID_ORGANIZATION_ID}: the organization id does not match {ORGANIZATION_ID.pattern}"
-                emit(_dead_letter_row(destination, organization_id, kind, interval_start, events, reason))
+                row = _dead_letter_row(destination, organization_id, kind, interval_start, events, reason)
+                emit(_skip_if_recorded(row, ledger, force))
         return results
     for kind in destination.kinds:
         events = events_by_kind.get(kind) or []
@@ -288,7 +289,8 @@ def deliver_organization(
         if dead:
             dead_lettered[kind] = len(dead)
         if dead and len(results) == kind_results:  # every event of the kind was dead-lettered
-            emit(_dead_letter_row(destination, organization_id, kind, interval_start, [], "", dead))
+            row = _dead_letter_row(destination, organization_id, kind, interval_start, [], "", dead)
+            emit(_skip_if_recorded(row, ledger, force))
     if not files or not complete:
         return results  # no manifest over a missing file
     manifest = {
@@ -331,6 +333,13 @@ def _dead_letter_row(
         destination.name, destination.type, organization_id, kind, interval_start, DEAD_LETTER_PART, "", DELIVERED,
         len(ids), 0, hashlib.sha256("\n".join(ids).encode()).hexdigest(), dead_letters=dead,
     )  # fmt: skip
+
+
+def _skip_if_recorded(result: PartResult, ledger: dict[tuple[str, str, str], LedgerEntry], force: bool) -> PartResult:
+    previous = ledger.get((result.organization_id, result.kind, result.part))
+    if not force and previous is not None and previous.status == DELIVERED and previous.checksum == result.checksum:
+        result.skipped = True
+    return result
 
 
 def _put(
