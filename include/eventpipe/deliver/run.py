@@ -37,7 +37,7 @@ from eventpipe.deliver.config import Destination, load_destinations
 from eventpipe.deliver.events import ANALYTICS, UNSENDABLE, Event, IntervalEvents, read_interval, unsendable_reason
 from eventpipe.deliver.http import DeliveryAuthError, DeliveryError, connection_secrets, redact
 from eventpipe.deliver.ledger import DELIVERED, FAILED, LedgerEntry, PartResult
-from eventpipe.hec.client import DeadLetter, DeliveryReport, HecAuthError, HecError
+from eventpipe.hec.client import DeadLetter, DeliveryReport, HecAuthError
 from eventpipe.load import hour_floor
 from eventpipe.replay import is_replay_batch
 from eventpipe.warehouse import Warehouse, as_warehouse
@@ -352,8 +352,8 @@ def _push(
         pending = [e for e in part_events if e.event_id not in done]
         try:
             report = _send(destination, client, pending)
-        except (HecError, DeliveryError) as exc:
-            report = exc.report or DeliveryReport()
+        except Exception as exc:  # recorded as a failed part whatever it is, then the organization stops
+            report = getattr(exc, "report", None) or DeliveryReport()
             report.dead_letter[:0] = getattr(exc, "unsendable", [])
             _fill(result, report, done)
             # ops.delivery is a table people read: never a credential in it, however the message came to hold one.
@@ -389,7 +389,7 @@ def _send(destination: Destination, client: Any, events: list[Event]) -> Deliver
             unsendable.append(DeadLetter(event.event_id, None, unsendable_reason(exc)))
     try:
         report = client.send(objects) if objects else DeliveryReport()
-    except (HecError, DeliveryError) as exc:
+    except Exception as exc:
         exc.unsendable = unsendable  # the caller records them with the partial report
         raise
     report.dead_letter[:0] = unsendable
