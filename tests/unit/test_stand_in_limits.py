@@ -146,6 +146,8 @@ def test_a_gzip_bomb_is_refused_with_bounded_memory(stand_ins, tmp_path, name):
 
 def test_gunzip_inflates_concatenated_members_and_refuses_corrupt_ones():
     assert gunzip(gzip.compress(b"ab") + gzip.compress(b"cd"), 10) == b"abcd"
+    large = bytes(range(256)) * 12_000  # ~3 MiB: inflated over several pieces, exactly at the limit
+    assert gunzip(gzip.compress(large), len(large)) == large
     with pytest.raises(BodyTooLarge):
         gunzip(gzip.compress(b"x" * 11), 10)
     for corrupt in (gzip.compress(b"abc")[:-5], b"not gzip", gzip.compress(b"a") + b"junk"):

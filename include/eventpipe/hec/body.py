@@ -24,6 +24,7 @@ from typing import BinaryIO
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024  # on the wire; HEC, Heap and GA4 clients send well under 1 MB a request
 DEFAULT_MAX_DECOMPRESSED_BYTES = 32 * 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
+_PIECE = 1024 * 1024
 _DRAIN_BYTES = 1024 * 1024
 _DRAIN_SECONDS = 1.0
 
@@ -102,12 +103,18 @@ def gunzip(data: bytes, limit: int) -> bytes:
     out = bytearray()
     while data:
         inflater = zlib.decompressobj(wbits=31)
-        try:
-            out += inflater.decompress(data, limit - len(out) + 1)
-        except zlib.error as exc:
-            raise ValueError(f"not a valid gzip body: {exc}") from None
-        if len(out) > limit:
-            raise BodyTooLarge(f"the body inflates to over {limit:,} bytes")
+        pending = data
+        while not inflater.eof:  # a piece at a time: the peak is ``limit`` plus one piece, not twice ``limit``
+            try:
+                piece = inflater.decompress(pending, min(_PIECE, limit - len(out) + 1))
+            except zlib.error as exc:
+                raise ValueError(f"not a valid gzip body: {exc}") from None
+            out += piece
+            if len(out) > limit:
+                raise BodyTooLarge(f"the body inflates to over {limit:,} bytes")
+            pending = inflater.unconsumed_tail
+            if not piece and not pending:
+                break
         if not inflater.eof:
             raise ValueError("the gzip body is cut short")
         data = inflater.unused_data
