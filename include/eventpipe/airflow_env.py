@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from eventpipe import settings
 
@@ -18,6 +19,13 @@ ADMIN_USER = "admin"
 def airflow_environ(base: dict[str, str] | None = None) -> dict[str, str]:
     """The process environment for the embedded Airflow, layered over ``base`` (default: ``os.environ``)."""
     env = dict(os.environ if base is None else base)
+    # Airflow starts its own parts as ``airflow ...`` by name (``airflow standalone`` does): this interpreter's bin
+    # folder comes first on their PATH, so a run as ``.venv/bin/eventpipe`` finds them without the venv on PATH.
+    # (sys.executable, not resolved: a venv's python is a symlink to the base interpreter's.)
+    bin_dir = str(Path(sys.executable).parent)
+    path = env.get("PATH", "")
+    if path.split(os.pathsep)[0] != bin_dir:
+        env["PATH"] = bin_dir + (os.pathsep + path if path else "")
     home = settings.airflow_home()
     env.setdefault("EVENTPIPE_HOME", str(settings.eventpipe_home()))
     env["AIRFLOW_HOME"] = str(home)

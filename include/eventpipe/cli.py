@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--hours", type=int, default=24)
     demo.add_argument("--sessions-per-hour", type=int, default=20)
 
-    commands.add_parser("up", help="start the Airflow UI (standalone) with the project's DAGs")
+    up = commands.add_parser("up", help="start the Airflow UI (standalone) with the project's DAGs")
+    up.add_argument("--host", default="127.0.0.1", help="the interface the UI binds (default: loopback only)")
+    up.add_argument("--port", type=int, default=8080)
     replay = commands.add_parser(
         "replay-quarantine",
         help="after a fix, load the quarantined lines that now pass validation (the rest stay quarantined)",
@@ -174,7 +176,7 @@ def cmd_replay_quarantine(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     from eventpipe.up import serve
 
-    return serve()
+    return serve(args.port, args.host)
 
 
 def _print_summary() -> None:

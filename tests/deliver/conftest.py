@@ -1,8 +1,10 @@
-"""A small loaded warehouse (generated events, loaded by the real loader; no dbt) for the delivery tests."""
+"""A small loaded warehouse (generated events, loaded by the real loader; no dbt) for the delivery tests, and a
+moto S3 server with a bucket and an ``aws`` Connection to it."""
 
 from __future__ import annotations
 
 import json
+import socket
 from datetime import datetime
 
 import duckdb
@@ -59,3 +61,57 @@ def http_conn(url: str, password: str | None = None) -> str:
     if password:
         conn["password"] = password
     return json.dumps(conn)
+
+
+BUCKET = "customer-events"
+KMS_KEY = "alias/customer-events"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def moto_server():
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(moto_server, monkeypatch):
+    """A fresh bucket on the moto server, an ``aws`` Connection to it, and a plain boto3 client to look inside."""
+    import boto3
+
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(key, raising=False)
+    extra = {"endpoint_url": moto_server, "region_name": "us-east-1"}
+    connection = {"conn_type": "aws", "login": "testing", "password": "testing-secret", "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_CUSTOMER_AWS", json.dumps(connection))
+    client = boto3.client(
+        "s3", endpoint_url=moto_server, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET) if _exists(client) else []:
+        for obj in page.get("Contents", []):
+            client.delete_object(Bucket=BUCKET, Key=obj["Key"])
+    if not _exists(client):
+        client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+def _exists(client) -> bool:
+    return any(b["Name"] == BUCKET for b in client.list_buckets()["Buckets"])
+
+
+def objects(client) -> dict[str, dict]:
+    found = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+        for obj in page.get("Contents", []):
+            found[obj["Key"]] = obj
+    return found

@@ -15,7 +15,7 @@ import pytest
 
 from eventpipe.deliver import ga4 as ga4_module
 from eventpipe.deliver.events import Event
-from eventpipe.deliver.ga4 import Ga4Client
+from eventpipe.deliver.ga4 import Ga4Client, client_id
 from eventpipe.deliver.heap import HeapClient
 from eventpipe.deliver.http import DeliveryAuthError
 from eventpipe.deliver.receivers import Ga4Receiver, HeapReceiver, read_ndjson
@@ -156,9 +156,14 @@ def test_heap_and_ga4_receive_each_analytics_event_of_the_interval_once(con, tmp
     ga4_events = read_ndjson(tmp_path / "ga4" / "G-TEST0001.ndjson")
     assert sorted(e["params"]["event_id"] for e in ga4_events) == sorted(expected)
     assert not (tmp_path / "ga4" / "invalid.ndjson").exists()
-    sessions = dict(con.execute("SELECT event_id, session_id FROM raw.session_event").fetchall())
-    assert all(e["client_id"] == sessions[e["params"]["event_id"]] for e in ga4_events)
-    assert all(e["identity"] == sessions[e["idempotency_key"]] for e in heap_events)
+    sessions = {
+        event_id: (org, session)
+        for event_id, org, session in con.execute(
+            "SELECT event_id, organization_id, session_id FROM raw.session_event"
+        ).fetchall()
+    }  # a session is (organization, session id)
+    assert all(e["client_id"] == client_id(*sessions[e["params"]["event_id"]]) for e in ga4_events)
+    assert all(e["identity"] == "{}:{}".format(*sessions[e["idempotency_key"]]) for e in heap_events)
 
 
 # -- the clients' limits ---------------------------------------------------------------------------------------
@@ -234,11 +239,11 @@ def test_ga4_enforces_names_params_values_and_25_events_a_request(tmp_path):
     assert len(received) == 62 and report.attempts == 4 and statuses == {204: 4}  # 61 for s-1 in 25s; 1 for s-2
     by_id = {e["params"]["event_id"]: e for e in received}
     first = by_id["evt-00000"]
-    assert first["name"] == "Page_Navigate" and first["client_id"] == "s-1"
+    assert first["name"] == "Page_Navigate" and first["client_id"] == client_id("org", "s-1")
     assert len(first["params"]) == 25 and {len(v) for k, v in first["params"].items() if k.startswith("prop")} == {100}
     assert first["timestamp_micros"] == 1_795_845_600_000 * 1000
     assert by_id["evt-00060"]["name"] == "x" * 40
-    assert by_id["evt-00062"]["client_id"] == "s-2"
+    assert by_id["evt-00062"]["client_id"] == client_id("org", "s-2")
 
 
 def test_ga4_validation_mode_dead_letters_what_debug_collect_reports(tmp_path, monkeypatch):

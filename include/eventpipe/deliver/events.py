@@ -20,6 +20,16 @@ from eventpipe.warehouse import Warehouse, as_warehouse
 SESSION, AUDIT, ANALYTICS = "Session", "Audit", "analytics"
 EPOCH = datetime(1970, 1, 1)
 ENVELOPE_KEYS = ("organizationId", "eventTime", "eventId", "appId", "branchId", "sessionId", "deployId", "type", "kind")
+# What parsing or serialising one event can raise: JSON nested deeper than the interpreter's recursion allows
+# (RecursionError), invalid text (ValueError), a value JSON has no form for (TypeError, OverflowError).
+UNSENDABLE = (ValueError, TypeError, RecursionError, OverflowError)
+
+
+def unsendable_reason(exc: BaseException) -> str:
+    """The dead-letter reason for an event that cannot be parsed or serialised (never the event's content)."""
+    if isinstance(exc, RecursionError):
+        return "too_deeply_nested: the event's JSON is nested too deeply to parse or serialise"
+    return f"not_serialisable: {type(exc).__name__}: {str(exc)[:200]}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,10 @@
 """GA4 Measurement Protocol (or a server-side GTM endpoint): analytics events, at most 25 a request.
 
 ``POST <url>/mp/collect?measurement_id=...&api_secret=...`` with ``{"client_id", "timestamp_micros", "events":
-[{"name", "params"}]}``. One request carries one ``client_id``, taken from the session (``sessionId``), so events
-are grouped by session, then cut into requests of at most 25 events (and 130 kB).
+[{"name", "params"}]}``. One request carries one ``client_id``, derived from the session, which is the pair
+(``organizationId``, ``sessionId``): session ids are unique only within an organization, so two organizations
+reusing one get different client ids. Events are grouped by client id, then cut into requests of at most 25
+events (and 130 kB).
 
 Limits enforced before sending (GA4 drops what breaks them, silently):
 
@@ -21,13 +23,14 @@ GA4 does not deduplicate: a resend after a lost answer is counted in ``possible_
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
-from eventpipe.deliver.events import Event
+from eventpipe.deliver.events import UNSENDABLE, Event, unsendable_reason
 from eventpipe.deliver.http import Answer, Item, JsonSender
 from eventpipe.hec.client import DeadLetter, DeliveryReport
 
@@ -60,6 +63,11 @@ def ga4_name(text: str) -> str | None:
     return name
 
 
+def client_id(organization_id: str, session_id: str) -> str:
+    """The GA4 ``client_id`` of a session: a hash of (organization, session), 32 hex characters, stable."""
+    return hashlib.sha256(f"{organization_id}\n{session_id}".encode()).hexdigest()[:32]
+
+
 def ga4_event(event: Event) -> tuple[str, dict[str, Any]] | str:
     """``(client_id, {"name", "params", "timestamp_micros"})`` for one analytics event, or why it cannot be sent."""
     if not event.session_id:
@@ -80,7 +88,8 @@ def ga4_event(event: Event) -> tuple[str, dict[str, Any]] | str:
         if param is None or param in params:
             continue
         params[param] = _value(value)
-    return event.session_id, {"name": name, "params": params, "timestamp_micros": event.event_time_ms * 1000}
+    payload = {"name": name, "params": params, "timestamp_micros": event.event_time_ms * 1000}
+    return client_id(event.organization_id, event.session_id), payload
 
 
 def _value(value: Any) -> str | int | float:
@@ -128,7 +137,10 @@ class Ga4Client:
         report = DeliveryReport()
         by_client: dict[str, list[Item]] = {}
         for event in events:
-            prepared = ga4_event(event)
+            try:
+                prepared = ga4_event(event)
+            except UNSENDABLE as exc:  # properties nested too deeply to parse, say: this event only
+                prepared = unsendable_reason(exc)
             if isinstance(prepared, str):
                 report.dead_letter.append(DeadLetter(event.event_id, None, prepared))
                 continue

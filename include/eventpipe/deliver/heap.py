@@ -1,8 +1,11 @@
 """Heap server-side bulk track: analytics events, at most 1,000 a request, ``idempotency_key`` = event id.
 
 ``POST <url>/api/track`` with ``{"app_id": ..., "events": [{identity, event, timestamp, idempotency_key,
-properties}]}``. Heap's limits are enforced before sending: identity at most 255 characters (an event without
-one is dead-lettered), event names at most 1,024, property names at most 512 and values at most 1,024 characters
+properties}]}``. The identity is the session, which is the pair (``organizationId``, ``sessionId``):
+``<organization>:<session>`` (an organization id holds no ``:``), or a hash of the pair when that is over Heap's 255
+characters or the organization id is not the contract's; two organizations reusing a session id are two identities.
+Heap's limits are enforced before sending: identity at most 255 characters (an event without a session is
+dead-lettered), event names at most 1,024, property names at most 512 and values at most 1,024 characters
 (longer values are cut, as Heap itself would), property values flat (nested values travel as JSON text).
 Retries, splitting of refused batches and the dead letter follow ``eventpipe.deliver.http``. A resend after a lost
 answer is harmless here: Heap keeps one event per ``idempotency_key``.
@@ -10,13 +13,15 @@ answer is harmless here: Heap keeps one event per ``idempotency_key``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from eventpipe.deliver.events import Event
+from eventpipe.deliver.events import UNSENDABLE, Event, unsendable_reason
 from eventpipe.deliver.http import Item, JsonSender
 from eventpipe.hec.client import DeadLetter, DeliveryReport
+from eventpipe.share.config import ORGANIZATION_ID
 
 MAX_EVENTS = 1_000
 MAX_BATCH_BYTES = 1_000_000
@@ -27,10 +32,17 @@ MAX_PROPERTY_VALUE = 1_024
 TRACK_PATH = "/api/track"
 
 
+def identity(organization_id: str, session_id: str) -> str:
+    """The Heap identity of a session (organization, session): readable when it can be, unambiguous always."""
+    readable = f"{organization_id}:{session_id}"
+    if ORGANIZATION_ID.fullmatch(organization_id) and len(readable) <= MAX_IDENTITY:
+        return readable
+    return "session-" + hashlib.sha256(f"{organization_id}\n{session_id}".encode()).hexdigest()
+
+
 def heap_event(event: Event) -> dict[str, Any] | str:
     """The Heap track object for one analytics event, or the reason it cannot be sent."""
-    identity = event.session_id
-    if not identity:
+    if not event.session_id:
         return "no session id to use as the Heap identity"
     name = event.analytics_name
     if not name:
@@ -43,7 +55,7 @@ def heap_event(event: Event) -> dict[str, Any] | str:
     for key, value in {**raw, **{k: v for k, v in context.items() if v is not None}}.items():
         properties[str(key)[:MAX_PROPERTY_NAME]] = _flat(value)
     return {
-        "identity": identity[:MAX_IDENTITY],
+        "identity": identity(event.organization_id, event.session_id),
         "event": name[:MAX_EVENT_NAME],
         "timestamp": event.event_time_iso,
         "idempotency_key": event.event_id,
@@ -79,7 +91,10 @@ class HeapClient:
         report = DeliveryReport()
         items: list[Item] = []
         for event in events:
-            payload = heap_event(event)
+            try:
+                payload = heap_event(event)
+            except UNSENDABLE as exc:  # properties nested too deeply to parse, say: this event only
+                payload = unsendable_reason(exc)
             if isinstance(payload, str):
                 report.dead_letter.append(DeadLetter(event.event_id, None, payload))
             else:

@@ -13,12 +13,14 @@ A reset after the request went out may have been acted on: the resend is counted
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
+import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit
@@ -27,6 +29,7 @@ from eventpipe.hec.client import DeadLetter, DeliveryReport, _Connection, _NoAns
 
 log = logging.getLogger(__name__)
 INVALID_STATUSES = frozenset({400, 413, 422})
+_SECRET_KEY = re.compile(r"secret|token|password|key", re.IGNORECASE)
 
 
 class DeliveryError(Exception):
@@ -67,6 +70,35 @@ def redact(text: str, secrets: Sequence[str]) -> str:
             for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
                 text = text.replace(form, "****")
     return text
+
+
+def connection_secrets(conn: Any) -> list[str]:
+    """The connection's password, extras named like a secret, and any password inside a URL it holds
+    (``endpoint_url``, a proxy, the host): an error that echoes such a URL must not carry it to the ledger."""
+    found = [getattr(conn, "password", None)]
+    extra = getattr(conn, "extra_dejson", None) or {}
+    found += [str(v) for k, v in extra.items() if _SECRET_KEY.search(str(k)) and v]
+    found += [_url_password(value) for value in [getattr(conn, "host", None), *_strings(extra)]]
+    return [s for s in found if s]
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
+def _url_password(value: Any) -> str | None:
+    if not isinstance(value, str) or "@" not in value or "://" not in value:
+        return None
+    with contextlib.suppress(ValueError):
+        return urlsplit(value.strip()).password
+    return None
 
 
 class JsonSender:

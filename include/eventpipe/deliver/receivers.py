@@ -17,6 +17,11 @@ they accept, one JSON object a line, under ``out_dir``:
   run fails loudly.
 
 Both take ``eventpipe.hec.receiver.Faults`` (503 bursts with Retry-After, 500s, latency, dropped connections).
+
+Both are bounded like the HEC receiver (``eventpipe.hec.body``): the path and GA4's ``measurement_id`` /
+``api_secret`` are checked before the body is read; a body over ``max_body_bytes`` (declared, or read chunked) is
+answered 413 unread; a gzip body (``Content-Encoding: gzip``) is inflated at most to ``max_decompressed_bytes``
+(413 past it, 400 when corrupt); JSON nested too deeply to parse is a 400, not a crash.
 """
 
 from __future__ import annotations
@@ -37,6 +42,15 @@ from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 
 from eventpipe.deliver import ga4, heap
+from eventpipe.hec.body import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_DECOMPRESSED_BYTES,
+    BodyTooLarge,
+    BodyUnreadable,
+    finish_unread,
+    gunzip,
+    read_body,
+)
 from eventpipe.hec.receiver import Faults
 
 
@@ -50,8 +64,18 @@ class _StandIn:
 
     endpoint = "stand-in"
 
-    def __init__(self, out_dir: Path | str, *, host: str = "127.0.0.1", port: int = 0, faults: Faults | None = None):
+    def __init__(
+        self,
+        out_dir: Path | str,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: Faults | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
+    ):
         self.host, self.port = host, port
+        self.max_body_bytes, self.max_decompressed_bytes = max_body_bytes, max_decompressed_bytes
         self.out_dir = Path(out_dir)
         self.faults = faults or Faults()
         self.stats: Counter = Counter()
@@ -112,7 +136,7 @@ class _StandIn:
             return _Reply(0, drop=True)
         try:
             document = json.loads(body) if body else None
-        except ValueError:
+        except (ValueError, RecursionError):  # nested too deeply to parse is not JSON this endpoint takes
             return _Reply(400, {"error": "body is not JSON"})
         reply = self.route(path, query, document)
         if drop:  # "after": the request was acted on, the answer is lost
@@ -123,6 +147,15 @@ class _StandIn:
 
     def route(self, path: str, query: dict[str, str], document: Any) -> _Reply:
         raise NotImplementedError
+
+    def precheck(self, path: str, query: dict[str, str]) -> _Reply | None:
+        """The answer to a request refused on its path or credential alone (its body is never read), or None."""
+        return None
+
+    def count(self, reply: _Reply) -> _Reply:
+        with self._lock:
+            self.stats[reply.status] += 1
+        return reply
 
     def write(self, name: str, records: list[dict[str, Any]]) -> None:
         lines = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records)
@@ -141,6 +174,11 @@ class HeapReceiver(_StandIn):
         super().__init__(out_dir, **options)
         self.app_ids = app_ids  # None: any numeric app id
         self.batch_sizes: list[int] = []  # events per accepted request
+
+    def precheck(self, path: str, query: dict[str, str]) -> _Reply | None:
+        if path.rstrip("/") != heap.TRACK_PATH:
+            return _Reply(404, {"error": "not found"})
+        return None
 
     def route(self, path: str, query: dict[str, str], document: Any) -> _Reply:
         if path.rstrip("/") != heap.TRACK_PATH:
@@ -199,15 +237,21 @@ class Ga4Receiver(_StandIn):
     def __repr__(self) -> str:
         return f"Ga4Receiver(url={self.url!r}, api_secret=****)"
 
-    def route(self, path: str, query: dict[str, str], document: Any) -> _Reply:
-        path = path.rstrip("/")
-        if path not in (ga4.COLLECT_PATH, ga4.DEBUG_PATH):
+    def precheck(self, path: str, query: dict[str, str]) -> _Reply | None:
+        if path.rstrip("/") not in (ga4.COLLECT_PATH, ga4.DEBUG_PATH):
             return _Reply(404, {"error": "not found"})
-        measurement_id = query.get("measurement_id", "")
-        if not re.match(r"^G-[A-Z0-9]{4,20}$", measurement_id):
+        if not re.fullmatch(r"G-[A-Z0-9]{4,20}", query.get("measurement_id", "")):
             return _Reply(400, {"error": "measurement_id missing or invalid"})
-        if not hmac.compare_digest(query.get("api_secret", ""), self._api_secret):
+        if not hmac.compare_digest(query.get("api_secret", "").encode(), self._api_secret.encode()):
             return _Reply(403, {"error": "api_secret not valid for this stream"})
+        return None
+
+    def route(self, path: str, query: dict[str, str], document: Any) -> _Reply:
+        refusal = self.precheck(path, query)
+        if refusal is not None:
+            return refusal
+        path = path.rstrip("/")
+        measurement_id = query["measurement_id"]
         messages = self.validate(document)
         if path == ga4.DEBUG_PATH:
             return _Reply(200, {"validationMessages": messages})
@@ -272,17 +316,45 @@ class _Handler(BaseHTTPRequestHandler):
     owner: _StandIn
 
     def do_POST(self) -> None:
+        """Path and credential, then size, on the headers; only then the body (at most the limit), then gunzip."""
+        owner = self.owner
         url = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
         query = {key: values[-1] for key, values in parse_qs(url.query).items()}
-        reply = self.owner.handle(url.path, query, body)
+        refusal = owner.precheck(url.path, query)
+        if refusal is not None:
+            self._answer_unread(owner.count(refusal))
+            return
+        try:
+            body = read_body(self.rfile, self.headers, owner.max_body_bytes)
+        except BodyTooLarge:
+            self._answer_unread(owner.count(_Reply(413, {"error": "body too large"})))
+            return
+        except BodyUnreadable:
+            self._answer_unread(owner.count(_Reply(400, {"error": "body unreadable"})))
+            return
+        encoding = (self.headers.get("Content-Encoding") or "").strip().lower()
+        if encoding == "gzip":
+            try:
+                body = gunzip(body, owner.max_decompressed_bytes)
+            except BodyTooLarge:
+                self._answer(owner.count(_Reply(413, {"error": "body inflates past the limit"})))
+                return
+            except ValueError:
+                self._answer(owner.count(_Reply(400, {"error": "body is not valid gzip"})))
+                return
+        elif encoding not in ("", "identity"):
+            self._answer(owner.count(_Reply(415, {"error": "unsupported Content-Encoding"})))
+            return
+        reply = owner.handle(url.path, query, body)
         if reply.drop:
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 self.connection.close()
             return
+        self._answer(reply)
+
+    def _answer(self, reply: _Reply, close: bool = False) -> None:
         payload = b"" if reply.body is None else json.dumps(reply.body).encode()
         self.send_response(reply.status)
         if payload:
@@ -290,8 +362,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         if reply.retry_after is not None:
             self.send_header("Retry-After", str(reply.retry_after))
+        if close:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(payload)
+
+    def _answer_unread(self, reply: _Reply) -> None:
+        """Answer a request whose body is left unread, then close the connection (the body cannot be skipped)."""
+        self.close_connection = True
+        self._answer(reply, close=True)
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
+        finish_unread(self.connection)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass  # never the query string: it carries GA4's api_secret

@@ -4,6 +4,12 @@ Destinations are independent: one that fails (a revoked token, an endpoint down 
 and reported, and the others still deliver; ``DeliveryFailed`` is raised only after every destination was tried,
 so the Airflow task fails visibly and its retry resends only what is not delivered yet.
 
+Organizations are independent too: a failure while delivering one organization's parts is recorded in the ledger
+(the part ``failed``, with its redacted error) and the destination goes on with the next organization; only a
+refused credential (401/403, which no other organization can get past) stops the destination at once. An event
+that cannot be parsed or serialised (JSON nested too deeply, say) is dead-lettered with its reason and the rest of
+its part is sent. Every error and dead-letter reason written to the ledger is redacted of the connection's secrets.
+
 Parts:
 - S3: an organization's events of one kind, cut by count and bytes (``eventpipe.deliver.s3``).
 - HEC, Heap, GA4: an organization's events of one kind from one landing file, at most ``PUSH_PART_EVENTS`` a part
@@ -17,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,19 +34,20 @@ import duckdb
 
 from eventpipe.deliver import ledger
 from eventpipe.deliver.config import Destination, load_destinations
-from eventpipe.deliver.events import ANALYTICS, Event, IntervalEvents, read_interval
-from eventpipe.deliver.http import DeliveryError, redact
+from eventpipe.deliver.events import ANALYTICS, UNSENDABLE, Event, IntervalEvents, read_interval, unsendable_reason
+from eventpipe.deliver.http import DeliveryAuthError, DeliveryError, connection_secrets, redact
 from eventpipe.deliver.ledger import DELIVERED, FAILED, LedgerEntry, PartResult
-from eventpipe.hec.client import DeliveryReport, HecError
+from eventpipe.hec.client import DeadLetter, DeliveryReport, HecAuthError
 from eventpipe.load import hour_floor
 from eventpipe.replay import is_replay_batch
 from eventpipe.warehouse import Warehouse, as_warehouse
 
 log = logging.getLogger(__name__)
 PUSH_PART_EVENTS = 10_000
-_SECRET_KEY = re.compile(r"secret|token|password|key", re.IGNORECASE)
 
 GetConnection = Callable[[str], Any]
+# A refused credential fails every organization alike: the destination stops at the first one.
+_CREDENTIAL_ERRORS = (HecAuthError, DeliveryAuthError)
 
 
 class DeliveryFailed(Exception):
@@ -136,18 +142,34 @@ def deliver_interval(
         try:
             state = ledger.entries(con, destination.name, interval_start)
 
-            def record(result: PartResult, state=state, outcome=outcome, pending=pending) -> None:
+            def record(result: PartResult, state=state, outcome=outcome, pending=pending, secrets=secrets) -> None:
+                # ops.delivery is a table people read: never a credential in it, whatever the message came from.
+                if result.error:
+                    result.error = redact(result.error, secrets)
+                result.dead_letters = [(i, code, redact(reason, secrets)) for i, code, reason in result.dead_letters]
                 outcome.parts.append(result)
                 if not result.skipped:
                     pending.append((result, state.get((result.organization_id, result.kind, result.part))))
 
+            failures: list[str] = []
             with _target(destination, get_connection, secrets) as deliver:
                 for org in organizations:
                     try:
                         deliver(org, events, state, force, record)
+                    except _CREDENTIAL_ERRORS:
+                        raise
+                    except Exception as exc:  # one organization's failure must not stop the others
+                        failures.append(f"{org}: {redact(f'{type(exc).__name__}: {exc}', secrets)}")
+                        log.error("delivery of %s to %s failed: %s", org, destination.name, failures[-1])
                     finally:
                         ledger.record(con, pending, run_id)
                         pending.clear()
+            if failures:
+                outcome.error = (
+                    f"{len(failures)} of {len(organizations)} organizations failed: "
+                    + "; ".join(failures[:5])
+                    + ("; ..." if len(failures) > 5 else "")
+                )
         except Exception as exc:  # one destination's failure must not stop the others
             outcome.error = redact(f"{type(exc).__name__}: {exc}", secrets)
             log.error("delivery to %s failed: %s", destination.name, outcome.error)
@@ -186,7 +208,7 @@ Deliver = Callable[[str, IntervalEvents, dict, bool, Callable[[PartResult], None
 @contextlib.contextmanager
 def _target(destination: Destination, get_connection: GetConnection, secrets: list[str]) -> Iterator[Deliver]:
     conn = get_connection(destination.connection_id)
-    secrets.extend(_secrets_of(conn))
+    secrets.extend(connection_secrets(conn))
     if destination.type == "s3":
         store = _object_store(destination, conn)
 
@@ -199,7 +221,7 @@ def _target(destination: Destination, get_connection: GetConnection, secrets: li
             )
             failed = [r for r in results if r.status != DELIVERED]
             if failed:
-                raise DeliveryError(f"S3 PUT of {failed[0].target} failed: {failed[0].error}")
+                raise DeliveryError(f"{len(failed)} S3 PUT(s) failed, the first {failed[0].target}: {failed[0].error}")
 
         yield deliver_s3
         return
@@ -216,13 +238,6 @@ def _target(destination: Destination, get_connection: GetConnection, secrets: li
         yield deliver_push
     finally:
         client.close()
-
-
-def _secrets_of(conn: Any) -> list[str]:
-    found = [getattr(conn, "password", None)]
-    extra = getattr(conn, "extra_dejson", None) or {}
-    found += [str(v) for k, v in extra.items() if _SECRET_KEY.search(str(k)) and v]
-    return [s for s in found if s]
 
 
 def _object_store(destination: Destination, conn: Any):
@@ -337,8 +352,9 @@ def _push(
         pending = [e for e in part_events if e.event_id not in done]
         try:
             report = _send(destination, client, pending)
-        except (HecError, DeliveryError) as exc:
-            report = exc.report or DeliveryReport()
+        except Exception as exc:  # recorded as a failed part whatever it is, then the organization stops
+            report = getattr(exc, "report", None) or DeliveryReport()
+            report.dead_letter[:0] = getattr(exc, "unsendable", [])
             _fill(result, report, done)
             # ops.delivery is a table people read: never a credential in it, however the message came to hold one.
             result.status, result.error = FAILED, redact(f"{type(exc).__name__}: {exc}", secrets)
@@ -359,13 +375,25 @@ def _fill(result: PartResult, report: DeliveryReport, done: set[str]) -> None:
 
 
 def _send(destination: Destination, client: Any, events: list[Event]) -> DeliveryReport:
+    """Send ``events``; one that cannot be parsed or serialised is dead-lettered with its reason, the rest sent."""
     if not events:
         return DeliveryReport()
-    if destination.type == "splunk_hec":
-        return client.send(
-            {"event_id": e.event_id, "time": e.event_time_ms / 1000, "event": e.envelope()} for e in events
-        )
-    return client.send(events)
+    if destination.type != "splunk_hec":
+        return client.send(events)  # Heap and GA4 dead-letter what they cannot prepare themselves
+    unsendable: list[DeadLetter] = []
+    objects = []
+    for event in events:
+        try:
+            objects.append({"event_id": event.event_id, "time": event.event_time_ms / 1000, "event": event.envelope()})
+        except UNSENDABLE as exc:
+            unsendable.append(DeadLetter(event.event_id, None, unsendable_reason(exc)))
+    try:
+        report = client.send(objects) if objects else DeliveryReport()
+    except Exception as exc:
+        exc.unsendable = unsendable  # the caller records them with the partial report
+        raise
+    report.dead_letter[:0] = unsendable
+    return report
 
 
 def _target_name(destination: Destination) -> str:

@@ -11,6 +11,13 @@ mtime, so the same events give the same bytes and the same sha256: a re-run find
 that checksum and skips it; a part whose events changed (a late landing file of the same hour) is rewritten.
 The manifest (files, counts, sha256) is written last, so a reader that finds it finds every file it lists.
 
+Hostile data stays contained. Keys are built only from an organization id that matches the contract's pattern
+(``[A-Za-z0-9_-]{1,128}``) and are checked to stay under the destination's prefix: an organization with any other
+id has its events dead-lettered (``invalid_organization_id``), never written. An event that cannot be serialised
+(JSON nested too deeply, say) is dead-lettered with its reason and the rest of its part is written. A part whose
+PUT fails is recorded as failed, the organization's other parts are still written, and no manifest is written
+over a missing file.
+
 Stores: ``S3Store`` (a boto3 client, normally from the Amazon provider's ``S3Hook``; SSE-KMS when configured)
 and ``LocalStore`` (``<root>/<bucket>/<key>``, the embedded default's stand-in for a bucket). The delivery code
 is the same for both.
@@ -22,6 +29,8 @@ import gzip
 import hashlib
 import json
 import os
+import posixpath
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,11 +38,47 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from eventpipe.deliver.config import Destination
-from eventpipe.deliver.events import Event
+from eventpipe.deliver.events import UNSENDABLE, Event, unsendable_reason
 from eventpipe.deliver.ledger import DELIVERED, FAILED, LedgerEntry, PartResult
+from eventpipe.share.config import ORGANIZATION_ID
 
 GZIP_LEVEL = 6
 MANIFEST = "manifest"
+DEAD_LETTER_PART = "dead-letter"  # the ledger row of a kind whose every event was dead-lettered
+INVALID_ORGANIZATION_ID = "invalid_organization_id"
+# A bucket name as S3 allows it (and so a single, harmless folder name for the local store).
+BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+class UnsafeKeyError(ValueError):
+    """An object key or bucket that could land outside where it belongs; nothing is written."""
+
+
+def check_key(key: str, under: str = "") -> str:
+    """``key`` if it is a plain relative key (no empty, ``.`` or ``..`` segment, no control character, no
+    backslash) inside ``under``; else ``UnsafeKeyError``."""
+    segments = key.split("/")
+    if (
+        not key
+        or any(segment in ("", ".", "..") for segment in segments)
+        or "\\" in key
+        or any(ord(char) < 32 or ord(char) == 127 for char in key)
+        or posixpath.normpath(key) != key
+    ):
+        raise UnsafeKeyError(f"object key {key!r} is not a plain relative key")
+    if under and not key.startswith(under.rstrip("/") + "/"):
+        raise UnsafeKeyError(f"object key {key!r} is not under the prefix {under!r}")
+    return key
+
+
+def check_bucket(bucket: str) -> str:
+    if not isinstance(bucket, str) or not BUCKET_NAME.fullmatch(bucket) or ".." in bucket:
+        raise UnsafeKeyError(f"bucket name {bucket!r} is not a valid S3 bucket name")
+    return bucket
+
+
+def valid_organization_id(organization_id: str) -> bool:
+    return isinstance(organization_id, str) and ORGANIZATION_ID.fullmatch(organization_id) is not None
 
 
 class ObjectStore(Protocol):
@@ -76,10 +121,15 @@ class LocalStore:
         self.root = Path(root)
 
     def put(self, bucket: str, key: str, body: bytes, *, content_type: str, content_encoding: str | None) -> None:
-        path = self.root / bucket / key
-        if not path.resolve().is_relative_to(self.root.resolve()):
-            raise ValueError(f"object key {key!r} escapes the store")
+        """Confined to ``<root>/<bucket>``: an unsafe bucket or key, or one that resolves (through a symlink, say)
+        outside the bucket's folder, is refused before anything is created."""
+        folder = self.root / check_bucket(bucket)
+        path = folder / check_key(key)
+        if not path.resolve().is_relative_to(folder.resolve()):
+            raise UnsafeKeyError(f"object key {key!r} escapes the bucket folder")
         path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.resolve().is_relative_to(folder.resolve()):
+            raise UnsafeKeyError(f"object key {key!r} escapes the bucket folder")
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_bytes(body)
         os.replace(tmp, path)
@@ -108,20 +158,24 @@ class _Part:
 
 
 def object_prefix(destination: Destination, organization_id: str) -> str:
-    return destination.options["prefix"].format(organization_id=organization_id).strip("/")
+    if not valid_organization_id(organization_id):
+        raise UnsafeKeyError(f"organization id {organization_id!r} does not match {ORGANIZATION_ID.pattern}")
+    return check_key(destination.options["prefix"].format(organization_id=organization_id).strip("/"))
 
 
 def part_key(destination: Destination, organization_id: str, kind: str, interval_start: datetime, number: int) -> str:
-    return (
-        f"{object_prefix(destination, organization_id)}/{kind}/{_partition(interval_start)}/"
-        f"{organization_id}-{interval_start:%Y%m%dT%H}-{number:05d}.json.gz"
+    prefix = object_prefix(destination, organization_id)
+    return check_key(
+        f"{prefix}/{kind}/{_partition(interval_start)}/{organization_id}-{interval_start:%Y%m%dT%H}-{number:05d}.json.gz",
+        prefix,
     )
 
 
 def manifest_key(destination: Destination, organization_id: str, interval_start: datetime) -> str:
-    return (
-        f"{object_prefix(destination, organization_id)}/_manifests/{_partition(interval_start)}/"
-        f"{organization_id}-{interval_start:%Y%m%dT%H}.manifest.json"
+    prefix = object_prefix(destination, organization_id)
+    return check_key(
+        f"{prefix}/_manifests/{_partition(interval_start)}/{organization_id}-{interval_start:%Y%m%dT%H}.manifest.json",
+        prefix,
     )
 
 
@@ -129,15 +183,30 @@ def _partition(interval_start: datetime) -> str:
     return f"dt={interval_start:%Y-%m-%d}/hour={interval_start:%H}"
 
 
-def cut_parts(events: list[Event], kind: str, max_events: int, max_bytes: int) -> Iterator[_Part]:
+def cut_parts(
+    events: list[Event],
+    kind: str,
+    max_events: int,
+    max_bytes: int,
+    dead_letters: list[tuple[str, str | None, str]] | None = None,
+) -> Iterator[_Part]:
     """Event id order, at most ``max_events`` events and ``max_bytes`` uncompressed bytes a part (one event over the
-    byte bound still makes a part of its own: it is never split or dropped)."""
+    byte bound still makes a part of its own: it is never split or dropped). An event that cannot be serialised
+    goes to ``dead_letters`` as ``(event id, None, reason)`` and the part goes on without it (without the list,
+    it raises)."""
+    encoded: list[tuple[Event, bytes]] = []
+    for event in sorted(events, key=lambda e: e.event_id):  # all first: the dead letters are known at part 0
+        try:
+            encoded.append((event, event.envelope_json() + b"\n"))
+        except UNSENDABLE as exc:
+            if dead_letters is None:
+                raise
+            dead_letters.append((event.event_id, None, unsendable_reason(exc)))
     lines: list[bytes] = []
     part_events: list[Event] = []
     size = 0
     number = 0
-    for event in sorted(events, key=lambda e: e.event_id):
-        line = event.envelope_json() + b"\n"
+    for event, line in encoded:
         if part_events and (len(part_events) >= max_events or size + len(line) > max_bytes):
             yield _make_part(kind, number, part_events, lines, size)
             number += 1
@@ -165,15 +234,33 @@ def deliver_organization(
     force: bool = False,
     on_result=None,
 ) -> list[PartResult]:
-    """Write the organization's parts of every configured kind, then the interval's manifest."""
+    """Write the organization's parts of every configured kind, then the interval's manifest (only when every part
+    was written). Dead letters travel on the kind's first part (or a ``dead-letter`` row when no part is left)."""
     results: list[PartResult] = []
     files: list[dict[str, Any]] = []
     counts: dict[str, int] = {}
+    dead_lettered: dict[str, int] = {}
+    complete = True
+
+    def emit(result: PartResult) -> None:
+        results.append(result)
+        if on_result:
+            on_result(result)
+
+    if not valid_organization_id(organization_id):
+        for kind in destination.kinds:
+            events = events_by_kind.get(kind) or []
+            if events:
+                reason = f"{INVALID_ORGANIZATION_ID}: the organization id does not match {ORGANIZATION_ID.pattern}"
+                row = _dead_letter_row(destination, organization_id, kind, interval_start, events, reason)
+                emit(_skip_if_recorded(row, ledger, force))
+        return results
     for kind in destination.kinds:
         events = events_by_kind.get(kind) or []
-        counts[kind] = len(events)
+        dead: list[tuple[str, str | None, str]] = []
+        kind_results = len(results)
         for part in cut_parts(
-            events, kind, destination.options["max_part_events"], destination.options["max_part_bytes"]
+            events, kind, destination.options["max_part_events"], destination.options["max_part_bytes"], dead
         ):
             key = part_key(destination, organization_id, kind, interval_start, part.number)
             checksum = part.sha256
@@ -193,13 +280,19 @@ def deliver_organization(
                 store, destination, organization_id, kind, interval_start, f"{part.number:05d}", key, part.body,
                 checksum, len(part.events), ledger, force, "application/x-ndjson", "gzip",
             )  # fmt: skip
-            results.append(result)
-            if on_result:
-                on_result(result)
-            if result.status != DELIVERED:
-                return results  # no manifest over a missing file
-    if not files:
-        return results
+            if part.number == 0 and dead:  # complete by now: cut_parts encodes every event before the first part
+                result.dead_letters = list(dead)
+                result.events += len(dead)
+            emit(result)
+            complete = complete and result.status == DELIVERED
+        counts[kind] = len(events) - len(dead)
+        if dead:
+            dead_lettered[kind] = len(dead)
+        if dead and len(results) == kind_results:  # every event of the kind was dead-lettered
+            row = _dead_letter_row(destination, organization_id, kind, interval_start, [], "", dead)
+            emit(_skip_if_recorded(row, ledger, force))
+    if not files or not complete:
+        return results  # no manifest over a missing file
     manifest = {
         "organizationId": organization_id,
         "destination": destination.name,
@@ -210,6 +303,8 @@ def deliver_organization(
         "events": sum(counts.values()),
         "files": files,
     }
+    if dead_lettered:  # only when some were: a clean interval's manifest keeps its bytes (and checksum)
+        manifest["dead_lettered"] = dead_lettered
     body = json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n"
     key = manifest_key(destination, organization_id, interval_start)
     result = _put(
@@ -220,6 +315,31 @@ def deliver_organization(
     if on_result:
         on_result(result)
     return results
+
+
+def _dead_letter_row(
+    destination: Destination,
+    organization_id: str,
+    kind: str,
+    interval_start: datetime,
+    events: list[Event],
+    reason: str,
+    dead: list[tuple[str, str | None, str]] | None = None,
+) -> PartResult:
+    """A ledger row for events that were all dead-lettered (nothing written): delivered, so a re-run skips it."""
+    dead = dead if dead is not None else [(event.event_id, None, reason) for event in events]
+    ids = sorted(event_id for event_id, _, _ in dead)
+    return PartResult(
+        destination.name, destination.type, organization_id, kind, interval_start, DEAD_LETTER_PART, "", DELIVERED,
+        len(ids), 0, hashlib.sha256("\n".join(ids).encode()).hexdigest(), dead_letters=dead,
+    )  # fmt: skip
+
+
+def _skip_if_recorded(result: PartResult, ledger: dict[tuple[str, str, str], LedgerEntry], force: bool) -> PartResult:
+    previous = ledger.get((result.organization_id, result.kind, result.part))
+    if not force and previous is not None and previous.status == DELIVERED and previous.checksum == result.checksum:
+        result.skipped = True
+    return result
 
 
 def _put(

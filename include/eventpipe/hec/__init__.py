@@ -45,12 +45,12 @@ CODES: dict[int, tuple[int, str]] = {
 # offending events into a dead-letter record instead (design.md, Deliveries contract).
 INVALID_DATA_CODES = frozenset({5, 6, 7, 12, 13, 15})
 
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def is_channel(value: str) -> bool:
     """A request channel is a GUID; Splunk answers code 11 to anything else."""
-    return bool(_GUID.match(value))
+    return bool(_GUID.fullmatch(value))  # fullmatch: no trailing newline
 
 
 def redact(text: str, token: str | None) -> str:

@@ -17,13 +17,18 @@ a token revoked mid-run) from a seeded RNG, so a failing test run can be replaye
 persisting is the case that makes retries produce duplicates; it is there to measure that, not to hide it.
 
 Tokens are secrets: they are never logged or printed, and ``repr`` shows only how many there are.
+
+Bounded, whatever a client sends (``eventpipe.hec.body``): the route and the token are checked on the headers
+before any of the body is read; a body declared (or, chunked, read) over ``max_body_bytes`` is answered 413
+unread; a gzip body is inflated at most to ``max_decompressed_bytes`` (a decompression bomb is answered 413 having
+cost that much memory at most); JSON nested too deeply for the parser is invalid data (code 6), not an internal
+error. Index names must match the whole pattern (no trailing newline).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import gzip
 import json
 import logging
 import math
@@ -36,7 +41,6 @@ import struct
 import sys
 import threading
 import time
-import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from email.message import Message
@@ -58,6 +62,16 @@ from eventpipe.hec import (
     TOKEN_ENV,
     is_channel,
 )
+from eventpipe.hec.body import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_DECOMPRESSED_BYTES,
+    BodyTooLarge,
+    BodyUnreadable,
+    check_length,
+    finish_unread,
+    gunzip,
+    read_body,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +81,11 @@ _POST_ROUTES = {
     **dict.fromkeys(ACK_PATHS, "ack"),
 }
 _GET_ROUTES = dict.fromkeys(HEALTH_PATHS, "health")
-_INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_INDEX_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")  # fullmatch: "main\n" is not an index name
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
 _NOT_FOUND = {"text": "The requested URL was not found on this server.", "code": 404}
+_TOO_LARGE = {"text": "Content too large"}
 
 
 class _FastObject(msgspec.Struct):
@@ -184,6 +199,8 @@ class _Request:
     query: dict[str, str]
     body: bytes
     client: str
+    config: _Token | None = None  # the token's, when it was checked before the body was read
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
 
 
 @dataclass
@@ -227,6 +244,9 @@ class HecReceiver:
         tokens: dict[str, dict[str, Any]] | None = None,
         out_dir: Path | str | None = None,
         faults: Faults | None = None,
+        *,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
     ) -> None:
         if out_dir is None:
             from eventpipe import settings
@@ -236,6 +256,7 @@ class HecReceiver:
         self.port = port
         self.out_dir = Path(out_dir)
         self.faults = faults or Faults()
+        self.max_body_bytes, self.max_decompressed_bytes = max_body_bytes, max_decompressed_bytes
         self._tokens = {token: _Token.from_config(config or {}) for token, config in (tokens or {}).items()}
         self._lock = threading.Lock()
         self._stats = ReceiverStats()
@@ -300,6 +321,8 @@ class HecReceiver:
             reply = self._dispatch(request)
         except _Reject as rejection:
             reply = rejection.reply()
+        except BodyTooLarge:
+            reply = _Reply(413, dict(_TOO_LARGE))
         except Exception:
             log.exception("HEC receiver failed on a %s request", request.endpoint)
             reply = _reply(8)
@@ -313,7 +336,7 @@ class HecReceiver:
         faulty = request.endpoint in faults.endpoints
         if faulty and faults.latency_s > 0:
             time.sleep(faults.latency_s)
-        config = self._authenticate(request.headers)
+        config = request.config or self._authenticate(request.headers)
         if faulty and faults.roll(faults.busy_rate):
             busy = _reply(9)
             busy.retry_after = faults.retry_after_s
@@ -326,6 +349,22 @@ class HecReceiver:
         handler = {"event": self._accept_events, "raw": self._accept_raw, "ack": self._answer_acks}[request.endpoint]
         reply = handler(request, config)
         reply.dropped = drop
+        return reply
+
+    def authenticate(self, request: _Request) -> _Reply | None:
+        """Check the token on the headers alone (before the body is read): None and ``request.config`` set when it
+        is accepted, else the answer (counted)."""
+        try:
+            request.config = self._authenticate(request.headers)
+        except _Reject as rejection:
+            reply = rejection.reply()
+            self._count(request, reply)
+            return reply
+        return None
+
+    def refused(self, request: _Request, reply: _Reply) -> _Reply:
+        """Count an answer given without handling the request (a body over the limit)."""
+        self._count(request, reply)
         return reply
 
     def _authenticate(self, headers: Message) -> _Token:
@@ -422,7 +461,7 @@ class HecReceiver:
                 return None
             try:
                 obj = _FAST_DECODER.decode(line)
-            except (msgspec.DecodeError, msgspec.ValidationError):
+            except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
                 return None
             event = obj.event
             if event is msgspec.UNSET:
@@ -444,7 +483,7 @@ class HecReceiver:
     def _index_allowed(self, index: Any, config: _Token) -> bool:
         if index is None or index == "":
             return True
-        if not isinstance(index, str) or not _INDEX_NAME.match(index):
+        if not isinstance(index, str) or not _INDEX_NAME.fullmatch(index):
             return False
         return config.indexes is None or index in config.indexes or index == config.default_index
 
@@ -501,7 +540,7 @@ class HecReceiver:
             ids = json.loads(_decode_body(request))["acks"]
             if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
                 raise TypeError
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise _Reject(6) from None
         now = time.monotonic()
         status: dict[str, bool] = {}
@@ -540,7 +579,7 @@ def _parse_batch(text: str) -> list[dict[str, Any]]:
             break
         try:
             obj, position = _DECODER.raw_decode(text, position)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # nested too deeply to parse is invalid data too
             raise _Reject(6, len(objects)) from None
         if not isinstance(obj, dict):
             raise _Reject(6, len(objects))
@@ -555,8 +594,8 @@ def _decode_body(request: _Request) -> str:
     encoding = (request.headers.get("Content-Encoding") or "").strip().lower()
     if encoding == "gzip":
         try:
-            body = gzip.decompress(body)
-        except (OSError, EOFError, zlib.error):
+            body = gunzip(body, request.max_decompressed_bytes)  # BodyTooLarge: answered 413
+        except ValueError:
             raise _Reject(6) from None
     elif encoding not in ("", "identity"):
         raise _Reject(6)
@@ -613,45 +652,51 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve(_GET_ROUTES)
 
     def _serve(self, routes: dict[str, str]) -> None:
+        """Route, then token, then size, all on the headers; only then is the body read (at most the limit)."""
+        receiver = self.server.receiver
         url = urlsplit(self.path)
-        body = self._read_body()
         endpoint = routes.get(url.path.rstrip("/"))
         if endpoint is None:
-            self._send(_Reply(404, dict(_NOT_FOUND)))
+            self._send_unread(_Reply(404, dict(_NOT_FOUND)))
             return
         query = {key: values[-1] for key, values in parse_qs(url.query).items()}
-        request = _Request(endpoint, self.headers, query, body, self.client_address[0])
-        reply = self.server.receiver.handle(request)
+        request = _Request(endpoint, self.headers, query, b"", self.client_address[0])
+        request.max_decompressed_bytes = receiver.max_decompressed_bytes
+        if endpoint != "health":
+            refusal = receiver.authenticate(request)
+            if refusal is not None:
+                self._send_unread(refusal)
+                return
+        try:
+            check_length(self.headers, receiver.max_body_bytes)
+            request.body = read_body(self.rfile, self.headers, receiver.max_body_bytes)
+        except BodyTooLarge:
+            self._send_unread(receiver.refused(request, _Reply(413, dict(_TOO_LARGE))))
+            return
+        except BodyUnreadable:
+            self._send_unread(receiver.refused(request, _reply(6)))
+            return
+        reply = receiver.handle(request)
         if reply.dropped:
             self._reset()
         else:
             self._send(reply)
 
-    def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            return self._read_chunked()
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = 0
-        return self.rfile.read(length) if length > 0 else b""
+    def _send_unread(self, reply: _Reply) -> None:
+        """Answer a request whose body is left unread, then close the connection (the body cannot be skipped)."""
+        self.close_connection = True
+        self._send(reply, close=True)
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
+        finish_unread(self.connection)
 
-    def _read_chunked(self) -> bytes:
-        parts = []
-        while True:
-            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass
-                return b"".join(parts)
-            parts.append(self.rfile.read(size))
-            self.rfile.readline()
-
-    def _send(self, reply: _Reply) -> None:
+    def _send(self, reply: _Reply, close: bool = False) -> None:
         payload = json.dumps(reply.body).encode()
         self.send_response(reply.status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
         self.send_header("Content-Length", str(len(payload)))
+        if close:
+            self.send_header("Connection", "close")
         if reply.retry_after is not None:
             self.send_header("Retry-After", str(reply.retry_after))
         self.end_headers()
@@ -728,6 +773,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
     parser.add_argument("--ack-delay", type=float, default=0.0, help="seconds before an ackId reports true")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="larger bodies are answered 413, unread"
+    )
+    parser.add_argument(
+        "--max-decompressed-bytes",
+        type=int,
+        default=DEFAULT_MAX_DECOMPRESSED_BYTES,
+        help="a gzip body inflating past this is answered 413",
+    )
     return parser
 
 
@@ -750,7 +804,15 @@ def serve(argv: list[str] | None = None) -> int:
     tokens = {token: {"ack": args.ack, "indexes": args.index}}
     stop = threading.Event()
     _on_signals(stop)
-    with HecReceiver(args.host, args.port, tokens, args.out_dir, faults) as receiver:
+    with HecReceiver(
+        args.host,
+        args.port,
+        tokens,
+        args.out_dir,
+        faults,
+        max_body_bytes=args.max_body_bytes,
+        max_decompressed_bytes=args.max_decompressed_bytes,
+    ) as receiver:
         source = "--token" if args.token else TOKEN_ENV
         print(
             f"HEC receiver on {receiver.url} (token {REDACTED} from {source}, ack {'on' if args.ack else 'off'}), "
