@@ -6,7 +6,6 @@
 
 const $ = (selector) => document.querySelector(selector);
 const SVG_NS = "http://www.w3.org/2000/svg";
-const DEFAULT_SORT = [{ column: "started_event", direction: "desc" }];
 const SHORT_ID_COLUMNS = new Set(["branch", "deploy", "app", "organization"]);
 
 let COLUMNS = [];
@@ -16,34 +15,9 @@ let loadSeq = 0;
 
 // ---------------------------------------------------------------- state <-> URL hash
 
-function readState() {
-  let parsed = {};
-  try {
-    const raw = decodeURIComponent(location.hash.replace(/^#/, ""));
-    parsed = raw ? JSON.parse(raw) : {};
-  } catch (error) {
-    parsed = {};
-  }
-  return {
-    filters: Array.isArray(parsed.filters) ? parsed.filters : [],
-    sort: Array.isArray(parsed.sort) && parsed.sort.length ? parsed.sort : DEFAULT_SORT,
-    page: Number.isInteger(parsed.page) && parsed.page > 0 ? parsed.page : 1,
-    page_size: [25, 50, 100, 250].includes(parsed.page_size) ? parsed.page_size : 50,
-    range: parsed.range && typeof parsed.range === "object" ? parsed.range : null,
-    session: sessionKey(parsed.session),
-  };
-}
+function readState() { return ExplorerState.fromHash(location.hash); }
 
-// A session is (organization, journey_id): session ids are unique only within an organization, so a
-// link to one carries both (a bare id, as older links had, could name another organization's session).
-function sessionKey(value) {
-  if (!value || typeof value !== "object") return null;
-  const { organization, journey_id: journeyId } = value;
-  return typeof organization === "string" && typeof journeyId === "string"
-    ? { organization, journey_id: journeyId } : null;
-}
-
-function stateHash(value) { return `#${encodeURIComponent(JSON.stringify(value))}`; }
+function stateHash(value) { return ExplorerState.toHash(value); }
 
 function setState(changes) {
   const next = Object.assign({}, state, changes);
@@ -75,10 +49,8 @@ function airflowUrl(pathOnly) {
   if (window.parent === window) return null;
   try {
     const where = window.parent.location;
-    const at = where.pathname.indexOf("/plugin/");
-    if (at < 0) return null;
-    const route = where.pathname.slice(at + "/plugin/".length).split("/")[0];
-    const path = `${where.pathname.slice(0, at)}/plugin/${route}${location.pathname}${location.search}${location.hash}`;
+    const path = ExplorerState.airflowPath(where.pathname, location.pathname, location.search, location.hash);
+    if (path === null) return null;
     return pathOnly ? path : `${where.origin}${path}`;
   } catch (error) { return null; }
 }
