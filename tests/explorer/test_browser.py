@@ -127,7 +127,8 @@ def test_filter_sort_and_session_in_chromium(airflow, warehouse_path):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            context = browser.new_context(viewport={"width": 1600, "height": 1000})
+            page = context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda error: errors.append(str(error)))
 
@@ -284,7 +285,7 @@ def test_filter_sort_and_session_in_chromium(airflow, warehouse_path):
             # The copied link, opened in a new tab (same signed-in browser), shows the same view.
             copied = frame.locator("[data-testid=share-link]").get_attribute("href")
             assert copied == view_url
-            other = page.context.new_page()
+            other = context.new_page()  # a new tab of the same signed-in browser
             other.goto(copied)
             other_frame = other.frame_locator("iframe[title='Activity Explorer']")
             wait_ready(other_frame, None)
