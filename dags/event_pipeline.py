@@ -18,7 +18,32 @@ Every hour, for the arrival hour that just ended (the run's data interval):
    one failing destination does not stop the others (the task fails after trying them all).
    Resend a range from the `redeliver` DAG.
 
-Re-run any hour with *Clear*: every step is idempotent.
+#### Operating it from the UI
+
+Every step is idempotent: re-running an hour loads nothing twice and delivers nothing twice.
+
+- **Re-run an hour** (a fix in the code or the data, a failed task): open the run of that hour (Grid
+  view, or *Runs* filtered on its logical date), select the task to start from and **Clear** it with
+  *Downstream* ticked (clear `load_raw_events` to redo the whole hour). Do not *Trigger* an hour that
+  already ran: a run for that logical date exists, and the API answers `409 Conflict ... Unique
+  constraint`; Clear is the way to run it again.
+- **Backfill a range** (hours that never ran, e.g. before the DAG was enabled): *Trigger* ->
+  *Backfill*, pick the *Date Range* (data intervals: each run loads one arrival hour), *Reprocess
+  Behavior* **Missing Runs** (or **Missing and Errored Runs** to redo failed hours too; **All Runs**
+  re-runs every hour, harmless but slow), and *Max Active Runs* 1: the embedded DuckDB warehouse
+  takes one writer at a time. The dialog counts the runs it will create before you confirm. From a
+  shell, `airflow backfill create --dag-id event_pipeline --from-date ... --to-date ...
+  --reprocess-behavior none` does the same.
+- **Replay quarantine** (after fixing what quarantined the lines, e.g. a producer bug or a validation
+  rule): `eventpipe replay-quarantine [--reason CODE]` loads the quarantined lines that now pass
+  (there is no DAG for it yet; the rest stay quarantined, with their reason). The marts take them at
+  the next build: Clear `dbt_marts` of the latest run, or wait for the next hour. To deliver them,
+  Clear the **deliver** task of their arrival hours: parts already delivered are skipped, the replayed
+  events are sent.
+- **Redeliver** (a destination lost data, or was down longer than the retries): Clearing **deliver**
+  only sends parts not yet delivered; to send again what was delivered, trigger the `redeliver` DAG
+  with the destination, organization and range (see its docs: S3 overwrites, HEC and GA4 get a second
+  copy).
 """
 
 from __future__ import annotations

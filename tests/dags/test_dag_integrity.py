@@ -37,10 +37,13 @@ def test_no_import_errors(dagbag):
     assert "share_sync" in dagbag.dags
 
 
-def test_share_sync_plans_then_applies_and_applies_by_default(dagbag):
+def test_share_sync_checks_params_then_plans_and_is_a_dry_run_by_default(dagbag):
     dag = dagbag.dags["share_sync"]
+    assert dag.get_task("check_params").downstream_task_ids == {"plan", "apply"}
     assert dag.get_task("plan").downstream_task_ids == {"apply"}
-    assert dag.params["dry_run"] is False and dag.params["target"] == "local"
+    assert dag.params["dry_run"] is True and dag.params["target"] == "local"
+    for name, param in dag.params.items():
+        assert param.description, f"share_sync param {name} has no description"
 
 
 def test_every_dag_has_tags_docs_and_retries(dagbag):

@@ -222,6 +222,54 @@ def test_injection_attempts_are_plain_values(client, warehouse_path, sessions, v
     assert sql(warehouse_path, "SELECT count(*) FROM marts.fct_sessions")[0][0] == len(sessions)
 
 
+# comparisons on number and time columns, each checked against SQL on marts.fct_sessions
+def _middle(sessions, column):
+    values = sorted({s[column] for s in sessions if s[column] is not None})
+    assert len(values) >= 3, f"too few distinct {column} values for a comparison test"
+    return values[len(values) // 3], values[2 * len(values) // 3]
+
+
+COMPARISON_COLUMNS = ["actions", "messages", "duration_ms", "csat", "started_event", "closed_event"]
+
+
+@pytest.mark.parametrize("column", COMPARISON_COLUMNS)
+def test_greater_less_and_between_match_sql_on_the_marts(client, warehouse_path, sessions, column):
+    low, high = _middle(sessions, column)
+    as_json = iso if isinstance(low, datetime) else (lambda v: v)
+    expression = ORACLE_COLUMNS[column]
+    cases = [
+        ({"op": "gt", "value": as_json(low)}, f"{expression} > ?", [low]),
+        ({"op": "lt", "value": as_json(high)}, f"{expression} < ?", [high]),
+        ({"op": "between", "values": [as_json(low), as_json(high)]}, f"{expression} BETWEEN ? AND ?", [low, high]),
+    ]
+    for condition, where, params in cases:
+        got = all_rows(client, filters=[{"column": column} | condition])
+        expected = sql(
+            warehouse_path, f"SELECT session_id, organization_id FROM marts.fct_sessions WHERE {where}", params
+        )
+        assert sorted(ids(got)) == sorted(expected), condition
+        assert 0 < len(expected) < len(sessions), f"{column} {condition} does not split the data: a weak test"
+    # both ends of between are included: [low, low] is "equals low"; rows without a value never match
+    got = all_rows(client, filters=[{"column": column, "op": "between", "values": [as_json(low), as_json(low)]}])
+    expected = sql(
+        warehouse_path, f"SELECT session_id, organization_id FROM marts.fct_sessions WHERE {expression} = ?", [low]
+    )
+    assert sorted(ids(got)) == sorted(expected) and expected
+
+
+def test_comparisons_take_numbers_as_strings_and_times_with_offsets(client, warehouse_path):
+    got = all_rows(client, filters=[{"column": "actions", "op": "gt", "value": "2"}])
+    expected = sql(warehouse_path, "SELECT session_id, organization_id FROM marts.fct_sessions WHERE action_runs > 2")
+    assert sorted(ids(got)) == sorted(expected) and expected
+    start = sql(warehouse_path, "SELECT min(started_at) FROM marts.fct_sessions")[0][0] + timedelta(minutes=30)
+    shifted = (start + timedelta(hours=2)).isoformat() + "+02:00"  # the same instant as `start`, in UTC+2
+    got = all_rows(client, filters=[{"column": "started_event", "op": "lt", "value": shifted}])
+    expected = sql(
+        warehouse_path, "SELECT session_id, organization_id FROM marts.fct_sessions WHERE started_at < ?", [start]
+    )
+    assert sorted(ids(got)) == sorted(expected) and expected
+
+
 # ------------------------------------------------------------------------------------ time range
 
 
@@ -291,6 +339,18 @@ BAD_BODIES = [
     ({"time_range": {"start": "2026-11-27T00:00:00", "end": "2026-11-26T00:00:00"}}, "must be before"),
     ({"time_range": {"start": "soon"}}, "time_range.start"),
     ({"filter": []}, "filter"),
+    ({"filters": [{"column": "status", "op": "gt", "value": "a"}]}, "does not apply to text column status"),
+    ({"filters": [{"column": "journey_id", "op": "between", "values": ["a", "b"]}]}, "does not apply to text"),
+    ({"filters": [{"column": "actions", "op": "gt", "value": "many"}]}, "is not an integer"),
+    ({"filters": [{"column": "csat", "op": "lt", "value": "NaN"}]}, "not a finite number"),
+    ({"filters": [{"column": "csat", "op": "gt"}]}, "needs one 'value'"),
+    ({"filters": [{"column": "started_event", "op": "lt", "value": "tomorrow"}]}, "ISO-8601"),
+    ({"filters": [{"column": "actions", "op": "between", "values": [1]}]}, "[low, high]"),
+    ({"filters": [{"column": "actions", "op": "between", "values": [1, 2, 3]}]}, "[low, high]"),
+    ({"filters": [{"column": "actions", "op": "between", "value": 1}]}, "[low, high]"),
+    ({"filters": [{"column": "actions", "op": "between", "values": [5, 1]}]}, "is above the high end"),
+    ({"filters": [{"column": "closed_event", "op": "between", "values": ["2026-11-27", "2026-11-26"]}]}, "above"),
+    ({"filters": [{"column": "duration_ms", "op": "between", "values": ["0", "x"]}]}, "is not an integer"),
 ]
 
 

@@ -111,6 +111,13 @@ def shown_rows(frame) -> list[dict[str, str]]:
     return rows
 
 
+REMOVE = "\u00d7"  # the chip's remove button
+
+
+def chip_texts(frame) -> list[str]:
+    return [chip.rstrip(REMOVE).strip() for chip in frame.locator("[data-testid=filter-chip]").all_inner_texts()]
+
+
 def test_filter_sort_and_session_in_chromium(airflow, warehouse_path):
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)")
@@ -120,7 +127,8 @@ def test_filter_sort_and_session_in_chromium(airflow, warehouse_path):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            context = browser.new_context(viewport={"width": 1600, "height": 1000})
+            page = context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda error: errors.append(str(error)))
 
@@ -150,6 +158,14 @@ def test_filter_sort_and_session_in_chromium(airflow, warehouse_path):
             frame.locator("[data-testid=filter-add]").click()
             ready = wait_ready(frame, ready)
             assert frame.locator("[data-testid=filter-chip]").inner_text().startswith("Status equals closed")
+            # a comparison on a number column: Events between 3 and 1000 (both ends included)
+            frame.locator("[data-testid=filter-column]").select_option("events")
+            frame.locator("[data-testid=filter-op]").select_option("between")
+            frame.locator("[data-testid=filter-value]").fill("3, 1000")
+            frame.locator("[data-testid=filter-add]").click()
+            ready = wait_ready(frame, ready)
+            frame.locator("[data-testid=page-size]").select_option("25")
+            ready = wait_ready(frame, ready)
             frame.locator("[data-testid=sort-actions]").click()  # ascending
             ready = wait_ready(frame, ready)
             frame.locator("[data-testid=sort-actions]").click()  # descending
@@ -158,10 +174,13 @@ def test_filter_sort_and_session_in_chromium(airflow, warehouse_path):
             expected = sql(
                 warehouse_path,
                 "SELECT session_id, status, action_runs, action_errors, messages_sent + messages_received"
-                " FROM marts.fct_sessions WHERE status = 'closed'"
-                " ORDER BY action_runs DESC NULLS LAST, session_id, organization_id LIMIT 50",
+                " FROM marts.fct_sessions WHERE status = 'closed' AND event_count BETWEEN 3 AND 1000"
+                " ORDER BY action_runs DESC NULLS LAST, session_id, organization_id LIMIT 25",
             )
-            total = sql(warehouse_path, "SELECT count(*) FROM marts.fct_sessions WHERE status = 'closed'")[0][0]
+            total = sql(
+                warehouse_path,
+                "SELECT count(*) FROM marts.fct_sessions WHERE status = 'closed' AND event_count BETWEEN 3 AND 1000",
+            )[0][0]
             everything = sql(warehouse_path, "SELECT count(*) FROM marts.fct_sessions")[0][0]
             assert 0 < total < everything
             rows = shown_rows(frame)
@@ -170,7 +189,21 @@ def test_filter_sort_and_session_in_chromium(airflow, warehouse_path):
                 for r in rows
             ]
             assert shown == [tuple(row) for row in expected]
-            assert frame.locator("[data-testid=summary]").inner_text().startswith(f"{total} journeys")
+            summary = frame.locator("[data-testid=summary]").inner_text()
+            assert summary.startswith(f"{total} journeys")
+            chips = chip_texts(frame)
+            assert chips == [
+                "Status equals closed",
+                "Events is between (inclusive) 3 and 1000",
+            ]
+            # The view is in the Airflow page's own URL (not only the frame's): the address bar is the link.
+            page.wait_for_url(lambda url: "#" in url, timeout=10_000)
+            view_url = page.url
+            assert "/plugin/activity-explorer/explorer/#" in view_url, view_url
+            assert frame.locator("[data-testid=share-link]").get_attribute("href") == view_url
+            state = json.loads(unquote(view_url.split("#", 1)[1]))
+            assert state["sort"] == [{"column": "actions", "direction": "desc"}] and state["page_size"] == 25
+            assert state["range"] == {} and len(state["filters"]) == 2 and state["session"] is None
             ARTIFACTS.mkdir(exist_ok=True)
             screenshot = ARTIFACTS / "activity-explorer.png"
             page.screenshot(path=str(screenshot))
@@ -188,6 +221,22 @@ def test_filter_sort_and_session_in_chromium(airflow, warehouse_path):
             assert journey_id == rows[0]["journey_id"] and organization
             first_row.locator("[data-testid=open-session]").click()
             ready = wait_ready(frame, ready)
+            assert frame.locator("[data-testid=session-id]").inner_text() == journey_id
+            page.wait_for_url(lambda url: url != view_url, timeout=10_000)
+            session_url = page.url
+            assert json.loads(unquote(session_url.split("#", 1)[1]))["session"] == {
+                "organization": organization,
+                "journey_id": journey_id,
+            }
+            # The browser's Back returns to the filtered, sorted list; Forward to the session again.
+            page.evaluate("history.back()")  # what the browser's Back button does
+            ready = wait_ready(frame, ready)
+            page.wait_for_url(lambda url: url == view_url, timeout=10_000)
+            assert frame.locator("[data-testid=list-view]").is_visible()
+            assert shown_rows(frame) == rows
+            page.evaluate("history.forward()")
+            ready = wait_ready(frame, ready)
+            page.wait_for_url(lambda url: url == session_url, timeout=10_000)
             assert frame.locator("[data-testid=session-id]").inner_text() == journey_id
             events = sql(
                 warehouse_path,
@@ -218,6 +267,33 @@ def test_filter_sort_and_session_in_chromium(airflow, warehouse_path):
             assert unquote(page.url.rsplit("/runs/", 1)[1]) == run_id
             page.get_by_text(run_id).first.wait_for(timeout=30_000)
             page.screenshot(path=str(ARTIFACTS / "activity-explorer-run.png"))
+
+            # Back from the DAG run: the explorer comes back with the open session, then its list with the
+            # filters, sort and page size kept (the Airflow page's URL rebuilt the frame's state).
+            page.evaluate("history.back()")
+            page.wait_for_url(lambda url: url == session_url, timeout=30_000)
+            frame = page.frame_locator("iframe[title='Activity Explorer']")
+            ready = wait_ready(frame, None)
+            frame.locator("[data-testid=session-id]").wait_for(state="visible", timeout=30_000)
+            assert frame.locator("[data-testid=session-id]").inner_text() == journey_id
+            frame.locator("[data-testid=back]").click()
+            ready = wait_ready(frame, ready)
+            assert shown_rows(frame) == rows
+            assert frame.locator("[data-testid=summary]").inner_text() == summary
+            page.wait_for_url(lambda url: url == view_url, timeout=10_000)
+
+            # The copied link, opened in a new tab (same signed-in browser), shows the same view.
+            copied = frame.locator("[data-testid=share-link]").get_attribute("href")
+            assert copied == view_url
+            other = context.new_page()  # a new tab of the same signed-in browser
+            other.goto(copied)
+            other_frame = other.frame_locator("iframe[title='Activity Explorer']")
+            wait_ready(other_frame, None)
+            other_frame.locator("[data-testid=journeys] tbody tr[data-journey-id]").first.wait_for(timeout=30_000)
+            assert shown_rows(other_frame) == rows
+            assert other_frame.locator("[data-testid=summary]").inner_text() == summary
+            assert chip_texts(other_frame) == chips
+            other.screenshot(path=str(ARTIFACTS / "activity-explorer-shared-link.png"))
             assert not errors, errors
             (ARTIFACTS / "activity-explorer-timing.txt").write_text(f"explorer ready after {load_seconds:.2f}s\n")
             print(f"explorer ready {load_seconds:.2f}s after the nav click")

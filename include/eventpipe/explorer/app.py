@@ -30,7 +30,12 @@ from eventpipe.explorer.models import (
 from eventpipe.explorer.service import DEFAULT_RUN_URL, Explorer, NotFound
 
 STATIC = Path(__file__).parent / "static"
-STATIC_FILES = {"explorer.js": "text/javascript", "explorer.css": "text/css", "icon.svg": "image/svg+xml"}
+STATIC_FILES = {
+    "explorer.js": "text/javascript",
+    "state.js": "text/javascript",
+    "explorer.css": "text/css",
+    "icon.svg": "image/svg+xml",
+}
 ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"description": "Invalid filter, sort, paging or time range (the detail says which and why)"},
     503: {"description": "The warehouse is busy (a pipeline run is writing) or not built yet; retry later"},

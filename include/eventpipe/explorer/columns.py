@@ -26,6 +26,9 @@ class Op(StrEnum):
     NOT_EQUALS = "not_equals"
     STARTS_WITH = "starts_with"
     CONTAINS = "contains"
+    GREATER_THAN = "gt"
+    LESS_THAN = "lt"
+    BETWEEN = "between"
 
 
 OP_LABELS = {
@@ -37,10 +40,15 @@ OP_LABELS = {
     Op.NOT_EQUALS: "does not equal",
     Op.STARTS_WITH: "starts with",
     Op.CONTAINS: "contains",
+    Op.GREATER_THAN: "is greater than (after)",
+    Op.LESS_THAN: "is less than (before)",
+    Op.BETWEEN: "is between (inclusive)",
 }
 NO_VALUE_OPS = frozenset({Op.HAS_VALUE, Op.HAS_NO_VALUE})
 LIST_OPS = frozenset({Op.ANY_OF, Op.NOT_ANY_OF})
 TEXT_OPS = frozenset({Op.STARTS_WITH, Op.CONTAINS})
+# on number and time columns only; between takes 'values': [low, high], both ends included
+COMPARISON_OPS = frozenset({Op.GREATER_THAN, Op.LESS_THAN, Op.BETWEEN})
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,8 @@ class Column:
 
     @property
     def ops(self) -> tuple[Op, ...]:
-        return tuple(op for op in Op if self.kind is Kind.TEXT or op not in TEXT_OPS)
+        excluded = COMPARISON_OPS if self.kind is Kind.TEXT else TEXT_OPS
+        return tuple(op for op in Op if op not in excluded)
 
 
 # In the order the table shows them: the platform's Activity Explorer columns first.

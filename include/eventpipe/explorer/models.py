@@ -7,6 +7,7 @@ that names the filter and says what is wrong.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -47,9 +48,12 @@ def coerce(column: str, value: Any) -> Any:
         raise ValueError(f"{value!r} is not an integer (column {column})")
     if kind is Kind.NUMBER:
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             raise ValueError(f"{value!r} is not a number (column {column})") from None
+        if not math.isfinite(number):
+            raise ValueError(f"{value!r} is not a finite number (column {column})")
+        return number
     try:
         moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
@@ -61,8 +65,9 @@ def coerce(column: str, value: Any) -> Any:
 
 
 class Filter(BaseModel):
-    """One condition on one column. ``value`` for equals / does not equal / starts with / contains,
-    ``values`` for is any of / is not any of, neither for has a value / has no value."""
+    """One condition on one column. ``value`` for equals / does not equal / starts with / contains /
+    greater than / less than, ``values`` for is any of / is not any of and ``[low, high]`` for between
+    (both ends included), neither for has a value / has no value."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -88,6 +93,12 @@ class Filter(BaseModel):
                 raise ValueError(f"operator {self.op.value} needs a non-empty 'values' list (and no 'value')")
             for item in self.values:
                 coerce(self.column, item)
+        elif self.op is Op.BETWEEN:
+            if self.value is not None or self.values is None or len(self.values) != 2:
+                raise ValueError("operator between needs 'values': [low, high] (two values, and no 'value')")
+            low, high = (coerce(self.column, item) for item in self.values)
+            if low > high:
+                raise ValueError(f"between: the low end {self.values[0]!r} is above the high end {self.values[1]!r}")
         else:
             if self.value is None or self.values is not None:
                 raise ValueError(f"operator {self.op.value} needs one 'value' (and no 'values')")

@@ -43,7 +43,14 @@ def filter_sql(index: int, condition: Filter, params: dict[str, Any]) -> str:
         listed = f"{column} in ({', '.join(names)})"
         # "is not any of" keeps rows without a value, as "does not equal" does
         return listed if op is Op.ANY_OF else f"({column} is null or not {listed})"
+    if op is Op.BETWEEN:
+        low, high = (coerce(column, value) for value in condition.values or [])
+        params[f"{name}_low"], params[f"{name}_high"] = low, high
+        return f"{column} between ${name}_low and ${name}_high"
     value = coerce(column, condition.value)
+    if op in (Op.GREATER_THAN, Op.LESS_THAN):
+        params[name] = value
+        return f"{column} {'>' if op is Op.GREATER_THAN else '<'} ${name}"
     if op is Op.EQUALS:
         params[name] = value
         return f"{column} = ${name}"

@@ -31,11 +31,11 @@ from eventpipe import settings
 from eventpipe.share.config import ShareConfig, load_config
 from eventpipe.share.local import build_local_share
 from eventpipe.share.planner import plan
+from eventpipe.share.request import TARGETS
 from eventpipe.share.simulate import apply_to_state
 from eventpipe.share.state import AccessRow, Grant, ShareState, read_state
 from eventpipe.share.views import VIEWS
 
-TARGETS = ("local", "snowflake")
 STATE_VERSION = 1
 # The names under which read_state looks objects up in an account: a state recorded under other
 # names says nothing about these (a renamed share or database is a new, empty one).
@@ -193,6 +193,7 @@ class Plan:
     target: str
     statements: list[str]
     note: str | None = None  # for the user: where the state came from
+    current: ShareState | None = None  # the state planned from (for access_changes)
 
 
 @dataclass
@@ -220,11 +221,12 @@ def plan_share(config: ShareConfig, target: str = "local", cursor: Any = None) -
         if gaps:
             gap_note = f"the local DuckDB share lacks {', '.join(gaps)}: `eventpipe share apply` rebuilds it"
             note = f"{note}\n{gap_note}" if note else gap_note
-        return Plan(target, plan(state, config), note)
+        return Plan(target, plan(state, config), note, state)
     if cursor is None:
         with snowflake_cursor() as cursor:
-            return Plan(target, plan(read_state(cursor, config), config))
-    return Plan(target, plan(read_state(cursor, config), config))
+            return plan_share(config, target, cursor)
+    state = read_state(cursor, config)
+    return Plan(target, plan(state, config), current=state)
 
 
 def apply_share(config: ShareConfig, consumers: Path | None, target: str = "local", cursor: Any = None) -> Applied:

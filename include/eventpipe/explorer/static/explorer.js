@@ -1,10 +1,11 @@
-// Activity Explorer page: plain JS, no build, no CDN. State lives in the URL hash (shareable links);
-// every URL is relative to the page, so it works under any mount point or proxy prefix.
+// Activity Explorer page: plain JS, no build, no CDN. State lives in the URL hash (shareable links), one
+// history entry per change (pushState), so Back and Forward step through views; inside the Airflow UI
+// the state is mirrored into the address bar too (see mirrorToAirflow). Every URL is relative to the
+// page, so it works under any mount point or proxy prefix.
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
 const SVG_NS = "http://www.w3.org/2000/svg";
-const DEFAULT_SORT = [{ column: "started_event", direction: "desc" }];
 const SHORT_ID_COLUMNS = new Set(["branch", "deploy", "app", "organization"]);
 
 let COLUMNS = [];
@@ -14,36 +15,57 @@ let loadSeq = 0;
 
 // ---------------------------------------------------------------- state <-> URL hash
 
-function readState() {
-  let parsed = {};
-  try {
-    const raw = decodeURIComponent(location.hash.replace(/^#/, ""));
-    parsed = raw ? JSON.parse(raw) : {};
-  } catch (error) {
-    parsed = {};
-  }
-  return {
-    filters: Array.isArray(parsed.filters) ? parsed.filters : [],
-    sort: Array.isArray(parsed.sort) && parsed.sort.length ? parsed.sort : DEFAULT_SORT,
-    page: Number.isInteger(parsed.page) && parsed.page > 0 ? parsed.page : 1,
-    page_size: [25, 50, 100, 250].includes(parsed.page_size) ? parsed.page_size : 50,
-    range: parsed.range && typeof parsed.range === "object" ? parsed.range : null,
-    session: sessionKey(parsed.session),
-  };
-}
+function readState() { return ExplorerState.fromHash(location.hash); }
 
-// A session is (organization, journey_id): session ids are unique only within an organization, so a
-// link to one carries both (a bare id, as older links had, could name another organization's session).
-function sessionKey(value) {
-  if (!value || typeof value !== "object") return null;
-  const { organization, journey_id: journeyId } = value;
-  return typeof organization === "string" && typeof journeyId === "string"
-    ? { organization, journey_id: journeyId } : null;
-}
+function stateHash(value) { return ExplorerState.toHash(value); }
 
 function setState(changes) {
   const next = Object.assign({}, state, changes);
-  location.hash = encodeURIComponent(JSON.stringify(next));
+  history.pushState(null, "", stateHash(next));
+  render();
+}
+
+// Airflow (3.3.2+) shows this page in an iframe at <base>/plugin/<url_route> and rebuilds the frame's
+// URL from what follows: <base>/plugin/<url_route><frame path><frame query><frame hash>. It copies the
+// frame's location into the address bar only when the frame loads a document, so the state changes
+// made here (history.pushState, no load) are copied by this function: replaceState on the parent, as
+// Airflow does, so that the frame's own history entries drive Back and Forward. The address bar is then
+// the link to share, and Back from a page the explorer linked to (a DAG run) restores the view.
+function mirrorToAirflow() {
+  const link = airflowUrl() || location.href;
+  const share = $("#share-link");
+  if (share) share.href = link;
+  if (window.parent === window) return;
+  try {
+    const parent = window.parent;
+    const current = parent.location.pathname + parent.location.search + parent.location.hash;
+    const wanted = airflowUrl(true);
+    if (wanted && wanted !== current) parent.history.replaceState(parent.history.state, "", wanted);
+  } catch (error) { /* a cross-origin or sandboxed parent: the frame's own URL still holds the state */ }
+}
+
+// The Airflow UI's URL showing this view (absolute, or a path when `pathOnly`), null outside Airflow.
+function airflowUrl(pathOnly) {
+  if (window.parent === window) return null;
+  try {
+    const where = window.parent.location;
+    const path = ExplorerState.airflowPath(where.pathname, location.pathname, location.search, location.hash);
+    if (path === null) return null;
+    return pathOnly ? path : `${where.origin}${path}`;
+  } catch (error) { return null; }
+}
+
+async function copyLink(event) {
+  event.preventDefault();
+  const link = event.currentTarget.href;
+  const note = $("#share-note");
+  try {
+    await navigator.clipboard.writeText(link);
+    note.textContent = "Copied.";
+  } catch (error) {
+    note.textContent = "Right-click the link to copy it.";
+  }
+  setTimeout(() => { note.textContent = ""; }, 3000);
 }
 
 // ---------------------------------------------------------------- API
@@ -296,6 +318,7 @@ function filterLabel(filter) {
   const column = columnByName(filter.column);
   const label = column ? column.label : filter.column;
   const op = OP_LABELS[filter.op] || filter.op;
+  if (filter.op === "between" && filter.values) return `${label} ${op} ${filter.values.join(" and ")}`;
   if (filter.values) return `${label} ${op} ${filter.values.join(", ")}`;
   if (filter.value !== undefined && filter.value !== null) return `${label} ${op} ${filter.value}`;
   return `${label} ${op}`;
@@ -332,7 +355,10 @@ function updateValueInput() {
   input.disabled = noValue;
   const list = op === "any_of" || op === "not_any_of";
   const kindHint = { integer: "a whole number", number: "a number", timestamp: "YYYY-MM-DD HH:MM:SS (UTC)", text: "text" }[column.kind];
-  $("#value-hint").textContent = noValue ? "" : list ? `comma-separated, each ${kindHint}` : kindHint;
+  let hint = kindHint;
+  if (list) hint = `comma-separated, each ${kindHint}`;
+  if (op === "between") hint = `low, high (both included), each ${kindHint}`;
+  $("#value-hint").textContent = noValue ? "" : hint;
 }
 
 async function loadFacets(column) {
@@ -350,10 +376,11 @@ function addFilter(event) {
   const form = $("#filter-form");
   const filter = { column: form.column.value, op: form.op.value };
   const raw = form.value.value.trim();
-  if (filter.op === "any_of" || filter.op === "not_any_of") {
-    filter.values = raw.split(",").map((v) => v.trim()).filter((v) => v !== "");
+  const typed = (v) => (columnByName(filter.column).kind === "timestamp" ? v.replace(" ", "T") : v);
+  if (["any_of", "not_any_of", "between"].includes(filter.op)) {
+    filter.values = raw.split(",").map((v) => typed(v.trim())).filter((v) => v !== "");
   } else if (filter.op !== "has_value" && filter.op !== "has_no_value") {
-    filter.value = columnByName(filter.column).kind === "timestamp" ? raw.replace(" ", "T") : raw;
+    filter.value = typed(raw);
   }
   form.value.value = "";
   setState({ filters: [...state.filters, filter], page: 1 });
@@ -415,9 +442,10 @@ async function render() {
       const end = range.last_event ? hourCeil(range.last_event) : null;
       const start = end ? new Date(end.getTime() - 24 * 3600 * 1000) : null;
       state.range = { start: start && isoNaive(start), end: end && isoNaive(end) };
-      history.replaceState(null, "", `#${encodeURIComponent(JSON.stringify(state))}`);
+      history.replaceState(null, "", stateHash(state));
     } catch (error) { showError(error); state.range = {}; }
   }
+  mirrorToAirflow();
   const form = $("#range");
   form.start.value = toInput(state.range.start);
   form.end.value = toInput(state.range.end);
@@ -484,7 +512,9 @@ async function init() {
   $("#next").addEventListener("click", () => setState({ page: state.page + 1 }));
   $("#page-size").addEventListener("change", (event) => setState({ page_size: Number(event.target.value), page: 1 }));
   $("#back").addEventListener("click", () => setState({ session: null }));
-  window.addEventListener("hashchange", render);
+  $("#share-link").addEventListener("click", copyLink);
+  // Back / Forward between this page's entries, and a hash edited by hand (both fire popstate)
+  window.addEventListener("popstate", render);
   render();
 }
 
