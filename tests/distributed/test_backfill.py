@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -22,7 +22,8 @@ from eventpipe.generate import generate
 from tests.distributed import topology as topo
 from tests.distributed import warehouse_rows as rows
 
-pytestmark = pytest.mark.distributed
+# Minutes on a shared 2-core machine (printed as it goes): far above the suite's default per-test timeout.
+pytestmark = [pytest.mark.distributed, pytest.mark.timeout(3000)]
 
 START = datetime(2026, 11, 27, 6)
 BACKFILL_HOURS = 6
@@ -214,7 +215,7 @@ def kill_mid_load(stack: topo.Topology, endpoint, first: datetime) -> dict:
         stack.wait_for(ledgered, 120, "the load's first ledger rows", every=0.1)
         victim = running["hostname"]
         stack.kill(victim)
-        killed_at, files_at_kill = time.monotonic(), ledgered()
+        killed_at, killed_wall, files_at_kill = time.monotonic(), datetime.now(UTC), ledgered()
     finally:
         conn.close()
     assert 0 < files_at_kill < FILES_PER_HOUR, f"not killed mid-load: {files_at_kill} of {FILES_PER_HOUR} files"
@@ -226,6 +227,7 @@ def kill_mid_load(stack: topo.Topology, endpoint, first: datetime) -> dict:
 
     retry = stack.wait_for(retried_successfully, 600, "the load's retry", every=2)[0]
     retry_after = time.monotonic() - killed_at
+    retry_started = datetime.fromisoformat(retry["start_date"].replace("Z", "+00:00"))
     stack.wait_for(lambda: stack.api(f"/backfills/{created['id']}")["completed_at"], 900, "the second backfill", 3)
     runs = backfill_runs(stack, first, KILL_HOURS)
     assert {run["state"] for run in runs} == {"success"} and len(runs) == KILL_HOURS, runs
@@ -235,5 +237,6 @@ def kill_mid_load(stack: topo.Topology, endpoint, first: datetime) -> dict:
         "killed": victim,
         "files ledgered at the kill": f"{files_at_kill} of {FILES_PER_HOUR}",
         "retry": f"try {retry['try_number']} on {retry['hostname']}",
+        "seconds from kill to retry start": round((retry_started - killed_wall).total_seconds()),
         "seconds from kill to retry success": round(retry_after),
     }
