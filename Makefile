@@ -6,11 +6,13 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 export UV_LINK_MODE := copy
 
-.PHONY: help setup demo test lint format bench up clean-home manifest .uv-bootstrap browser
+.PHONY: help setup demo test test-distributed lint format bench up clean-home manifest .uv-bootstrap browser
 
 help:
 	@echo "make demo   - generate a day of events and run the whole pipeline locally (embedded default)"
 	@echo "make test   - the test suite (unit, dbt, DAG integrity, end-to-end, Airflow REST)"
+	@echo "make test-distributed - the production topology as native processes: Postgres metadata, CeleryExecutor"
+	@echo "                        on Redis, two workers, a backfill on the Snowflake emulator (needs Postgres, Redis)"
 	@echo "make lint   - ruff + sqlfluff"
 	@echo "make bench  - ingest benchmark (prints figures)"
 	@echo "make up     - the Airflow UI with the project's DAGs"
@@ -44,6 +46,10 @@ browser:
 
 test: setup browser
 	$(RUN) pytest
+
+# Needs PostgreSQL on 127.0.0.1:5432 (trust) and Redis on 127.0.0.1:6379; creates and drops its own database.
+test-distributed: setup
+	$(RUN) pytest --distributed tests/distributed -ra -s
 
 lint: setup
 	$(RUN) ruff check .

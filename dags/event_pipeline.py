@@ -54,6 +54,7 @@ from airflow.sdk import Asset, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 from cosmos import DbtTaskGroup
 
+from eventpipe import settings
 from eventpipe.assets import RAW_TABLES, table_uri
 from eventpipe.dbt_config import (
     execution_config,
@@ -63,6 +64,8 @@ from eventpipe.dbt_config import (
     run_producer_first,
 )
 
+MAX_ACTIVE_RUNS, MAX_ACTIVE_TASKS = settings.pipeline_concurrency()
+
 
 @dag(
     dag_id="event_pipeline",
@@ -70,9 +73,10 @@ from eventpipe.dbt_config import (
     schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
     start_date=datetime(2026, 1, 1),
     catchup=False,
-    max_active_runs=1,
-    # The embedded DuckDB warehouse takes one writer process at a time.
-    max_active_tasks=1,
+    # From the target (an environment variable, no I/O): one run and one task at a time on the embedded
+    # DuckDB (one writer process), several on Snowflake.
+    max_active_runs=MAX_ACTIVE_RUNS,
+    max_active_tasks=MAX_ACTIVE_TASKS,
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30), "owner": "data-engineering"},
     tags=["eventpipe", "ingest", "dbt"],
     doc_md=__doc__,

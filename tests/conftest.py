@@ -33,3 +33,19 @@ def marts_warehouse(tmp_path_factory) -> Path:
     from tests.share_support import build_marts_warehouse
 
     return build_marts_warehouse(tmp_path_factory.mktemp("marts"))
+
+
+# The distributed topology (tests/distributed: Postgres, Redis, Celery workers) runs with `make test-distributed`
+# (pytest --distributed tests/distributed), not with the plain suite, which needs neither Postgres nor Redis.
+def pytest_addoption(parser):
+    parser.addoption("--distributed", action="store_true", help="collect tests/distributed (needs Postgres, Redis)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "distributed: the production topology as native processes (Postgres, Redis)")
+
+
+def pytest_ignore_collect(collection_path, config):
+    if collection_path.name == "distributed" and not config.getoption("--distributed"):
+        return True
+    return None

@@ -3,7 +3,7 @@ environment names: ``eventpipe.targets``).
 
 Each interval is one real DAG run executed by Airflow's ``dag.test()``: the same tasks the scheduler
 would run, retries included (Airflow 3's ``dag.test`` retries a failed task after its retry_delay),
-in this process, one interval after another in time order.
+in this process, one interval after another in time order, each dated with its real start and end.
 """
 
 from __future__ import annotations
@@ -92,6 +92,19 @@ def load_dag(dag_id: str = PIPELINE_DAG_ID):
     return bag.dags[dag_id]
 
 
+def record_real_start(run_id: str, started: datetime) -> None:
+    """Date the run's start when it started: ``dag.test()`` dates it at the logical date, so the UI showed a
+    run of an hour from days ago as lasting days. (Its end date is already when it ended.)"""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import update
+
+    with create_session() as session:
+        session.execute(
+            update(DagRun).where(DagRun.dag_id == PIPELINE_DAG_ID, DagRun.run_id == run_id).values(start_date=started)
+        )
+
+
 def run_intervals(
     start: datetime,
     end: datetime,
@@ -109,7 +122,9 @@ def run_intervals(
             # A manual run covers the last whole interval before its logical date, as a scheduled
             # run does: the run for arrival hour H is the one dated H + 1h (when that hour has ended).
             interval_end = (interval_start + timedelta(hours=1)).replace(tzinfo=UTC)
+            started = datetime.now(UTC)
             dag_run = dag.test(logical_date=interval_end, run_after=interval_end)
+            record_real_start(dag_run.run_id, started)
             state = str(getattr(dag_run.state, "value", dag_run.state))
             outcomes.append(RunOutcome(interval_start, state))
             if on_interval:

@@ -68,3 +68,20 @@ def max_line_bytes() -> int:
 def max_json_depth() -> int:
     """``EVENTPIPE_MAX_JSON_DEPTH``: JSON nested deeper is quarantined ``too_deeply_nested`` (default 64)."""
     return int(os.environ.get("EVENTPIPE_MAX_JSON_DEPTH", 64))
+
+
+def pipeline_concurrency() -> tuple[int, int]:
+    """``(max_active_runs, max_active_tasks)`` of ``event_pipeline``, from the warehouse target.
+
+    The embedded DuckDB takes one writer process at a time: one run, one task. Snowflake loads and builds
+    several hours at once (each load has its own load tables and stage folder, the merge step a lease;
+    ``eventpipe.snowflake_warehouse``): ``EVENTPIPE_MAX_ACTIVE_RUNS`` (default 4) and
+    ``EVENTPIPE_MAX_ACTIVE_TASKS`` (default 8).
+    """
+    if warehouse_target() == "duckdb":
+        return 1, 1
+    runs = int(os.environ.get("EVENTPIPE_MAX_ACTIVE_RUNS", "4"))
+    tasks = int(os.environ.get("EVENTPIPE_MAX_ACTIVE_TASKS", "8"))
+    if runs < 1 or tasks < 1:
+        raise ValueError("EVENTPIPE_MAX_ACTIVE_RUNS and EVENTPIPE_MAX_ACTIVE_TASKS must be at least 1")
+    return runs, tasks

@@ -4,9 +4,10 @@ A group of landing files is validated by the same DuckDB SQL as on the embedded 
 scratch in-memory DuckDB (``eventpipe.staging``), and lands in Snowflake in three steps:
 
 1. each raw table's new rows are written as Parquet and ``PUT`` on the internal stage
-   ``@raw.load_stage``, then ``COPY INTO`` a transient load table (``raw.<table>_stage``);
+   ``@raw.load_stage`` under a folder of the load's own, then ``COPY INTO`` transient load tables of the
+   load's own (``raw.<table>_stage_<token>``, dropped after), so loaders can run at once;
 2. ``MERGE`` inserts the rows whose ``event_id`` (quarantine: file and line) is not already there,
-   which is the deduplication against all history;
+   which is the deduplication against all history; loaders take turns for it (``eventpipe.snowflake_lock``);
 3. the ledger rows (``ops.loaded_file``) are written last, from what the tables then hold.
 
 Snowflake commits DDL implicitly, so a group is not one transaction here as it is on DuckDB.
@@ -29,7 +30,7 @@ from typing import Any
 
 import duckdb
 
-from eventpipe import settings, staging, storage
+from eventpipe import settings, snowflake_lock, staging, storage
 from eventpipe.sql import load_sql
 from eventpipe.warehouse import QuarantinedFile, configure, ledger_row, quarantined_file_row
 
@@ -222,16 +223,28 @@ class SnowflakeWarehouse:
         staged = {table: scratch_dir / f"{table}.parquet" for table in staging.RAW_TABLES}
         for table, path in staged.items():
             scratch.sql(load_sql("duckdb", f"export_{table}")).write_parquet(str(path))
-        self.conn.execute_string(load_sql("snowflake", "prepare_load_stage"))
         # COPY skips a file name it loaded before, and must not pick up files a crashed attempt left:
-        # each group's files go to a folder of their own. Hex only, so safe to place in the statements.
-        group_dir = uuid.uuid4().hex
-        with self.conn.cursor() as cursor:
-            for table, path in staged.items():
-                # PUT is a client command, not SQL: its local path cannot be a bind parameter.
-                cursor.execute(f"put 'file://{path}' @raw.load_stage/{group_dir}/ auto_compress = false")
-                cursor.execute(load_sql("snowflake", f"copy_{table}_stage").format(group_dir=group_dir))
-                cursor.execute(load_sql("snowflake", f"merge_{table}"))
+        # each group's files go to a folder of their own, and its rows to load tables of their own, so loaders
+        # running at once (several hours on several workers) never touch each other's. Hex only, so safe to
+        # place in the statements.
+        token = group_dir = uuid.uuid4().hex
+        self.conn.execute_string(load_sql("snowflake", "create_load_tables").format(token=token))
+        try:
+            with self.conn.cursor() as cursor:
+                for table, path in staged.items():
+                    # PUT is a client command, not SQL: its local path cannot be a bind parameter.
+                    cursor.execute(f"put 'file://{path}' @raw.load_stage/{group_dir}/ auto_compress = false")
+                    cursor.execute(
+                        load_sql("snowflake", f"copy_{table}_stage").format(group_dir=group_dir, token=token)
+                    )
+                # The MERGEs deduplicate against all history: one loader at a time (a lease that expires if its
+                # holder dies).
+                with snowflake_lock.merge_lease(self.conn) as lease:
+                    for table in staged:
+                        lease.renew()
+                        cursor.execute(load_sql("snowflake", f"merge_{table}").format(token=token))
+        finally:
+            self.conn.execute_string(load_sql("snowflake", "drop_load_tables").format(token=token))
 
     def _record_files(self, group, interval_start, batch_id, loaded_at, lines_per_file) -> staging.GroupOutcome:
         """Ledger rows from what the tables hold for each file (not from what this attempt inserted)."""

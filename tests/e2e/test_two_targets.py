@@ -9,6 +9,7 @@ are left out of the comparison; everything else is compared row for row.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -207,3 +208,22 @@ def test_the_emulator_answers_null_timestamps_as_the_epoch(homes):
     assert rows, "the generated hours have open sessions"
     assert all(is_null for _, is_null in rows)
     assert {ended_at for ended_at, _ in rows} == {datetime(1970, 1, 1)}
+
+
+def test_the_runs_are_dated_with_their_real_start_and_end(homes):
+    """``dag.test()`` dated a run's start at its logical date, so an hour from days ago showed in the UI as a run
+    lasting days; ``eventpipe run`` records when each run really started."""
+    import sqlite3
+    from datetime import timedelta
+
+    root, _ = homes
+    for target in ("duckdb", "snowflake-emulator"):
+        with contextlib.closing(sqlite3.connect(root / target / "airflow" / "airflow.db")) as db:
+            rows = db.execute(
+                "SELECT logical_date, start_date, end_date FROM dag_run WHERE dag_id = 'event_pipeline'"
+            ).fetchall()
+        assert len(rows) == HOURS, rows
+        for logical, start, end in rows:
+            started, ended = datetime.fromisoformat(start), datetime.fromisoformat(end)
+            assert started > datetime.fromisoformat(logical), f"{target}: a run dated at its logical date {logical}"
+            assert timedelta(0) < ended - started < timedelta(minutes=20), f"{target}: ran {ended - started}"

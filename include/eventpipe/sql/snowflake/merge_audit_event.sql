@@ -21,7 +21,7 @@ using (
         _line_number,
         _batch_id,
         _loaded_at
-    from raw.audit_event_stage
+    from raw.audit_event_stage_{token} as audit_event_stage  -- noqa: PRS
     -- an event_id is one event whatever its kind: kept already as another kind, it is a duplicate too
     where
         not exists (

@@ -20,7 +20,7 @@ using (
         _line_number,
         _batch_id,
         _loaded_at
-    from raw.platform_event_stage
+    from raw.platform_event_stage_{token} as platform_event_stage  -- noqa: PRS
     -- an event_id is one event whatever its kind: kept already as another kind, it is a duplicate too
     where
         not exists (

@@ -38,7 +38,7 @@ using (
         _line_number,
         _batch_id,
         _loaded_at
-    from raw.session_event_stage
+    from raw.session_event_stage_{token} as session_event_stage  -- noqa: PRS
     -- an event_id is one event whatever its kind: kept already as another kind, it is a duplicate too
     where
         not exists (
