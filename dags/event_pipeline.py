@@ -45,8 +45,9 @@ Every step is idempotent: re-running an hour loads nothing twice and delivers no
   events are sent.
 - **Redeliver** (a destination lost data, or was down longer than the retries): Clearing **deliver**
   only sends parts not yet delivered; to send again what was delivered, trigger the `redeliver` DAG
-  with the destination, organization and range (see its docs: S3 overwrites, HEC and GA4 get a second
-  copy).
+  with the destination, organization and range: it is a dry run until `dry_run` is unticked, and its
+  `plan` task shows what would be resent and the duplicates it would make (S3 overwrites, Heap
+  deduplicates, HEC and GA4 get a second copy).
 """
 
 from __future__ import annotations

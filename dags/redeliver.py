@@ -127,7 +127,7 @@ def redeliver():
             planned = plan_redelivery(warehouse, wanted, destinations)
         print(format_plan(planned, destinations))
         try:
-            check_organization(planned)
+            check_organization(planned, destinations)
         except BadParams as error:
             raise AirflowFailException(f"bad parameter: {error}") from None
         return planned.as_dict()

@@ -137,4 +137,14 @@ def test_the_dry_run_plans_every_event_and_the_duplicates_and_changes_nothing(co
     # a mistyped organization the "*" destinations let through: no events in the range, the ones that have them named
     typo = RedeliverRequest("*", "org-nope", request.start, request.end)
     with pytest.raises(BadParams, match=f"organizations with events there: {', '.join(orgs)}"):
-        check_organization(plan_redelivery(as_warehouse(con), typo, destinations))
+        check_organization(plan_redelivery(as_warehouse(con), typo, destinations), destinations)
+    # an organization a destination lists by name, with nothing in the range: no error, an empty plan
+    named = destinations + parse_destinations(
+        {"destinations": {"acme_heap": {"type": "heap", "organizations": ["org-nope"], "connection_id": "x",
+                                        "app_id": "9"}}}
+    )  # fmt: skip
+    quiet = plan_redelivery(as_warehouse(con), typo, named)
+    check_organization(quiet, named)
+    assert quiet.rows == [] and "Nothing to resend. Organizations with events in the range: " in format_plan(
+        quiet, named
+    )

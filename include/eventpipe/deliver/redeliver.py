@@ -239,16 +239,20 @@ def _s3_parts(destination: Destination, events: list) -> int:
     return parts + (1 if count else 0)
 
 
-def check_organization(plan: RedeliveryPlan) -> None:
-    """BadParams when a named organization has no events in the range (a typo the destinations file's ``*`` let
-    through): the message lists the organizations that do."""
+def check_organization(plan: RedeliveryPlan, destinations: list[Destination]) -> None:
+    """BadParams when a named organization that no chosen destination lists by name (a ``*`` let it through) has
+    no events in the range: most likely a typo. The message lists the organizations that do have events."""
     wanted = plan.request.organization
-    if wanted != WILDCARD and wanted not in plan.organizations_in_range:
-        found = ", ".join(plan.organizations_in_range) or "(none)"
-        raise BadParams(
-            f"organization {wanted!r} has no events loaded in {plan.request.start} to {plan.request.end}:"
-            f" organizations with events there: {found}"
-        )
+    if wanted == WILDCARD or wanted in plan.organizations_in_range:
+        return
+    chosen = [d for d in destinations if d.enabled and plan.request.destination in (WILDCARD, d.name)]
+    if any(wanted in d.organizations for d in chosen):
+        return  # configured by name: nothing to resend in this range, which the plan says
+    found = ", ".join(plan.organizations_in_range) or "(none)"
+    raise BadParams(
+        f"organization {wanted!r} has no events loaded in {plan.request.start} to {plan.request.end}:"
+        f" organizations with events there: {found}"
+    )
 
 
 def format_plan(plan: RedeliveryPlan, destinations: list[Destination]) -> str:
