@@ -133,6 +133,12 @@ def test_the_dry_run_plans_every_event_and_the_duplicates_and_changes_nothing(co
     assert "local_s3 (s3): overwrites the same objects (no copies)" in text
     summary = plan.as_dict()
     assert summary["events"] == sum(r.events for r in plan.rows) and summary["duplicates"] > 0
+    assert summary["by_destination"]["local_splunk"] == {
+        "events": sum(r.events for r in plan.rows if r.destination == "local_splunk"),
+        "parts": sum(r.parts for r in plan.rows if r.destination == "local_splunk"),
+        "duplicates": sum(r.events for r in plan.rows if r.destination == "local_splunk"),
+    }
+    assert len(summary["would_resend"]) == len(plan.rows) <= 20
 
     # a mistyped organization the "*" destinations let through: no events in the range, the ones that have them named
     typo = RedeliverRequest("*", "org-nope", request.start, request.end)

@@ -37,6 +37,7 @@ ON_RESEND = {
     "ga4": "a SECOND COPY of every event already delivered",
 }
 DUPLICATING = ("splunk_hec", "ga4")
+SHOWN = 20  # lines of the plan in its XCom
 
 
 class BadParams(ValueError):
@@ -165,15 +166,26 @@ class RedeliveryPlan:
         }
 
     def as_dict(self) -> dict[str, Any]:
-        """The compact summary the UI shows (XCom): totals and one line per destination, organization and kind."""
+        """The compact summary the UI shows (XCom): totals, per destination, and the first ``SHOWN`` lines of the
+        table (destination, organization, kind); the task log has them all."""
+        by_destination: dict[str, dict[str, int]] = {}
+        for r in self.rows:
+            entry = by_destination.setdefault(r.destination, {"events": 0, "parts": 0, "duplicates": 0})
+            entry["events"] += r.events
+            entry["parts"] += r.parts
+            entry["duplicates"] += r.duplicates
+        lines = [
+            f"{r.destination} {r.organization} {r.kind}: {r.events} events in {r.parts} parts"
+            + (f", {r.duplicates} duplicated" if r.duplicates else "")
+            for r in self.rows
+        ]
+        if len(lines) > SHOWN:
+            lines = [*lines[:SHOWN], f"... {len(lines) - SHOWN} more (the task log lists them all)"]
         return self.totals() | {
             "dry_run": self.request.dry_run,
             "range": f"{self.request.start} to {self.request.end}",
-            "would_resend": [
-                f"{r.destination} {r.organization} {r.kind}: {r.events} events in {r.parts} parts"
-                + (f", {r.duplicates} duplicated" if r.duplicates else "")
-                for r in self.rows
-            ],
+            "by_destination": by_destination,
+            "would_resend": lines,
         }
 
 
