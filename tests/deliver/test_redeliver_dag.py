@@ -145,6 +145,7 @@ def test_redeliver_is_a_dry_run_by_default_refuses_a_bad_destination_at_once_and
     assert bad["tasks"] == {"check_params": "failed", "plan": "upstream_failed", "resend": "upstream_failed"}
     assert bad["tries"]["check_params"] == 1
     assert bad["seconds"]["check_params"] < 10, bad["seconds"]
+    print(f"bad destination refused by check_params in {bad['seconds']['check_params']:.2f}s, try 1")
     assert (
         "destination 'local_splunkk' is not an enabled destination of" in logs
         and "one of local_s3, local_splunk, local_heap, local_ga4, or * for all" in logs
