@@ -9,6 +9,9 @@ Every hour, for the arrival hour that just ended (the run's data interval):
    Files already in the `ops.loaded_file` ledger are skipped, so re-running a run changes nothing.
    A file that cannot be read to its end (truncated or corrupt gzip, gone) is quarantined whole in
    `ops.quarantined_file`; the hour's other files load. The task's return value (XCom) lists it.
+   **check_volume** (beside the rest, nothing waits for it): fails, red in the grid, when the hour had no
+   landing files, none of its lines loaded, or fewer than half the lines of the same hour a week earlier
+   (`ops.loaded_file`); the message says which and the figures. Late files: Clear `load_raw_events`.
 2. **dbt_marts**: the dbt project (staging, intermediate, marts), one task per model with its tests.
 3. **reconcile**: fails the run unless lines landed = rows loaded + duplicates dropped + quarantined, and
    every landed file is loaded or quarantined whole (its return value names the quarantined files).
@@ -42,8 +45,9 @@ Every step is idempotent: re-running an hour loads nothing twice and delivers no
   events are sent.
 - **Redeliver** (a destination lost data, or was down longer than the retries): Clearing **deliver**
   only sends parts not yet delivered; to send again what was delivered, trigger the `redeliver` DAG
-  with the destination, organization and range (see its docs: S3 overwrites, HEC and GA4 get a second
-  copy).
+  with the destination, organization and range: it is a dry run until `dry_run` is unticked, and its
+  `plan` task shows what would be resent and the duplicates it would make (S3 overwrites, Heap
+  deduplicates, HEC and GA4 get a second copy).
 """
 
 from __future__ import annotations
@@ -82,9 +86,13 @@ MAX_ACTIVE_RUNS, MAX_ACTIVE_TASKS = settings.pipeline_concurrency()
     doc_md=__doc__,
 )
 def event_pipeline():
-    @task(outlets=[Asset(table_uri(table)) for table in RAW_TABLES])
+    # Each task logs a short table of what it did and returns a compact summary (its XCom, shown in the UI);
+    # the return value is not printed again in the log.
+    @task(outlets=[Asset(table_uri(table)) for table in RAW_TABLES], show_return_value_in_logs=False)
     def load_raw_events(data_interval_start=None, run_id=None, dag=None, ti=None) -> dict:
-        from eventpipe import settings
+        import logging
+
+        from eventpipe import outcome, settings
         from eventpipe.load import load_interval
         from eventpipe.warehouse import open_warehouse
 
@@ -97,24 +105,62 @@ def event_pipeline():
                 dag_id=dag.dag_id,
                 attempt=ti.try_number,
             )
-        return result.to_dict()
+        log = logging.getLogger("eventpipe.pipeline")
+        log.info("%s", outcome.load_table(result))
+        if result.files_quarantined:
+            log.warning("%d landing file(s) quarantined whole (not loaded)", result.files_quarantined)
+        return outcome.load_summary(result)
 
     @task
-    def reconcile(data_interval_start=None) -> str:
+    def check_volume(data_interval_start=None) -> dict:
+        """Fails (at once, not retried) when the hour had no landing files or far fewer lines than a week earlier.
+
+        Nothing waits for it: dbt, reconcile and deliver run on what did land; the failed task marks the run.
+        """
+        import logging
+
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from eventpipe import outcome
+        from eventpipe.warehouse import open_warehouse
+
+        with open_warehouse() as target:
+            checked = outcome.check_volume(target, data_interval_start)
+        log = logging.getLogger("eventpipe.pipeline")
+        if checked.problem:
+            log.warning("%s", checked.problem)
+            raise AirflowFailException(
+                f"{checked.problem}. The hour's tasks ran on what landed; once late files have landed, Clear"
+                " load_raw_events (Downstream ticked) to load them and check again."
+            )
+        log.info("volume ok: %s", checked.as_dict())
+        return checked.as_dict()
+
+    @task(show_return_value_in_logs=False)
+    def reconcile(data_interval_start=None) -> dict:
+        import logging
+
+        from eventpipe import outcome, settings
         from eventpipe import reconcile as reconciliation
-        from eventpipe import settings
         from eventpipe.warehouse import open_warehouse
 
         with open_warehouse() as target:
             result = reconciliation.reconcile_interval(target, settings.landing_url(), data_interval_start)
+        log = logging.getLogger("eventpipe.pipeline")
+        (log.info if result.balanced else log.error)("%s", outcome.reconcile_table(result))
         reconciliation.assert_reconciled(result)
-        return result.summary()
+        return outcome.reconcile_summary(result)
 
-    @task(retry_delay=timedelta(seconds=5))  # the clients retry transient failures themselves first
+    # the clients retry transient failures themselves first
+    @task(retry_delay=timedelta(seconds=5), show_return_value_in_logs=False)
     def deliver(data_interval_start=None, run_id=None) -> dict:
-        from eventpipe.deliver.run import deliver_task
+        import logging
 
-        return deliver_task(data_interval_start, run_id=run_id)
+        from eventpipe.deliver.run import deliver_hour
+        from eventpipe.outcome import finish_deliveries
+
+        run = deliver_hour(data_interval_start, run_id=run_id)
+        return finish_deliveries([run], logging.getLogger("eventpipe.pipeline"))
 
     marts = DbtTaskGroup(
         group_id="dbt_marts",
@@ -126,7 +172,9 @@ def event_pipeline():
     )
     run_producer_first(marts)
 
-    load_raw_events() >> marts >> reconcile() >> deliver()
+    loaded = load_raw_events()
+    loaded >> marts >> reconcile() >> deliver()
+    loaded >> check_volume()  # nothing downstream waits for it
 
 
 event_pipeline()

@@ -2,17 +2,33 @@
 ### redeliver
 
 Resend what `event_pipeline`'s **deliver** task sent, for a range of arrival hours, from the Airflow UI
-(*Trigger DAG* with the parameters below). For every interval the loader ledgered in `[start, end)`, the
-events go again to the chosen destination(s) and organization(s), whatever `ops.delivery` says, and the
-ledger rows are updated (attempts add up).
+(*Trigger DAG* with the parameters below). **Every run is a dry run unless `dry_run` is unticked.**
 
-- **destination**: a name from the destinations file (`config/destinations.example.yml` locally), or `*` for all.
-- **organization**: an organization id, or `*` for every organization the destination is configured for.
-- **start**, **end**: ISO-8601 times (UTC when no offset); arrival hours starting in `[start, end)`.
+1. **check_params**: the run's parameters against the destinations file, before any work. A destination or
+   organization not in the file, a range that is empty, longer than 7 days or ends in the future fails the
+   run at once (no retries), with the allowed values in the message.
+2. **plan**: what would be resent, read from the warehouse and the `ops.delivery` ledger: per destination,
+   organization and kind, the intervals, parts and events, and the **duplicates** a resend makes at the
+   receiver. The table is in the task log; its return value (XCom) sums it up. Nothing is sent or written.
+3. **resend**: **skipped unless `dry_run` is unticked**; then, for every interval the loader ledgered in
+   `[start, end)`, the events go again to the chosen destination(s) and organization(s), whatever
+   `ops.delivery` says, and the ledger rows are updated (attempts add up).
 
-S3 objects are overwritten under the same keys (no copies). Splunk HEC and GA4 do not deduplicate: a resend
-there adds a second copy of each event, which is what a resend asks for (Heap keeps one per `idempotency_key`).
-Credentials come from the Airflow Connections the destinations file names, as in `event_pipeline`.
+Params:
+- **destination**: a name from the destinations file (`$EVENTPIPE_DESTINATIONS`, locally
+  `config/destinations.example.yml`: `local_s3`, `local_splunk`, `local_heap`, `local_ga4`), or `*` for all.
+  The form cannot offer the names as choices: the file is read by the tasks, never when the DAG is parsed.
+- **organization**: an organization id the destination is configured for, or `*` for all of them.
+- **start**, **end**: arrival hours starting in `[start, end)`, UTC when no offset; at most 7 days, `end` not in
+  the future. Empty: the last 24 whole hours.
+
+At the receivers: S3 objects are overwritten under the same keys (no copies); Heap keeps one event per
+`idempotency_key`; **Splunk HEC and GA4 do not deduplicate**: a resend there adds a second copy of each event
+they already received (the plan's `duplicates` column). Credentials come from the Airflow Connections the
+destinations file names, as in `event_pipeline`.
+
+How to: trigger with the defaults and read **plan**'s log; narrow `destination`, `organization` and the range
+until the plan is what you mean; trigger again with the same values and `dry_run` unticked.
 """
 
 from __future__ import annotations
@@ -34,26 +50,113 @@ from airflow.sdk import Param, dag, task
     tags=["eventpipe", "deliveries"],
     doc_md=__doc__,
     params={
-        "destination": Param("*", type="string", description="destination name, or * for all"),
-        "organization": Param("*", type="string", description="organization id, or * for all"),
-        "start": Param("2026-11-26T00:00:00+00:00", type="string", format="date-time"),
-        "end": Param("2026-11-27T00:00:00+00:00", type="string", format="date-time"),
+        "dry_run": Param(
+            True,
+            type="boolean",
+            title="Dry run",
+            description="On (the default): show what would be resent and where it would make duplicates, send"
+            " nothing. Untick to resend.",
+        ),
+        "destination": Param(
+            "*",
+            type="string",
+            title="Destination",
+            description="A destination name of the destinations file ($EVENTPIPE_DESTINATIONS; locally local_s3,"
+            " local_splunk, local_heap, local_ga4), or * for every destination. Not a list to pick from: the file"
+            " is read when the run starts, never when the DAG is parsed; a name not in it fails the run at once,"
+            " listing the names that are.",
+        ),
+        "organization": Param(
+            "*",
+            type="string",
+            title="Organization",
+            description="An organization id the destination is configured for, or * for all of them. An id that"
+            " is not configured, or has no events in the range, fails the run at once, listing the allowed ids.",
+        ),
+        "start": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            title="Start (UTC)",
+            description="The first arrival hour to resend (ISO-8601; UTC when no offset; rounded down to the"
+            " hour). Empty: 24 hours before end.",
+        ),
+        "end": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            title="End (UTC, excluded)",
+            description="Arrival hours starting before this time are resent. At most 7 days after start, not in"
+            " the future. Empty: the start of the current hour.",
+        ),
     },
 )
 def redeliver():
-    @task
-    def resend(params=None, run_id=None) -> list[dict]:
-        from eventpipe.deliver.run import redeliver_task
+    @task(retries=0)
+    def check_params(params=None) -> dict:
+        """A bad parameter raises AirflowFailException: the task fails on its first try."""
+        from airflow.sdk.exceptions import AirflowFailException
 
-        return redeliver_task(
-            params["start"],
-            params["end"],
-            destination_name=params["destination"],
-            organization_id=params["organization"],
-            run_id=run_id,
+        from eventpipe.deliver.config import DestinationConfigError, default_path, load_destinations
+        from eventpipe.deliver.redeliver import BadParams, parse_request
+
+        try:
+            destinations = load_destinations()
+            request = parse_request(dict(params), destinations, str(default_path()))
+        except (BadParams, DestinationConfigError) as error:
+            raise AirflowFailException(f"bad parameter: {error}") from None
+        return request.as_dict()
+
+    @task(show_return_value_in_logs=False)  # the log has the table; the XCom its summary
+    def plan(request: dict) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from eventpipe.deliver.config import load_destinations
+        from eventpipe.deliver.redeliver import (
+            BadParams,
+            RedeliverRequest,
+            check_organization,
+            format_plan,
+            plan_redelivery,
         )
+        from eventpipe.warehouse import open_warehouse
 
-    resend()
+        wanted = RedeliverRequest(**request)
+        destinations = load_destinations()
+        with open_warehouse() as warehouse:
+            planned = plan_redelivery(warehouse, wanted, destinations)
+        print(format_plan(planned, destinations))
+        try:
+            check_organization(planned, destinations)
+        except BadParams as error:
+            raise AirflowFailException(f"bad parameter: {error}") from None
+        return planned.as_dict()
+
+    @task(show_return_value_in_logs=False)  # the log has the deliveries' table; the XCom its summary
+    def resend(planned: dict, request: dict, run_id=None) -> dict:
+        import logging
+
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from eventpipe.deliver.redeliver import RedeliverRequest
+        from eventpipe.deliver.run import redeliver_range
+        from eventpipe.outcome import finish_deliveries
+
+        wanted = RedeliverRequest(**request)
+        if wanted.dry_run:
+            raise AirflowSkipException(
+                f"dry_run: {planned['events']} event(s) in {planned['parts']} part(s) of {planned['intervals']}"
+                f" interval(s) would be resent, {planned['duplicates']} of them duplicated (see the plan task);"
+                " nothing sent"
+            )
+        start, end = wanted.range
+        runs = redeliver_range(
+            start, end, destination_name=wanted.destination, organization_id=wanted.organization, run_id=run_id
+        )
+        return finish_deliveries(runs, logging.getLogger("eventpipe.redeliver"))
+
+    request = check_params()
+    resend(plan(request), request)
 
 
 redeliver()

@@ -173,8 +173,8 @@ def deliver_interval(
         except Exception as exc:  # one destination's failure must not stop the others
             outcome.error = redact(f"{type(exc).__name__}: {exc}", secrets)
             log.error("delivery to %s failed: %s", destination.name, outcome.error)
-    for outcome in run.outcomes:
-        log.info("%s", outcome.summary())
+    for outcome in run.outcomes:  # the task logs them as one table (eventpipe.outcome)
+        log.debug("%s", outcome.summary())
     return run
 
 
@@ -407,40 +407,29 @@ def _target_name(destination: Destination) -> str:
 __all__ = ["ANALYTICS", "DeliveryFailed", "DeliveryRun", "deliver_interval", "deliver_range", "raise_if_failed"]
 
 
-def deliver_task(
+def deliver_hour(
     interval_start: datetime,
     *,
     run_id: str | None = None,
-    force: bool = False,
-    destination_name: str | None = None,
-    organization_id: str | None = None,
-) -> dict[str, Any]:
-    """What the DAG tasks call: deliver (or resend) one interval from the configured warehouse, fail if any failed."""
+) -> DeliveryRun:
+    """What the ``deliver`` task calls: deliver one interval from the configured warehouse (failures recorded in the
+    run, not raised: ``eventpipe.outcome.finish_deliveries`` logs the table, then fails the task)."""
     from eventpipe.warehouse import open_warehouse
 
     with open_warehouse() as target:
-        run = deliver_interval(
-            target,
-            interval_start,
-            run_id=run_id,
-            force=force,
-            destination_name=destination_name,
-            organization_id=organization_id,
-        )
-    log.info("%s", run.summary())
-    raise_if_failed(run)
-    return run.to_dict()
+        return deliver_interval(target, interval_start, run_id=run_id)
 
 
-def redeliver_task(
+def redeliver_range(
     start: str | datetime,
     end: str | datetime,
     *,
     destination_name: str = "*",
     organization_id: str = "*",
     run_id: str | None = None,
-) -> list[dict[str, Any]]:
-    """What the ``redeliver`` DAG calls: resend every loaded interval in ``[start, end)``; fail if any failed."""
+) -> list[DeliveryRun]:
+    """What the ``redeliver`` DAG's resend calls: resend every loaded interval in ``[start, end)`` (parameters
+    checked by ``eventpipe.deliver.redeliver.parse_request`` first)."""
     from eventpipe.warehouse import open_warehouse
 
     start, end = _as_utc(start), _as_utc(end)
@@ -456,17 +445,8 @@ def redeliver_task(
             destination_name=destination_name,
             organization_id=organization_id,
         )
-    for run in runs:
-        log.info("%s", run.summary())
-    failed = [run for run in runs if run.failed]
-    if failed:
-        raise DeliveryFailed("\n".join(str(_failure_text(run)) for run in failed))
     log.info("resent %d intervals in [%s, %s)", len(runs), start, end)
-    return [run.to_dict() for run in runs]
-
-
-def _failure_text(run: DeliveryRun) -> str:
-    return f"{run.interval_start:%Y-%m-%dT%H}:00: " + "; ".join(f"{o.destination.name}: {o.error}" for o in run.failed)
+    return runs
 
 
 def _as_utc(value: str | datetime) -> datetime:

@@ -1,0 +1,169 @@
+"""redeliver, run for real by Airflow (``dag.test()``) over a delivered warehouse, with the local receivers up.
+
+GIVEN two arrival hours of 2 organizations delivered once to the example destinations,
+WHEN redeliver runs with only a range (the form's other defaults), THEN it is a dry run: check_params and plan
+succeed, resend is skipped, plan's XCom counts the events and duplicates, and the receivers, the S3 directory and
+the ledger are unchanged;
+WHEN it names a destination not in the destinations file, THEN check_params fails on its first try (no retry, in
+seconds), naming the destinations that are, and nothing else runs;
+WHEN it runs with dry_run unticked for one destination and organization, THEN that receiver holds a second copy
+of exactly that organization's events and no other destination is touched.
+
+Airflow runs in a subprocess with its own home (its configuration is fixed when it is imported).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+
+import duckdb
+
+from eventpipe import airflow_env, warehouse
+from eventpipe.deliver.local import local_receivers
+from eventpipe.deliver.run import deliver_interval
+from tests.deliver.conftest import HOURS, interval_ids
+
+RUNS = r"""
+import hashlib, json, os, sys
+from datetime import UTC, datetime
+
+import duckdb
+from airflow.dag_processing.dagbag import DagBag
+from airflow.models.xcom import XComModel
+from airflow.utils.session import create_session
+
+from eventpipe import airflow_env
+
+airflow_env.ensure_metadata_db()
+bag = DagBag(dag_folder=os.path.join(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], "redeliver.py"))
+assert not bag.import_errors, bag.import_errors
+dag = bag.dags["redeliver"]
+home = os.environ["EVENTPIPE_HOME"]
+
+
+def snapshot():
+    files = {}
+    for root in ("received", "s3"):
+        for folder, _, names in os.walk(os.path.join(home, root)):
+            for name in names:
+                path = os.path.join(folder, name)
+                files[os.path.relpath(path, home)] = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    with duckdb.connect(os.path.join(home, "warehouse.duckdb"), read_only=True) as con:
+        ledger = con.execute(
+            "SELECT destination, organization_id, sum(attempts) FROM ops.delivery GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+    return {"files": files, "ledger": [list(row) for row in ledger]}
+
+
+org = sys.argv[2]
+every = {"destination": "*", "organization": "*", "start": "2026-11-27T06:00:00+00:00",
+         "end": "2026-11-27T08:00:00+00:00", "dry_run": True}
+# dag.test() runs reuse one DAG object, whose params keep the previous run's conf: the first passes only the range
+runs = (
+    ("dry_run", {"start": every["start"], "end": every["end"]}),
+    ("bad_destination", every | {"destination": "local_splunkk"}),
+    ("resend", every | {"destination": "local_splunk", "organization": org, "dry_run": False}),
+)
+out = {"before": snapshot()}
+for day, (name, conf) in enumerate(runs, start=1):
+    run = dag.test(logical_date=datetime(2026, 12, day, tzinfo=UTC), run_conf=conf)
+    with create_session() as session:
+        instances = run.get_task_instances(session=session)
+        tasks = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in instances}
+        tries = {ti.task_id: ti.try_number for ti in instances}
+        seconds = {
+            ti.task_id: (ti.end_date - ti.start_date).total_seconds()
+            for ti in instances
+            if ti.start_date and ti.end_date
+        }
+        xcoms = {
+            x.task_id: XComModel.deserialize_value(x)
+            for x in session.query(XComModel).filter_by(dag_id="redeliver", run_id=run.run_id, key="return_value")
+        }
+    state = str(getattr(run.state, "value", run.state))
+    out[name] = {"state": state, "tasks": tasks, "tries": tries, "seconds": seconds, "xcom": xcoms, "after": snapshot()}
+with open(sys.argv[1], "w") as sink:
+    json.dump(out, sink, default=str)
+"""
+
+
+def _splunk_ids(home) -> Counter:
+    return Counter(
+        json.loads(line)["fields"]["event_id"]
+        for path in sorted((home / "received" / "splunk").glob("*.ndjson"))
+        for line in path.read_text().splitlines()
+        if line
+    )
+
+
+def test_redeliver_is_a_dry_run_by_default_refuses_a_bad_destination_at_once_and_resends_when_asked(
+    loaded_warehouse, eventpipe_home, tmp_path
+):
+    path = eventpipe_home / "warehouse.duckdb"
+    path.write_bytes(loaded_warehouse.read_bytes())
+    with local_receivers():
+        with warehouse.connect(path) as con:
+            for hour in HOURS:
+                assert not deliver_interval(con, hour, run_id="first").failed
+            found = con.execute("SELECT DISTINCT organization_id FROM raw.session_event").fetchall()
+            orgs = sorted(row[0] for row in found)
+            org_sessions = sorted(
+                i for h in HOURS for i in interval_ids(con, "session_event", h, f"organization_id = '{orgs[0]}'")
+            )
+            all_sessions = sorted(i for h in HOURS for i in interval_ids(con, "session_event", h))
+            con.execute("checkpoint")
+        first_splunk = _splunk_ids(eventpipe_home)
+        assert sorted(first_splunk) == all_sessions and set(first_splunk.values()) == {1}
+        env = airflow_env.airflow_environ({**os.environ})
+        result_file = tmp_path / "runs.json"
+        command = [sys.executable, "-c", RUNS, str(result_file), orgs[0]]
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        logs = result.stdout + result.stderr
+        assert result.returncode == 0, logs[-6000:]
+    runs = json.loads(result_file.read_text())
+
+    # Only a range: a dry run. The plan counts every App Event for HEC, all of them duplicates; nothing changed.
+    dry = runs["dry_run"]
+    assert dry["state"] == "success", dry
+    assert dry["tasks"] == {"check_params": "success", "plan": "success", "resend": "skipped"}, dry
+    assert dry["xcom"]["check_params"]["dry_run"] is True
+    planned = dry["xcom"]["plan"]
+    assert planned["intervals"] == 2 and planned["dry_run"] is True
+    splunk_lines = [line for line in planned["would_resend"] if line.startswith("local_splunk ")]
+    assert sum(int(line.split(": ")[1].split(" ")[0]) for line in splunk_lines) == len(all_sessions)
+    assert planned["duplicates"] >= len(all_sessions)  # HEC's copies, and GA4's
+    assert dry["after"] == runs["before"]  # receivers, S3 objects and ledger attempts: untouched
+    assert "DRY RUN: nothing sent." in logs and "a SECOND COPY of every event already delivered" in logs
+
+    # A mistyped destination: refused on the first try, in seconds, naming the destinations that exist.
+    bad = runs["bad_destination"]
+    assert bad["state"] == "failed", bad
+    assert bad["tasks"] == {"check_params": "failed", "plan": "upstream_failed", "resend": "upstream_failed"}
+    assert bad["tries"]["check_params"] == 1
+    assert bad["seconds"]["check_params"] < 10, bad["seconds"]
+    print(f"bad destination refused by check_params in {bad['seconds']['check_params']:.2f}s, try 1")
+    assert (
+        "destination 'local_splunkk' is not an enabled destination of" in logs
+        and "one of local_s3, local_splunk, local_heap, local_ga4, or * for all" in logs
+    )
+    assert bad["after"] == runs["before"]
+
+    # dry_run unticked, one destination and organization: exactly that organization's events again at HEC.
+    resend = runs["resend"]
+    assert resend["state"] == "success", resend
+    assert resend["tasks"] == {"check_params": "success", "plan": "success", "resend": "success"}, resend
+    summary = resend["xcom"]["resend"]["destinations"]
+    assert list(summary) == ["local_splunk"] and summary["local_splunk"]["delivered"] == {"Session": len(org_sessions)}
+    again = _splunk_ids(eventpipe_home)
+    assert again - first_splunk == Counter(org_sessions)
+    changed = {k for k, v in resend["after"]["files"].items() if runs["before"]["files"].get(k) != v}
+    assert changed and all(k.startswith("received/splunk/") for k in changed), changed
+    before = {(d, o): n for d, o, n in runs["before"]["ledger"]}
+    after = {(d, o): n for d, o, n in resend["after"]["ledger"]}
+    assert {key for key in after if after[key] != before[key]} == {("local_splunk", orgs[0])}
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM ops.delivery WHERE status != 'delivered'").fetchone()[0] == 0
