@@ -301,14 +301,16 @@ def main() -> None:
     parser.add_argument("--sessions-per-hour", type=int, default=1500)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--max-late-hours", type=int, default=72)
-    parser.add_argument("--reuse", action="store_true", help="reuse the built history under bench/out if there")
+    parser.add_argument("--reuse", action="store_true", help="reuse the built history under --out if there")
+    parser.add_argument("--out", type=Path, default=OUT, help=f"work folder (default {OUT})")
     args = parser.parse_args()
+    out = args.out
     sph, hours, late = args.sessions_per_hour, args.days * 24, args.max_late_hours
 
-    history, home, full_home = OUT / "history", OUT / "incremental", OUT / "full"
+    history, home, full_home = out / "history", out / "incremental", out / "full"
     marker = history / "built.json"
     if not (args.reuse and marker.exists()):
-        shutil.rmtree(OUT, ignore_errors=True)
+        shutil.rmtree(out, ignore_errors=True)
         started = time.perf_counter()
         events = create_history(history, sph, hours, late)
         generated = time.perf_counter() - started
