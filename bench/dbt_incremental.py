@@ -304,7 +304,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse the built history under --out if there")
     parser.add_argument("--out", type=Path, default=OUT, help=f"work folder (default {OUT})")
     args = parser.parse_args()
-    out = args.out
+    out = args.out.resolve()  # dbt resolves a relative --target-path against the project dir
     sph, hours, late = args.sessions_per_hour, args.days * 24, args.max_late_hours
 
     history, home, full_home = out / "history", out / "incremental", out / "full"
