@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+from pathlib import Path
+
 from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
@@ -15,6 +17,13 @@ from eventpipe import settings
 
 DBT_PROJECT_DIR = settings.dbt_project_dir()
 MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
+# A sensor pokes once the build is over (see run_producer_first); should it ever find no status yet
+# (a producer still writing its last XCom), it looks again this soon, not after Cosmos' 10 s default.
+SENSOR_POKE_INTERVAL_SECONDS = 1
+# ... and gives up (the task fails) rather than poke for Airflow's default of 7 days.
+SENSOR_TIMEOUT_SECONDS = 600
+# Tests with this tag run in CI (`make test`), not in the hourly build.
+CI_ONLY_TAG = "ci_only"
 
 
 def dbt_target() -> str:
@@ -47,9 +56,20 @@ render_config = RenderConfig(
     load_method=LoadMode.DBT_MANIFEST,
     test_behavior=TestBehavior.AFTER_EACH,
     # Unit tests and exhaustive column checks run in CI (`make test`), not in every hourly build.
-    exclude=["tag:ci_only"],
+    exclude=[f"tag:{CI_ONLY_TAG}"],
     emit_datasets=True,
 )
+
+
+def dbt_cache_dir() -> Path:
+    """Where the producer keeps dbt's ``partial_parse.msgpack`` between runs (under ``EVENTPIPE_HOME``).
+
+    Cosmos runs dbt in a fresh copy of the project each time; without a cache directory it finds no
+    saved manifest there and parses the whole project on every run (``AIRFLOW__COSMOS__ENABLE_CACHE``
+    is off: the DAG renders from the manifest, so Cosmos' own cache has nothing else to do). Only a
+    path: nothing is created at import time.
+    """
+    return settings.eventpipe_home() / "dbt_cache" / "event_pipeline"
 
 
 def run_producer_first(group) -> None:
@@ -70,9 +90,49 @@ def run_producer_first(group) -> None:
     # finished, and one that never ran (upstream_failed) would leave them waiting forever.
     # Re-building marts over what raw already holds is harmless; the run still fails.
     producer.trigger_rule = "all_done"
+    # dbt's partial parse across runs (see dbt_cache_dir); Cosmos copies the newer of this and the
+    # project's own target/partial_parse.msgpack into its working copy, and saves the result back.
+    producer.cache_dir = dbt_cache_dir()
     members = set(tasks) - {producer.task_id, prefix + PRODUCER_WATCHER_DONE_TASK_ID}
     for task_id in members:
         task = tasks[task_id]
         if not set(task.upstream_task_ids) & members:
             producer >> task
             task.trigger_rule = "all_done"
+    _watch_hourly_tests_only(group, producer)
+    for task_id in members:
+        task = tasks[task_id]
+        model = getattr(task, "model_unique_id", None)
+        if not hasattr(task, "poke") or model is None:
+            continue
+        if getattr(task, "is_test_sensor", False) and not producer.tests_per_model.get(model):
+            # No hourly test of this model runs (all its tests are CI-only): there is no outcome to
+            # read, and only the deferred trigger resolves that ("node not run") instead of polling.
+            continue
+        # Every sensor runs after the build has finished (above), so its first poke finds the
+        # model's outcome: poking in place costs one task start; deferring costs two and a trip
+        # through the triggerer. Nothing is left to wait for, so nothing holds a worker slot.
+        task.deferrable = False
+        task.poke_interval = SENSOR_POKE_INTERVAL_SECONDS
+        task.timeout = SENSOR_TIMEOUT_SECONDS
+
+
+def _watch_hourly_tests_only(group, producer) -> None:
+    """Count, per model, only the tests the hourly build runs (not the ``ci_only`` ones).
+
+    Cosmos lists every test of a model in the manifest, excluded ones included, and reports a model's
+    tests (its ``.test`` task) only once all of them have a result: with CI-only tests never run, the
+    report never came and each ``.test`` task passed as "not run" whatever its tests did.
+    """
+    nodes = group.dbt_graph.nodes
+    hourly = {}
+    for model, tests in producer.tests_per_model.items():
+        kept = [test for test in tests if test in nodes and CI_ONLY_TAG not in _tags(nodes[test])]
+        if kept:
+            hourly[model] = kept
+    producer.tests_per_model = hourly
+
+
+def _tags(node) -> set[str]:
+    # Cosmos fills DbtNode.tags for models only; a test's tags are in its config.
+    return {*node.tags, *(node.config.get("tags") or [])}

@@ -94,3 +94,49 @@ def test_marts_render_one_task_per_model(dagbag):
 def test_parsing_is_fast_and_does_no_io(dagbag):
     # A generous bound: the manifest makes parsing cheap; dbt parsing at import would take many seconds.
     assert dagbag.parse_seconds < 30
+
+
+def _hourly_tests_per_model() -> dict[str, set[str]]:
+    """From the manifest itself: each model's tests that the hourly build runs (not tagged ci_only)."""
+    import json
+
+    from eventpipe.dbt_config import MANIFEST_PATH
+
+    nodes = json.loads(MANIFEST_PATH.read_text())["nodes"]
+    tests: dict[str, set[str]] = {}
+    for unique_id, node in nodes.items():
+        if node["resource_type"] == "test" and "ci_only" not in node["config"].get("tags", []):
+            for parent in node["depends_on"]["nodes"]:
+                tests.setdefault(parent, set()).add(unique_id)
+    return tests
+
+
+def test_each_test_task_waits_for_exactly_the_hourly_tests_of_its_model(dagbag):
+    # Cosmos reports a model's tests once every test it expects has a result. Expecting the CI-only
+    # tests too (which the hourly build excludes), the report never came and every `.test` task
+    # passed as "not run", whatever its tests did.
+    dag = dagbag.dags["event_pipeline"]
+    producer = dag.get_task("dbt_marts.dbt_producer_watcher")
+    expected = _hourly_tests_per_model()
+    watched = {model: set(tests) for model, tests in producer.tests_per_model.items()}
+    assert watched["model.eventpipe.fct_sessions"] == expected["model.eventpipe.fct_sessions"]
+    assert watched == {model: tests for model, tests in expected.items() if model in watched}
+    assert "model.eventpipe.stg_raw__session_events" not in watched  # its only test is CI-only
+
+
+def test_sensors_poke_once_the_build_is_over_and_dbt_parses_partially(dagbag):
+    from eventpipe.dbt_config import dbt_cache_dir
+
+    dag = dagbag.dags["event_pipeline"]
+    producer = dag.get_task("dbt_marts.dbt_producer_watcher")
+    # dbt's partial parse survives Cosmos' fresh copy of the project each run
+    assert producer.cache_dir == dbt_cache_dir()
+    sensors = [t for t in dag.tasks if t.task_id.startswith("dbt_marts.") and hasattr(t, "poke")]
+    for sensor in sensors:
+        assert producer.task_id in sensor.get_flat_relative_ids(upstream=True), sensor.task_id
+        has_outcome = not sensor.is_test_sensor or sensor.model_unique_id in producer.tests_per_model
+        # a sensor with an outcome to read pokes (once: the build is over); one without defers to the
+        # trigger, which alone resolves "not run" (a poke would wait until its timeout)
+        assert sensor.deferrable is not has_outcome, sensor.task_id
+        if has_outcome:
+            assert sensor.poke_interval <= 1 and sensor.timeout <= 600, sensor.task_id

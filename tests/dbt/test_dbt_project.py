@@ -447,6 +447,7 @@ def test_marts_exact_then_late_data_then_full_refresh(tmp_path: Path, warehouse:
         "device_class": "desktop",
         "csat_score": 5.0,
         "_max_loaded_at": LOAD_1A,
+        "_min_loaded_at": LOAD_1A,
     }
     assert {k: sessions["s2"][k] for k in ("status", "ended_at", "duration_ms", "device_class", "csat_score")} == {
         "status": "open",
@@ -553,6 +554,8 @@ def test_marts_exact_then_late_data_then_full_refresh(tmp_path: Path, warehouse:
         "csat_score": 5.0,
     }
     assert sessions["s1"]["_max_loaded_at"] == LOAD_2
+    # its rebuild read raw from its earliest load on (the pruning bound), and keeps that bound
+    assert sessions["s1"]["_min_loaded_at"] == LOAD_1A
     # s2 closed by its late session_end
     assert {k: sessions["s2"][k] for k in ("status", "is_closed", "ended_at", "duration_ms", "event_count")} == {
         "status": "closed",

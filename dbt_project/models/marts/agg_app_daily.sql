@@ -37,13 +37,22 @@ session_events as (
     select
         organization_id,
         session_id,
-        event_time
+        event_time,
+        _loaded_at
 
     from {{ ref('stg_raw__session_events') }}
 
 ),
 
 {% if is_incremental() %}
+
+    {%- set watermark = loaded_at_watermark('_max_loaded_at') -%}
+    {#- where the events of the changed sessions start in raw (see fct_sessions' history_floor) -#}
+    {%- set history_floor = constant_or_subquery(
+        "least(coalesce(min(coalesce(_min_loaded_at, cast('1900-01-01' as timestamp))), " ~ watermark ~ "), " ~ watermark ~ ")",
+        ref('fct_sessions'),
+        "_max_loaded_at >= " ~ watermark
+    ) -%}
 
     -- Sessions changed since this table's watermark.
     changed_sessions as (
@@ -56,7 +65,7 @@ session_events as (
 
         from sessions
 
-        where _max_loaded_at >= {{ loaded_at_watermark('_max_loaded_at') }}
+        where _max_loaded_at >= {{ watermark }}
 
     ),
 
@@ -86,6 +95,8 @@ session_events as (
             on
                 session_events.organization_id = changed_sessions.organization_id
                 and session_events.session_id = changed_sessions.session_id
+
+        where session_events._loaded_at >= {{ history_floor }}
 
     ),
 
@@ -119,7 +130,10 @@ app_days as (
     from sessions
 
     {% if is_incremental() %}
-        where app_day_key in (select touched_app_days.app_day_key from touched_app_days)
+        -- the date first: a cheap filter before the key's hash, on few rows
+        where
+            activity_date in (select touched_app_days.activity_date from touched_app_days)
+            and app_day_key in (select touched_app_days.app_day_key from touched_app_days)
     {% endif %}
 
     group by

@@ -31,7 +31,9 @@ platform_events as (
 
     touched_service_days as (
 
-        select distinct service_day_key
+        select distinct
+            service_day_key,
+            event_date
 
         from platform_events
 
@@ -59,7 +61,11 @@ service_days as (
     from platform_events
 
     {% if is_incremental() %}
-        where service_day_key in (select touched_service_days.service_day_key from touched_service_days)
+        -- the date first: fct_platform_events is appended in load order, so its event_date ranges
+        -- let the engine skip most of history before the key's hash is computed
+        where
+            event_date in (select touched_service_days.event_date from touched_service_days)
+            and service_day_key in (select touched_service_days.service_day_key from touched_service_days)
     {% endif %}
 
     group by

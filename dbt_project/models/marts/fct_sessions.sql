@@ -11,7 +11,24 @@
     Incremental runs recompute, from all of their events, exactly the sessions that have an event
     loaded since the last run (raw _loaded_at against this table's _max_loaded_at), however long ago
     those events happened.
+
+    Reading "all of their events" does not scan all history: every row keeps _min_loaded_at, the
+    earliest raw _loaded_at among its events, and a touched session's events were all loaded at or
+    after it (events loaded since are newer than the watermark). So raw is read from
+    history_floor = the least of those and the watermark, a constant the engine prunes on (raw is
+    appended in _loaded_at order): the cost follows how late the new events are, not how much
+    history there is. Rows built before the column existed (null) fall back to no pruning.
 -#}
+
+{% if is_incremental() %}
+    {%- set watermark = loaded_at_watermark('_max_loaded_at') -%}
+    {%- set history_floor = constant_or_subquery(
+        "least(coalesce(min(coalesce(_min_loaded_at, cast('1900-01-01' as timestamp))), " ~ watermark ~ "), " ~ watermark ~ ")",
+        this,
+        "(organization_id, session_id) in (select organization_id, session_id from "
+        ~ ref('stg_raw__session_events') ~ " where _loaded_at >= " ~ watermark ~ ")"
+    ) -%}
+{% endif %}
 
 with
 
@@ -41,7 +58,7 @@ custom_metric_values as (
 
         from session_events
 
-        where _loaded_at >= {{ loaded_at_watermark('_max_loaded_at') }}
+        where _loaded_at >= {{ watermark }}
 
     ),
 
@@ -57,7 +74,8 @@ events_to_summarize as (
 
     {% if is_incremental() %}
         where
-            (organization_id, session_id) in (
+            _loaded_at >= {{ history_floor }}
+            and (organization_id, session_id) in (
                 select
                     touched_sessions.organization_id,
                     touched_sessions.session_id
@@ -79,6 +97,7 @@ last_csat as (
     where
         metric_key = 'CSAT'
         {% if is_incremental() %}
+            and _loaded_at >= {{ history_floor }}
             and (organization_id, session_id) in (
                 select
                     touched_sessions.organization_id,
@@ -125,6 +144,7 @@ session_summaries as (
             end
         ) as device_class,
 
+        min(_loaded_at) as _min_loaded_at,
         max(_loaded_at) as _max_loaded_at
 
     from events_to_summarize
@@ -172,8 +192,10 @@ final as (
         session_summaries.device_class,
         last_csat.csat_score,
 
-        -- load watermark: greatest raw _loaded_at among the session's events
-        session_summaries._max_loaded_at
+        -- load watermark: greatest raw _loaded_at among the session's events; the least bounds
+        -- where its events are when it is rebuilt
+        session_summaries._max_loaded_at,
+        session_summaries._min_loaded_at
 
     from session_summaries
 
