@@ -220,6 +220,8 @@ class SnowflakeWarehouse:
     def _ship(self, scratch: duckdb.DuckDBPyConnection, scratch_dir: Path) -> None:
         """The scratch raw tables' rows into Snowflake's: Parquet, PUT, COPY INTO the load tables, MERGE."""
         staged = {table: scratch_dir / f"{table}.parquet" for table in staging.RAW_TABLES}
+        # The MERGEs read history only within the group's event-time window (dedup in O(new)).
+        window = staging.new_event_window(scratch)
         for table, path in staged.items():
             scratch.sql(load_sql("duckdb", f"export_{table}")).write_parquet(str(path))
         self.conn.execute_string(load_sql("snowflake", "prepare_load_stage"))
@@ -231,7 +233,8 @@ class SnowflakeWarehouse:
                 # PUT is a client command, not SQL: its local path cannot be a bind parameter.
                 cursor.execute(f"put 'file://{path}' @raw.load_stage/{group_dir}/ auto_compress = false")
                 cursor.execute(load_sql("snowflake", f"copy_{table}_stage").format(group_dir=group_dir))
-                cursor.execute(load_sql("snowflake", f"merge_{table}"))
+                params = None if table == "quarantined_event" else window
+                cursor.execute(load_sql("snowflake", f"merge_{table}"), params)
 
     def _record_files(self, group, interval_start, batch_id, loaded_at, lines_per_file) -> staging.GroupOutcome:
         """Ledger rows from what the tables hold for each file (not from what this attempt inserted)."""
