@@ -117,7 +117,7 @@ def select_new_events(con: duckdb.DuckDBPyConnection) -> None:
 def new_event_window(con: duckdb.DuckDBPyConnection) -> dict[str, datetime | None]:
     """``window_start`` / ``window_end``: the earliest and latest event_time of the staged group's valid lines
     (after ``select_new_events``). A re-sent event keeps its event time, so its earlier copy lies within."""
-    start, end = con.execute(load_sql("duckdb", "select_new_event_window")).fetchone()
+    [(start, end)] = con.execute(load_sql("duckdb", "select_new_event_window")).fetchall()
     return {"window_start": start, "window_end": end}
 
 
