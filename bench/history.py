@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -58,8 +59,7 @@ def write_history(database: Path, rows: int) -> None:
                     i,
                     'history',
                     $hour
-                from range($count) as r (i)
-                order by i
+                from range($count) as r (i)  -- in order of i, so of event_time: insertion order is kept
                 """,
                 {"hour": ingest.HOUR, "count": count},
             )
@@ -113,7 +113,13 @@ def main() -> None:
         workdir.mkdir(parents=True)
         database = workdir / "eventpipe.duckdb"
         started = time.perf_counter()
-        write_history(database, size)
+        # History is written once per size and copied for each run (the load adds to the copy).
+        cached = ingest.OUT / "history-cache" / f"history-{size}.duckdb"
+        if not cached.exists():
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            write_history(cached.with_suffix(".partial"), size)
+            cached.with_suffix(".partial").rename(cached)
+        shutil.copyfile(cached, database)
         written = time.perf_counter() - started
         code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import history; history.measure_load()"
         output = subprocess.run(
@@ -121,7 +127,7 @@ def main() -> None:
         ).stdout
         r = results[size] = json.loads(output.strip().splitlines()[-1])
         print(
-            f"history {size:>12,} rows (written in {written:5.1f}s): loaded {r['loaded']:,} of {r['lines']:,} lines"
+            f"history {size:>12,} rows (ready in {written:5.1f}s): loaded {r['loaded']:,} of {r['lines']:,} lines"
             f" in {r['seconds']:6.2f}s wall {r['cpu']:6.2f}s CPU, peak RSS {r['rss_mb']:5.0f} MB",
             flush=True,
         )
