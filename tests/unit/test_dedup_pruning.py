@@ -97,6 +97,13 @@ def test_a_re_send_is_a_duplicate_however_old_its_event(con, tmp_path):
     assert new == [("e-new",)]
 
 
+def test_a_re_send_whose_event_time_moved_by_less_than_a_day_is_still_a_duplicate(con, tmp_path):
+    write_history(con, ROW_GROUP_ROWS, extra=[("e-1", HOUR - timedelta(hours=20))])
+    write_landing_file(tmp_path / "landing", PARTITION, "a.json.gz", [line(event(eventId="e-1"))])  # 10:05
+    result = load.load_interval(con, str(tmp_path / "landing"), HOUR, run_id="r")
+    assert (result.loaded, result.duplicates) == (0, 1)
+
+
 def test_a_re_send_with_another_event_time_outside_the_window_is_not_caught(con, tmp_path):
     """The documented limit (README, Dedup): the contract says a re-send is the same event, eventTime and all.
     A copy whose eventTime differs, outside the window of the group it arrives in, loads as a second row."""

@@ -3,9 +3,9 @@
 --
 -- Dedup in O(new): a re-sent event keeps its eventTime (an event is its eventId, and a re-send is the same
 -- event), so an earlier copy of any of the batch's events has an event_time between the batch's earliest and
--- latest (set_new_event_window.sql, run first). History is read only in that window: the raw tables are
--- inserted in event_time order per load, so DuckDB's row-group zone maps skip every other row group
--- (tests/unit/test_dedup_pruning.py checks the plan). A copy re-sent with a different eventTime outside that
+-- latest, give or take a day (set_new_event_window.sql, run first). History is read only in that window:
+-- the raw tables are inserted in event_time order per load, so DuckDB's row-group zone maps skip every other
+-- row group (tests/unit/test_dedup_pruning.py checks the plan). A copy re-sent with an eventTime moved outside that
 -- window is not caught (README, "Dedup").
 create or replace temp table new_event as
 with first_copy as (

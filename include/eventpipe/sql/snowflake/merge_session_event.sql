@@ -1,9 +1,9 @@
 -- The staged group's new Session events into raw.session_event: an event_id already loaded by any earlier
 -- load (this hour's earlier groups, a crashed attempt, any earlier hour) is not inserted again.
 -- Dedup in O(new): history is read only in the group's event-time window, the bound window_start to
--- window_end (set by the loader: the earliest and latest event_time of the group's valid lines; a
--- re-sent event keeps its eventTime, so its earlier copy lies within). The raw tables are clustered by
--- event date, so Snowflake prunes every micro-partition outside the window, in the join and in NOT EXISTS.
+-- window_end (set by the loader: the earliest and latest event_time of the group's valid lines, give or
+-- take a day; a re-sent event keeps its eventTime, so its earlier copy lies within). The raw tables are
+-- clustered by event date, so Snowflake prunes every micro-partition outside the window, in the join and in NOT EXISTS.
 -- noqa: disable=PRS,LT01,LT02
 merge into raw.session_event as existing
 using (
