@@ -221,6 +221,8 @@ class SnowflakeWarehouse:
     def _ship(self, scratch: duckdb.DuckDBPyConnection, scratch_dir: Path) -> None:
         """The scratch raw tables' rows into Snowflake's: Parquet, PUT, COPY INTO the load tables, MERGE."""
         staged = {table: scratch_dir / f"{table}.parquet" for table in staging.RAW_TABLES}
+        # The MERGEs read history only within the group's event-time window (dedup in O(new)).
+        window = staging.new_event_window(scratch)
         for table, path in staged.items():
             scratch.sql(load_sql("duckdb", f"export_{table}")).write_parquet(str(path))
         # COPY skips a file name it loaded before, and must not pick up files a crashed attempt left:
@@ -242,7 +244,8 @@ class SnowflakeWarehouse:
                 with snowflake_lock.merge_lease(self.conn) as lease:
                     for table in staged:
                         lease.renew()
-                        cursor.execute(load_sql("snowflake", f"merge_{table}").format(token=token))
+                        params = None if table == "quarantined_event" else window
+                        cursor.execute(load_sql("snowflake", f"merge_{table}").format(token=token), params)
         finally:
             self.conn.execute_string(load_sql("snowflake", "drop_load_tables").format(token=token))
 

@@ -62,7 +62,7 @@ def stage_group(
     """
     con.execute(load_sql("duckdb", "create_staged_line"))
     unreadable = _validate_files(con, urls, interval_start)
-    con.execute(load_sql("duckdb", "select_new_events"))
+    select_new_events(con)
     params = {"batch_id": batch_id, "loaded_at": loaded_at}
     for kind in KINDS:
         con.execute(load_sql("duckdb", f"insert_{kind}_event"), params)
@@ -97,7 +97,7 @@ def stage_replayed_lines(
         rows = list(lines)
         chunk = lines_table([row[2] for row in rows], [bytes(row[3]) for row in rows], limits)
         validate_chunk(con, source_file, chunk, interval_start, limits)
-    con.execute(load_sql("duckdb", "select_new_events"))
+    select_new_events(con)
     for kind in KINDS:
         con.execute(load_sql("duckdb", f"insert_{kind}_event"), {"batch_id": batch_id, "loaded_at": loaded_at})
     outcome = GroupOutcome()
@@ -105,6 +105,20 @@ def stage_replayed_lines(
         counts = outcome.quarantined_by_reason if kind_or_reason == "quarantined" else outcome.loaded_by_kind
         counts[label] = counts.get(label, 0) + lines
     return outcome
+
+
+def select_new_events(con: duckdb.DuckDBPyConnection) -> None:
+    """``new_event``: the staged lines that are new events. History is read only within the group's
+    event-time window (``new_event_window``), which is what keeps a load's cost independent of history."""
+    con.execute(load_sql("duckdb", "set_new_event_window"))
+    con.execute(load_sql("duckdb", "select_new_events"))
+
+
+def new_event_window(con: duckdb.DuckDBPyConnection) -> dict[str, datetime | None]:
+    """``window_start`` / ``window_end``: the earliest and latest event_time of the staged group's valid lines
+    (after ``select_new_events``). A re-sent event keeps its event time, so its earlier copy lies within."""
+    [(start, end)] = con.execute(load_sql("duckdb", "select_new_event_window")).fetchall()
+    return {"window_start": start, "window_end": end}
 
 
 def drop_staging(con: duckdb.DuckDBPyConnection) -> None:

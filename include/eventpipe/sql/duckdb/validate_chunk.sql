@@ -18,42 +18,76 @@ with decoded as (
         line_bytes,
         line_sha256,
         nesting_depth,
-        case when line_sha256 is null then rtrim(try(decode(raw_line)), chr(13)) end as line_text
+        case when line_sha256 is null then try(decode(raw_line)) end as decoded_text
     from line_chunk
+),
+
+trimmed as (
+    select
+        * exclude (decoded_text),
+        -- rtrim only where there is a CR to remove: rtrim copies every string it is given
+        case when suffix(decoded_text, chr(13)) then rtrim(decoded_text, chr(13)) else decoded_text end as line_text
+    from decoded
 ),
 
 parsed as (
     select
         *,
-        -- One parse for the types of the line itself and of the envelope fields:
+        -- The line's one full parse: a cast to JSON keeps the text as it is (the payload), NULL if not JSON.
+        try_cast(line_text as json) as payload
+    from trimmed
+),
+
+typed as (
+    select
+        *,
+        -- The JSON types of the line itself and of the fields whose type matters:
         -- [1] the whole line, [2] eventId, [3] organizationId, [4] eventTime, [5] kind, [6] type,
-        -- [7] appId, [8] sessionId
-        case when json_valid(line_text) then json_type(
-            line_text,
-            ['$', '$.eventId', '$.organizationId', '$.eventTime', '$.kind', '$.type', '$.appId', '$.sessionId']
+        -- [7] appId, [8] sessionId, [9] customMetric.value, [10] analyticsEvent.properties
+        case when payload is not null then json_type(
+            payload,
+            [
+                '$', '$.eventId', '$.organizationId', '$.eventTime', '$.kind', '$.type', '$.appId', '$.sessionId',
+                '$.customMetric.value', '$.analyticsEvent.properties'
+            ]
         ) end as envelope_types
-    from decoded
+    from parsed
 ),
 
 fields as (
     select
         *,
         envelope_types[1] as root_type,
-        -- From here on t[i] / v[i] are the type / value of envelope field i, eventId first.
+        -- From here on t[i] / v[i] are the type / value of field i, eventId first. v holds, as text, every
+        -- field any raw table keeps: one extraction for all kinds (a kind's insert reads its columns).
         case when envelope_types[1] = 'OBJECT' then envelope_types[2:] end as t,
         case when envelope_types[1] = 'OBJECT' then json_extract_string(
-            line_text,
-            ['$.eventId', '$.organizationId', '$.eventTime', '$.kind', '$.type', '$.appId', '$.sessionId']
+            payload,
+            [
+                '$.eventId', '$.organizationId', '$.eventTime', '$.kind', '$.type', '$.appId', '$.sessionId',
+                '$.customMetric.value', '$.analyticsEvent.properties',
+                -- [10] Session
+                '$.branchId', '$.deployId', '$.actorId', '$.sourceRuntime', '$.sourceDetail', '$.channelId',
+                '$.flowId', '$.activityId', '$.userAgent.deviceClass', '$.userAgent.browser', '$.userAgent.os',
+                '$.screenWidth', '$.screenHeight', '$.durationMillis', '$.action.id', '$.action.name', '$.status',
+                '$.code', '$.message', '$.customMetric.key', '$.customMetric.field', '$.analyticsEvent.event',
+                -- [32] Audit
+                '$.userId', '$.email', '$.resourceType', '$.resourceId', '$.loginType', '$.domain', '$.roleId',
+                '$.apiKeyId',
+                -- [40] Platform (and durationMillis, status and message above)
+                '$.service', '$.serviceVersion', '$.connectionId', '$.groupId'
+            ]
         ) end as v
-    from parsed
+    from typed
 ),
 
 checked as (
     select
         *,
         list_transform(
-            list_zip(t, v),
-            lambda x: x[1] is null or x[1] = 'NULL' or (x[1] = 'VARCHAR' and trim(x[2]) = '')
+            list_zip(t[1:7], v[1:7]),
+            -- only spaces, as trim(x[2]) = '' says, without copying every value
+            lambda x: x[1] is null or x[1] = 'NULL' or (x[1] = 'VARCHAR' and regexp_full_match(x[2], ' *'))
         ) as absent,
         case
             -- Epoch milliseconds: a non-negative whole number (json_type says BIGINT only when negative).
@@ -103,7 +137,6 @@ select
     $source_file as source_file,  -- noqa: LXR, PRS, LT02
     line_number,
     case when reason is not null then raw_line end as raw_line,
-    line_text,
     reason,
     case reason
         when 'line_too_long'
@@ -144,7 +177,59 @@ select
         when 'invalid_event_time' then 'eventTime ' || left(v[3], 64)
         when 'event_time_out_of_range' then 'eventTime ' || strftime(parsed_event_time, '%Y-%m-%dT%H:%M:%SZ')
     end as detail,
+    -- A valid line's fields, named as the raw tables name them (NULL for a quarantined line).
     case when reason is null then v[1] end as event_id,
     case when reason is null then v[4] end as kind,
-    case when reason is null then parsed_event_time end as event_time
+    case when reason is null then parsed_event_time end as event_time,
+    case when reason is null then v[2] end as organization_id,
+    case when reason is null then v[5] end as event_type,
+    case when reason is null then v[6] end as app_id,
+    case when reason is null then v[7] end as session_id,
+    case when reason is null then v[10] end as branch_id,
+    case when reason is null then v[11] end as deploy_id,
+    case when reason is null then v[12] end as actor_id,
+    case when reason is null then v[13] end as source_runtime,
+    case when reason is null then v[14] end as source_detail,
+    case when reason is null then v[15] end as channel_id,
+    case when reason is null then v[16] end as flow_id,
+    case when reason is null then v[17] end as activity_id,
+    case when reason is null then v[18] end as device_class,
+    case when reason is null then v[19] end as browser,
+    case when reason is null then v[20] end as os,
+    -- Optional fields are cast leniently (a wrong type becomes NULL); the whole object stays in payload.
+    case when reason is null then try_cast(v[21] as integer) end as screen_width,
+    case when reason is null then try_cast(v[22] as integer) end as screen_height,
+    case when reason is null then try_cast(v[23] as bigint) end as duration_millis,
+    case when reason is null then v[24] end as action_id,
+    case when reason is null then v[25] end as action_name,
+    case when reason is null then v[26] end as status,
+    case when reason is null then v[27] end as code,
+    case when reason is null then v[28] end as message,
+    case when reason is null then v[29] end as custom_metric_key,
+    case when reason is null then v[30] end as custom_metric_field,
+    -- JSON values: the text of a string is quoted again, any other value's text is its JSON already.
+    case
+        when reason is null and t[8] = 'VARCHAR' then to_json(v[8])
+        when reason is null and t[8] = 'NULL' then 'null'::json
+        when reason is null then v[8]::json
+    end as custom_metric_value,
+    case when reason is null then v[31] end as analytics_event_name,
+    case
+        when reason is null and t[9] = 'VARCHAR' then to_json(v[9])
+        when reason is null and t[9] = 'NULL' then 'null'::json
+        when reason is null then v[9]::json
+    end as analytics_event_properties,
+    case when reason is null then v[32] end as user_id,
+    case when reason is null then v[33] end as email,
+    case when reason is null then v[34] end as resource_type,
+    case when reason is null then v[35] end as resource_id,
+    case when reason is null then v[36] end as login_type,
+    case when reason is null then v[37] end as domain,  -- noqa: RF04
+    case when reason is null then v[38] end as role_id,
+    case when reason is null then v[39] end as api_key_id,
+    case when reason is null then v[40] end as service,
+    case when reason is null then v[41] end as service_version,
+    case when reason is null then v[42] end as connection_id,
+    case when reason is null then v[43] end as group_id,
+    case when reason is null then payload end as payload
 from judged

@@ -1,5 +1,10 @@
 -- The staged group's new Audit events into raw.audit_event: an event_id already loaded by any earlier
 -- load (this hour's earlier groups, a crashed attempt, any earlier hour) is not inserted again.
+-- Dedup in O(new): history is read only in the group's event-time window, the bound window_start to
+-- window_end (set by the loader: the earliest and latest event_time of the group's valid lines, give or
+-- take a day; a re-sent event keeps its eventTime, so its earlier copy lies within). The raw tables are
+-- clustered by event date, so Snowflake prunes every micro-partition outside the window, in the join and in NOT EXISTS.
+-- noqa: disable=PRS,LT01,LT02
 merge into raw.audit_event as existing
 using (
     select
@@ -26,14 +31,20 @@ using (
     where
         not exists (
             select 1 from raw.session_event
-            where session_event.event_id = audit_event_stage.event_id
+            where
+                session_event.event_id = audit_event_stage.event_id
+                and session_event.event_time between %(window_start)s and %(window_end)s
         )
         and not exists (
             select 1 from raw.platform_event
-            where platform_event.event_id = audit_event_stage.event_id
+            where
+                platform_event.event_id = audit_event_stage.event_id
+                and platform_event.event_time between %(window_start)s and %(window_end)s
         )
 ) as staged
-    on existing.event_id = staged.event_id
+    on
+        existing.event_id = staged.event_id
+        and existing.event_time between %(window_start)s and %(window_end)s
 when not matched then insert (
     event_id, organization_id, event_time, event_type, app_id, user_id, email, resource_type,
     resource_id, login_type, domain, role_id, api_key_id, payload, _source_file, _line_number,

@@ -1,5 +1,10 @@
 -- The staged group's new Session events into raw.session_event: an event_id already loaded by any earlier
 -- load (this hour's earlier groups, a crashed attempt, any earlier hour) is not inserted again.
+-- Dedup in O(new): history is read only in the group's event-time window, the bound window_start to
+-- window_end (set by the loader: the earliest and latest event_time of the group's valid lines, give or
+-- take a day; a re-sent event keeps its eventTime, so its earlier copy lies within). The raw tables are
+-- clustered by event date, so Snowflake prunes every micro-partition outside the window, in the join and in NOT EXISTS.
+-- noqa: disable=PRS,LT01,LT02
 merge into raw.session_event as existing
 using (
     select
@@ -43,14 +48,20 @@ using (
     where
         not exists (
             select 1 from raw.audit_event
-            where audit_event.event_id = session_event_stage.event_id
+            where
+                audit_event.event_id = session_event_stage.event_id
+                and audit_event.event_time between %(window_start)s and %(window_end)s
         )
         and not exists (
             select 1 from raw.platform_event
-            where platform_event.event_id = session_event_stage.event_id
+            where
+                platform_event.event_id = session_event_stage.event_id
+                and platform_event.event_time between %(window_start)s and %(window_end)s
         )
 ) as staged
-    on existing.event_id = staged.event_id
+    on
+        existing.event_id = staged.event_id
+        and existing.event_time between %(window_start)s and %(window_end)s
 when not matched then insert (
     event_id, organization_id, event_time, event_type, app_id, branch_id, deploy_id, session_id,
     actor_id, source_runtime, source_detail, channel_id, flow_id, activity_id, device_class,

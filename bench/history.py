@@ -1,0 +1,146 @@
+"""Dedup benchmark: the same hour loaded over 0, 20M and 60M rows of history, on the embedded DuckDB.
+
+    uv run python bench/history.py [--events 110000] [--history 0,20000000,60000000]
+
+The new hour is generated once (cached under bench/out/, like bench/ingest.py: gzip NDJSON, late
+events dated up to 3 days back, duplicates). For each history size, a fresh warehouse gets that many
+rows of history written directly by DuckDB SQL (no JSON, fast): event ids that are not the new hour's,
+event times spread over the year before the hour (within the validator's 366 days), inserted in
+event_time order as the loader inserts each load, split 70/15/15 over session, audit and platform.
+Then, in a fresh child process (a cold warehouse, its own peak RSS), ``load_interval`` loads the hour.
+
+Prints each load's wall and CPU seconds (CPU time is steadier on a shared machine), the rows loaded
+(the same at every size: the history holds none of the hour's ids) and the ratio at the largest
+history to empty history beside the target (issue 11): at most 1.1x. Then the row groups of history the
+dedup read at the largest size, from EXPLAIN ANALYZE of the pruned anti-join.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import ingest  # bench/ingest.py: the cached landing data, the peak-RSS reading
+
+TARGET = 1.1
+KIND_SHARES = {"session_event": 0.70, "audit_event": 0.15, "platform_event": 0.15}
+
+
+def write_history(database: Path, rows: int) -> None:
+    """``rows`` raw rows over the year before the hour, each table in event_time order."""
+    from eventpipe import warehouse
+
+    with warehouse.connect(database) as con:
+        for table, share in KIND_SHARES.items():
+            count = int(rows * share)
+            if not count:
+                continue
+            # Only the NOT NULL columns: the dedup reads event_id and event_time, the rest is ballast.
+            con.execute(
+                f"""
+                insert into raw.{table} (event_id, organization_id, event_time, event_type, payload,
+                                         _source_file, _line_number, _batch_id, _loaded_at)
+                select
+                    'history-{table}-' || i,
+                    'org-' || (i % 3),
+                    $hour - interval 365 day + to_microseconds((i * (365 * 86400000000 // $count))::bigint),
+                    'history',
+                    '{{}}',
+                    'history',
+                    i,
+                    'history',
+                    $hour
+                from range($count) as r (i)  -- in order of i, so of event_time: insertion order is kept
+                """,
+                {"hour": ingest.HOUR, "count": count},
+            )
+        con.execute("checkpoint")
+
+
+def measure_load() -> None:
+    """In a child: load the hour into the warehouse given, report time, rows and peak RSS."""
+    from eventpipe import load, warehouse
+
+    landing, database = Path(sys.argv[1]), Path(sys.argv[2])
+    with warehouse.connect(database) as con:
+        started, cpu = time.perf_counter(), time.process_time()
+        result = load.load_interval(con, str(landing), ingest.HOUR, run_id="bench")
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    report = {"lines": result.lines, "loaded": result.loaded, "seconds": seconds, "cpu": cpu}
+    print(json.dumps(report | {"rss_mb": ingest._peak_rss_mb()}))
+
+
+def row_groups_read(database: Path, landing: Path) -> list[str]:
+    """EXPLAIN ANALYZE of the dedup against this history, for the hour's lines: row groups scanned per table."""
+    from eventpipe import extract, staging, warehouse
+    from eventpipe.sql import load_sql
+
+    with warehouse.connect(database) as con:
+        con.begin()
+        con.execute(load_sql("duckdb", "create_staged_line"))
+        staging._validate_files(con, [f.url for f in extract.partition_files(str(landing), ingest.HOUR)], ingest.HOUR)
+        con.execute(load_sql("duckdb", "set_new_event_window"))
+        plan = con.execute("explain analyze " + load_sql("duckdb", "select_new_events")).fetchall()[0][1]
+        con.rollback()
+    tables = re.findall(r"Table: ([\w.\"]+)", plan)
+    scanned = re.findall(r"Row Groups Scanned: ([\d,]+ / [\d,]+)", plan)
+    pairs = zip(tables, scanned, strict=False)
+    return [f"{table} {groups}" for table, groups in pairs if table.endswith("_event")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=110_000)
+    parser.add_argument("--history", default="0,20000000,60000000")
+    args = parser.parse_args()
+
+    landing = ingest.dataset(args.events)
+    sizes = [int(size) for size in args.history.split(",")]
+    runs = ingest.OUT / f"history-{int(time.time())}"
+    print(f"load average at start: {', '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
+    results = {}
+    for size in sizes:
+        workdir = runs / f"history-{size}"
+        workdir.mkdir(parents=True)
+        database = workdir / "eventpipe.duckdb"
+        started = time.perf_counter()
+        # History is written once per size and copied for each run (the load adds to the copy).
+        cached = ingest.OUT / "history-cache" / f"history-{size}.duckdb"
+        if not cached.exists():
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            write_history(cached.with_suffix(".partial"), size)
+            cached.with_suffix(".partial").rename(cached)
+        shutil.copyfile(cached, database)
+        written = time.perf_counter() - started
+        code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import history; history.measure_load()"
+        output = subprocess.run(
+            [sys.executable, "-c", code, str(landing), str(database)], check=True, capture_output=True, text=True
+        ).stdout
+        r = results[size] = json.loads(output.strip().splitlines()[-1])
+        print(
+            f"history {size:>12,} rows (ready in {written:5.1f}s): loaded {r['loaded']:,} of {r['lines']:,} lines"
+            f" in {r['seconds']:6.2f}s wall {r['cpu']:6.2f}s CPU, peak RSS {r['rss_mb']:5.0f} MB",
+            flush=True,
+        )
+        if size == max(sizes):
+            print("  dedup read, at this history:", "; ".join(row_groups_read(database, landing)) or "?")
+    print(f"load average at end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    base, top = results[min(sizes)], results[max(sizes)]
+    assert len({r["loaded"] for r in results.values()}) == 1, "the same hour must load the same rows"
+    print(
+        f"load over {max(sizes):,} rows / over {min(sizes):,}: {top['seconds'] / base['seconds']:.2f}x wall"
+        f" ({top['cpu'] / base['cpu']:.2f}x CPU)  target at most {TARGET}x"
+    )
+
+
+if __name__ == "__main__":
+    main()
