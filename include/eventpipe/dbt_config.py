@@ -7,7 +7,6 @@ before Airflow starts), so importing a DAG never runs dbt.
 from __future__ import annotations
 
 import os
-
 from pathlib import Path
 
 from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
