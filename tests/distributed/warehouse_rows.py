@@ -15,20 +15,11 @@ import gzip
 import json
 from collections import Counter
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 
 from eventpipe import emulator
+from tests.warehouse_compare import MARTS, normalized
 
-MARTS = (
-    "fct_session_events",
-    "fct_sessions",
-    "fct_custom_metric_values",
-    "fct_audit_events",
-    "fct_platform_events",
-    "agg_app_daily",
-    "agg_platform_daily",
-)
 ROW_TABLES = (
     "raw.session_event",
     "raw.audit_event",
@@ -36,29 +27,12 @@ ROW_TABLES = (
     "raw.quarantined_event",
     *(f"marts.{mart}" for mart in MARTS),
 )
-RUN_COLUMNS = {"batch_id", "quarantined_at", "loaded_at", "run_id", "updated_at"}
 ID_KEYS = ("eventId", "idempotency_key", "event_id")
-
-
-def _value(item):
-    if isinstance(item, Decimal | float):
-        return round(float(item), 9)
-    if isinstance(item, bytearray):
-        return bytes(item)
-    if isinstance(item, str) and item[:1] in "{[":
-        try:
-            return json.loads(item)
-        except ValueError:
-            return item
-    return item
 
 
 def _rows(cursor, sql: str) -> tuple[list[str], list[tuple]]:
     cursor.execute(sql)
-    columns = [d[0].lower() for d in cursor.description]
-    keep = [i for i, name in enumerate(columns) if not name.startswith("_") and name not in RUN_COLUMNS]
-    rows = [tuple(_value(row[i]) for i in keep) for row in cursor.fetchall()]
-    return [columns[i] for i in keep], sorted(rows, key=lambda row: json.dumps(row, default=str))
+    return normalized([d[0].lower() for d in cursor.description], cursor.fetchall())
 
 
 def read_tables(conn) -> dict[str, tuple[list[str], list[tuple]]]:

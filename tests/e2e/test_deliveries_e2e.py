@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from eventpipe.generate import generate
 from eventpipe.hec.receiver import HecReceiver
+from tests.e2e.support import eventpipe, ndjson, query
 
 pytestmark = pytest.mark.slow
 
@@ -26,14 +23,6 @@ START = datetime(2026, 11, 27, 6)
 HOURS = [START]
 REVOKED_HOUR = START.replace(hour=7)
 TOKEN = "3f2b9c1d-8e7a-4b6c-9d0e-1a2b3c4d5e6f"
-
-
-def eventpipe(home: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    environ = dict(os.environ, EVENTPIPE_HOME=str(home), **(env or {}))
-    environ.pop("EVENTPIPE_LANDING", None)
-    return subprocess.run(
-        [sys.executable, "-m", "eventpipe.cli", *args], env=environ, capture_output=True, text=True, timeout=900
-    )
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +45,6 @@ def delivered(tmp_path_factory):
     return home, run
 
 
-def query(home: Path, sql: str, params=None) -> list[tuple]:
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        return con.execute(sql, params or []).fetchall()
-
-
 def interval_ids(home: Path, table: str, hour: datetime, where: str = "true") -> list[str]:
     return sorted(
         row[0]
@@ -71,10 +55,6 @@ def interval_ids(home: Path, table: str, hour: datetime, where: str = "true") ->
             [hour],
         )
     )
-
-
-def ndjson(paths) -> list[dict]:
-    return [json.loads(line) for path in sorted(paths) for line in Path(path).read_text().splitlines() if line]
 
 
 def s3_ids(home: Path, kind: str, hour: datetime) -> list[str]:

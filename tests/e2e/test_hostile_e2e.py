@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import re
-import subprocess
-import sys
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from eventpipe.generate import generate
+from tests.e2e.support import eventpipe, ndjson, query
 from tests.tenant_support import colliding_events
 
 pytestmark = pytest.mark.slow
@@ -75,14 +72,6 @@ def _write_bad_day(landing: Path) -> dict:
     return sessions
 
 
-def _run(home: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    environ = dict(os.environ, EVENTPIPE_HOME=str(home), **(env or {}))
-    environ.pop("EVENTPIPE_LANDING", None)
-    return subprocess.run(
-        [sys.executable, "-m", "eventpipe.cli", *args], env=environ, capture_output=True, text=True, timeout=900
-    )
-
-
 @pytest.fixture(scope="module")
 def bad_day(tmp_path_factory):
     home = tmp_path_factory.mktemp("bad_day_home")
@@ -99,7 +88,7 @@ def bad_day(tmp_path_factory):
         files_per_hour=2,
     )
     sessions = _write_bad_day(home / "landing")
-    run = _run(
+    run = eventpipe(
         home,
         "run",
         "--start",
@@ -109,15 +98,6 @@ def bad_day(tmp_path_factory):
         env={"EVENTPIPE_MAX_JSON_DEPTH": "100000"},
     )
     return home, run, sessions
-
-
-def query(home: Path, sql: str, params=None) -> list[tuple]:
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        return con.execute(sql, params or []).fetchall()
-
-
-def ndjson(paths) -> list[dict]:
-    return [json.loads(line) for path in sorted(paths) for line in Path(path).read_text().splitlines() if line]
 
 
 def test_the_run_finishes_and_says_what_it_quarantined(bad_day):

@@ -10,12 +10,10 @@ are left out of the comparison; everything else is compared row for row.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 import sys
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 import duckdb
 import pytest
@@ -29,20 +27,12 @@ from tests.tenant_support import (
     write_colliding_sessions,
     write_landing,
 )
+from tests.warehouse_compare import MARTS, normalized
 
 pytestmark = pytest.mark.slow
 
 START = datetime(2026, 11, 27, 6)
 HOURS = 2
-MARTS = [
-    "fct_session_events",
-    "fct_sessions",
-    "fct_custom_metric_values",
-    "fct_audit_events",
-    "fct_platform_events",
-    "agg_app_daily",
-    "agg_platform_daily",
-]
 TABLES = [
     "raw.session_event",
     "raw.audit_event",
@@ -52,8 +42,6 @@ TABLES = [
     "ops.delivery",
     *(f"marts.{mart}" for mart in MARTS),
 ]
-# When and by which run a row was loaded: differs between any two runs, on any target.
-RUN_COLUMNS = {"batch_id", "quarantined_at", "loaded_at", "run_id", "updated_at"}
 
 
 def eventpipe(home, landing, *args) -> subprocess.CompletedProcess:
@@ -93,26 +81,6 @@ def homes(tmp_path_factory):
         home = root / target
         runs[target] = eventpipe(home, landing, "run", *window, "--target", target)
     return root, runs
-
-
-def normalized(columns: list[str], rows: list[tuple]) -> tuple[list[str], list[tuple]]:
-    """Rows comparable across engines: run columns dropped, JSON parsed, numbers as rounded floats."""
-    keep = [i for i, name in enumerate(columns) if not name.startswith("_") and name not in RUN_COLUMNS]
-
-    def value(item):
-        if isinstance(item, Decimal | float):
-            return round(float(item), 9)
-        if isinstance(item, bytearray):
-            return bytes(item)
-        if isinstance(item, str) and item[:1] in "{[":
-            try:
-                return json.loads(item)
-            except ValueError:
-                return item
-        return item
-
-    out = [tuple(value(row[i]) for i in keep) for row in rows]
-    return [columns[i] for i in keep], sorted(out, key=lambda row: json.dumps(row, default=str))
 
 
 def read_duckdb(home) -> dict:
