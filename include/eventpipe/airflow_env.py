@@ -19,9 +19,9 @@ ADMIN_USER = "admin"
 OPENLINEAGE_NAMESPACE = "eventpipe"
 
 
-def openlineage_events_path() -> Path:
+def openlineage_events_path(home: Path | None = None) -> Path:
     """Where the embedded Airflow's OpenLineage events go, one JSON object a line (the file transport)."""
-    return settings.eventpipe_home() / "lineage" / "openlineage.jsonl"
+    return (home or settings.eventpipe_home()) / "lineage" / "openlineage.jsonl"
 
 
 def openlineage_environ(env: dict[str, str]) -> dict[str, str]:
@@ -34,7 +34,8 @@ def openlineage_environ(env: dict[str, str]) -> dict[str, str]:
     out = {"AIRFLOW__OPENLINEAGE__NAMESPACE": OPENLINEAGE_NAMESPACE}
     configured = ("AIRFLOW__OPENLINEAGE__TRANSPORT", "AIRFLOW__OPENLINEAGE__CONFIG_PATH", "OPENLINEAGE_URL")
     if not any(env.get(key) for key in configured):
-        transport = {"type": "file", "log_file_path": str(openlineage_events_path()), "append": True}
+        events = openlineage_events_path(Path(env["EVENTPIPE_HOME"]))
+        transport = {"type": "file", "log_file_path": str(events), "append": True}
         out["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(transport)
     return out
 

@@ -15,6 +15,8 @@ namespace naming the data source and the name the dataset in it:
 
 from __future__ import annotations
 
+import re
+
 SCHEME = "eventpipe"
 LANDING = f"{SCHEME}://landing"
 WAREHOUSE = f"{SCHEME}://warehouse"
@@ -26,13 +28,15 @@ RAW_TABLES = ("raw.session_event", "raw.audit_event", "raw.platform_event", "raw
 DELIVERY_SOURCES = ("raw.session_event", "raw.audit_event")
 DESTINATION_TYPES = ("s3", "splunk_hec", "heap", "ga4")  # eventpipe.deliver.config.TYPES
 SHARE_SCHEMA = "share"
+# A dataset name: an identifier, or schema.table of identifiers (no path, no host, no engine).
+DATASET_NAME = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)?")
 
 
 def table_uri(table: str) -> str:
     """``schema.table`` in the warehouse, on any engine."""
-    schema, _, name = table.partition(".")
-    if not schema or not name or "." in name:
+    if not DATASET_NAME.fullmatch(table) or "." not in table:
         raise ValueError(f"a warehouse table is schema.table, not {table!r}")
+    schema, _, name = table.partition(".")
     return f"{WAREHOUSE}/{schema}.{name}"
 
 

@@ -43,7 +43,7 @@ def sanitize_uri(uri: SplitResult) -> SplitResult:
     name = uri.path.lstrip("/")
     if namespace not in assets.NAMESPACES:
         raise ValueError(f"eventpipe URI namespace must be one of {', '.join(assets.NAMESPACES)}, not {namespace}")
-    if not name or "/" in name or uri.query or uri.fragment:
+    if not assets.DATASET_NAME.fullmatch(name) or uri.query or uri.fragment:
         raise ValueError(f"an eventpipe URI is {namespace}/<name>, one dataset name without query or fragment")
     return uri
 
