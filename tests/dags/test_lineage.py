@@ -168,3 +168,57 @@ def test_openlineage_file_transport_locally_and_configured_transport_wins(tmp_pa
     production = airflow_env.airflow_environ(base | {"OPENLINEAGE_URL": "http://127.0.0.1:5000"})
     assert "AIRFLOW__OPENLINEAGE__TRANSPORT" not in production
     assert production["AIRFLOW__OPENLINEAGE__NAMESPACE"] == "eventpipe"
+
+
+EMIT = r"""
+from airflow.providers.openlineage.plugins.adapter import OpenLineageAdapter
+from openlineage.client.event_v2 import Job, Run, RunEvent, RunState
+from openlineage.client.uuid import generate_new_uuid
+
+client = OpenLineageAdapter().get_or_create_openlineage_client()
+print("TRANSPORT", type(client.transport).__name__)
+run = Run(runId=str(generate_new_uuid()))
+job = Job(namespace="eventpipe", name="probe")
+client.emit(RunEvent(eventType=RunState.START, eventTime="2026-11-27T07:00:00Z", run=run, job=job, producer="tests"))
+"""
+
+
+def test_production_sends_openlineage_events_over_http_to_openlineage_url(tmp_path):
+    """As compose sets it (OPENLINEAGE_URL, OPENLINEAGE_API_KEY): the provider's client posts there, with the key."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers.get("Authorization"), json.loads(body)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        env = airflow_env.airflow_environ(
+            {
+                "EVENTPIPE_HOME": str(tmp_path),
+                "PATH": os.environ["PATH"],
+                "OPENLINEAGE_URL": f"http://127.0.0.1:{server.server_address[1]}",
+                "OPENLINEAGE_API_KEY": "probe-key",
+            }
+        )
+        done = subprocess.run([sys.executable, "-c", EMIT], env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "TRANSPORT HttpTransport" in done.stdout
+    [(path, auth, event)] = received
+    assert path == "/api/v1/lineage" and auth == "Bearer probe-key"
+    assert event["job"] == {"namespace": "eventpipe", "name": "probe", "facets": {}}
+    assert not (tmp_path / "lineage").exists() or not any((tmp_path / "lineage").iterdir())
