@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from eventpipe import airflow_env, assets, lineage, settings
+from tests.warehouse_compare import MARTS
 
 PARSE = r"""
 import json, os
@@ -89,15 +90,7 @@ def test_each_model_is_written_by_its_own_task_and_every_input_is_written_upstre
     pipeline = {k: v for k, v in tasks.items() if k.startswith("event_pipeline.")}
     models = {v["model"] for v in pipeline.values() if v["model"] and not v["test"] and v["outlets"]}
     # the seven marts of design.md and the three staging views, each written by its model's task only
-    expected_marts = {
-        "fct_session_events",
-        "fct_sessions",
-        "fct_custom_metric_values",
-        "fct_audit_events",
-        "fct_platform_events",
-        "agg_app_daily",
-        "agg_platform_daily",
-    }
+    expected_marts = set(MARTS)
     for mart in expected_marts:
         assert writers[assets.table_uri(f"marts.{mart}")] == [f"event_pipeline.dbt_marts.{mart}.run"]
     assert len(models) == len(expected_marts) + 3

@@ -20,18 +20,9 @@ import pytest
 from eventpipe import airflow_env, assets, settings
 from eventpipe.generate import generate
 from tests.e2e.support import eventpipe
+from tests.warehouse_compare import MARTS
 
 pytestmark = pytest.mark.slow
-
-MARTS = (
-    "fct_session_events",
-    "fct_sessions",
-    "fct_custom_metric_values",
-    "fct_audit_events",
-    "fct_platform_events",
-    "agg_app_daily",
-    "agg_platform_daily",
-)
 
 SHARE_RUN = r"""
 from datetime import UTC, datetime
