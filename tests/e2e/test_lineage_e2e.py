@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from datetime import datetime
@@ -35,6 +36,23 @@ run = dag.test(
     run_conf={"target": "local", "dry_run": False, "consumer": None, "organization": None},
 )
 print("SHARE_RUN", getattr(run.state, "value", run.state))
+"""
+
+# What the Assets page's graph of an asset shows (the UI's "data" dependencies), from Airflow's metadata DB.
+ASSET_GRAPH = r"""
+import json, sys
+from eventpipe import airflow_env
+
+airflow_env.apply_airflow_environ()
+from airflow.api_fastapi.core_api.services.ui.dependencies import get_data_dependencies
+from airflow.models.asset import AssetModel
+from airflow.utils.session import create_session
+from sqlalchemy import select
+
+with create_session() as session:
+    asset_id = session.scalar(select(AssetModel.id).where(AssetModel.uri == sys.argv[1]))
+    graph = get_data_dependencies(asset_id, session)
+print("GRAPH " + json.dumps(graph))
 """
 
 
@@ -159,3 +177,50 @@ def test_no_event_names_this_machine_or_the_engine(events, lineage_home):
     text = json.dumps([[e.get("inputs"), e.get("outputs")] for e in events])
     for machine in (str(lineage_home), str(settings.REPO_ROOT), "duckdb://", "snowflake://"):
         assert machine not in text
+
+
+def test_airflow_records_each_asset_event_from_the_task_that_writes_it(events, lineage_home):
+    with sqlite3.connect(lineage_home / "airflow" / "airflow.db") as db:
+        uris = {uri for (uri,) in db.execute("SELECT uri FROM asset")}
+        written = dict(
+            db.execute(
+                "SELECT a.uri, e.source_task_id FROM asset_event e JOIN asset a ON a.id = e.asset_id"
+                " WHERE e.source_dag_id = 'event_pipeline' AND e.source_run_id = ?",
+                ["manual__2026-11-27T07:00:00+00:00"],
+            ).fetchall()
+        )
+    assert all(uri.startswith("eventpipe://") for uri in uris), sorted(uris)  # no duckdb:///<path> of Cosmos
+    assert written[assets.table_uri("raw.session_event")] == "load_raw_events"
+    for mart in MARTS:
+        assert written[assets.table_uri(f"marts.{mart}")] == f"dbt_marts.{mart}.run"
+    for kind in assets.DESTINATION_TYPES:
+        assert written[assets.destination_uri(kind)] == "deliver"
+
+
+def test_the_assets_graph_of_a_share_view_shows_landing_raw_marts_share_and_deliveries(lineage_home):
+    environ = dict(os.environ, EVENTPIPE_HOME=str(lineage_home))
+    done = subprocess.run(
+        [sys.executable, "-c", ASSET_GRAPH, assets.share_view_uri("SESSION_SUMMARY")],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    graph = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("GRAPH "))[6:])
+    label = {node["id"]: node["label"] for node in graph["nodes"]}
+    graph_edges = {(label[e["source_id"]], label[e["target_id"]]) for e in graph["edges"]}
+    # asset -> the task that reads it -> the asset that task writes, from the landing zone to the share view
+    for step in [
+        ("landing:events", "event_pipeline.load_raw_events"),
+        ("event_pipeline.load_raw_events", "raw.session_event"),
+        ("raw.session_event", "event_pipeline.dbt_marts.stg_raw__session_events.run"),
+        ("event_pipeline.dbt_marts.stg_raw__session_events.run", "staging.stg_raw__session_events"),
+        ("staging.stg_raw__session_events", "event_pipeline.dbt_marts.fct_sessions.run"),
+        ("event_pipeline.dbt_marts.fct_sessions.run", "marts.fct_sessions"),
+        ("marts.fct_sessions", "share_sync.apply"),
+        ("share_sync.apply", "share.SESSION_SUMMARY"),
+        ("raw.session_event", "event_pipeline.deliver"),
+        ("event_pipeline.deliver", "deliveries:s3"),
+    ]:
+        assert step in graph_edges, (step, sorted(graph_edges))
