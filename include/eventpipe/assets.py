@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 
+from eventpipe.deliver.config import TYPES as DESTINATION_TYPES  # s3, splunk_hec, heap, ga4
+
 SCHEME = "eventpipe"
 LANDING = f"{SCHEME}://landing"
 WAREHOUSE = f"{SCHEME}://warehouse"
@@ -26,7 +28,6 @@ NAMESPACES = (LANDING, WAREHOUSE, DELIVERIES)
 RAW_TABLES = ("raw.session_event", "raw.audit_event", "raw.platform_event", "raw.quarantined_event")
 # What deliver reads: the interval's App Events and Audit logs, from raw (ops.loaded_file says which rows).
 DELIVERY_SOURCES = ("raw.session_event", "raw.audit_event")
-DESTINATION_TYPES = ("s3", "splunk_hec", "heap", "ga4")  # eventpipe.deliver.config.TYPES
 SHARE_SCHEMA = "share"
 # A dataset name: an identifier, or schema.table of identifiers (no path, no host, no engine).
 DATASET_NAME = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)?")
