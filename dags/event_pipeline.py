@@ -54,12 +54,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 from cosmos import DbtTaskGroup
 
 from eventpipe import settings
-from eventpipe.assets import RAW_TABLES, table_uri
+from eventpipe.assets import asset, delivery_inlets, destination_assets, landing_uri, raw_assets
 from eventpipe.dbt_config import (
     execution_config,
     profile_config,
@@ -67,6 +67,7 @@ from eventpipe.dbt_config import (
     render_config,
     run_producer_first,
 )
+from eventpipe.lineage import declare_model_assets
 
 MAX_ACTIVE_RUNS, MAX_ACTIVE_TASKS = settings.pipeline_concurrency()
 
@@ -88,7 +89,7 @@ MAX_ACTIVE_RUNS, MAX_ACTIVE_TASKS = settings.pipeline_concurrency()
 def event_pipeline():
     # Each task logs a short table of what it did and returns a compact summary (its XCom, shown in the UI);
     # the return value is not printed again in the log.
-    @task(outlets=[Asset(table_uri(table)) for table in RAW_TABLES], show_return_value_in_logs=False)
+    @task(inlets=[asset(landing_uri())], outlets=raw_assets(), show_return_value_in_logs=False)
     def load_raw_events(data_interval_start=None, run_id=None, dag=None, ti=None) -> dict:
         import logging
 
@@ -152,7 +153,12 @@ def event_pipeline():
         return outcome.reconcile_summary(result)
 
     # the clients retry transient failures themselves first
-    @task(retry_delay=timedelta(seconds=5), show_return_value_in_logs=False)
+    @task(
+        retry_delay=timedelta(seconds=5),
+        inlets=delivery_inlets(),
+        outlets=destination_assets(),
+        show_return_value_in_logs=False,
+    )
     def deliver(data_interval_start=None, run_id=None) -> dict:
         import logging
 
@@ -171,6 +177,7 @@ def event_pipeline():
         operator_args={"install_deps": False},
     )
     run_producer_first(marts)
+    declare_model_assets(marts)
 
     loaded = load_raw_events()
     loaded >> marts >> reconcile() >> deliver()

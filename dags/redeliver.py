@@ -37,6 +37,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
+from eventpipe.assets import delivery_inlets, destination_assets
+
 
 @dag(
     dag_id="redeliver",
@@ -132,7 +134,8 @@ def redeliver():
             raise AirflowFailException(f"bad parameter: {error}") from None
         return planned.as_dict()
 
-    @task(show_return_value_in_logs=False)  # the log has the deliveries' table; the XCom its summary
+    # the log has the deliveries' table; the XCom its summary
+    @task(inlets=delivery_inlets(), outlets=destination_assets(), show_return_value_in_logs=False)
     def resend(planned: dict, request: dict, run_id=None) -> dict:
         import logging
 

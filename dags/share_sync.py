@@ -42,6 +42,11 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
+from eventpipe.lineage import share_lineage
+
+# The share's views (outlets of apply) and the marts they read (its inlets): the Assets graph's last step.
+SHARE_INLETS, SHARE_OUTLETS = share_lineage()
+
 
 @dag(
     dag_id="share_sync",
@@ -129,7 +134,7 @@ def share_sync():
             "outside_scope": [f"{c.account} {c.organization or '(all)'}: {c.change}" for c in outside],
         }
 
-    @task
+    @task(inlets=SHARE_INLETS, outlets=SHARE_OUTLETS)
     def apply(planned: dict, request: dict) -> dict:
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 

@@ -6,6 +6,7 @@ environment from here, so the DAGs see the same configuration however they are s
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,29 @@ from pathlib import Path
 from eventpipe import settings
 
 ADMIN_USER = "admin"
+# OpenLineage's job namespace: every task and DAG run of this deployment (docs/production.md).
+OPENLINEAGE_NAMESPACE = "eventpipe"
+
+
+def openlineage_events_path(home: Path | None = None) -> Path:
+    """Where the embedded Airflow's OpenLineage events go, one JSON object a line (the file transport)."""
+    return (home or settings.eventpipe_home()) / "lineage" / "openlineage.jsonl"
+
+
+def openlineage_environ(env: dict[str, str]) -> dict[str, str]:
+    """OpenLineage settings: the job namespace and, unless one is configured, the local file transport.
+
+    A transport already in ``env`` wins (``AIRFLOW__OPENLINEAGE__TRANSPORT``, ``AIRFLOW__OPENLINEAGE__CONFIG_PATH``,
+    or ``OPENLINEAGE_URL`` and ``OPENLINEAGE_API_KEY`` for HTTP, as in production); so does
+    ``AIRFLOW__OPENLINEAGE__DISABLED``.
+    """
+    out = {"AIRFLOW__OPENLINEAGE__NAMESPACE": OPENLINEAGE_NAMESPACE}
+    configured = ("AIRFLOW__OPENLINEAGE__TRANSPORT", "AIRFLOW__OPENLINEAGE__CONFIG_PATH", "OPENLINEAGE_URL")
+    if not any(env.get(key) for key in configured):
+        events = openlineage_events_path(Path(env["EVENTPIPE_HOME"]))
+        transport = {"type": "file", "log_file_path": str(events), "append": True}
+        out["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(transport)
+    return out
 
 
 def airflow_environ(base: dict[str, str] | None = None) -> dict[str, str]:
@@ -51,7 +75,7 @@ def airflow_environ(base: dict[str, str] | None = None) -> dict[str, str]:
         "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
         "DBT_PROFILES_DIR": str(settings.dbt_project_dir()),
     }
-    for key, value in defaults.items():
+    for key, value in {**defaults, **openlineage_environ(env)}.items():
         env.setdefault(key, value)
     return env
 
@@ -62,9 +86,11 @@ def apply_airflow_environ() -> None:
 
 
 def ensure_metadata_db(env: dict[str, str] | None = None) -> None:
-    """Create or migrate Airflow's metadata database (idempotent; a no-op when current)."""
+    """Create or migrate Airflow's metadata database (idempotent; a no-op when current), and the folder
+    of the OpenLineage file transport (which does not create it)."""
     env = env or airflow_environ()
     settings.airflow_home().mkdir(parents=True, exist_ok=True)
+    openlineage_events_path().parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
         env=env,
