@@ -14,7 +14,13 @@ from datetime import UTC, datetime
 
 TRIGGERED_BY = "eventpipe run"
 POLL_SECONDS = 2
+# Without a scheduler heartbeat for this long, waiting for one is given up (Airflow's own liveness: 2.1 heartbeats).
+SCHEDULER_GONE_SECONDS = 60
 FINISHED = frozenset({"success", "failed"})
+
+
+class SchedulerGone(RuntimeError):
+    """The scheduler a backfill was handed to stopped heartbeating before the backfill ended."""
 
 
 @dataclass
@@ -97,6 +103,24 @@ def runs(backfill_id: int) -> list[BackfillRun]:
     return [BackfillRun(pk, run_id, _naive_utc(start)) for pk, run_id, start in rows]
 
 
+def check_covers(backfill_id: int, hours: list[datetime]) -> None:
+    """The backfill runs exactly ``hours``, else it is closed unrun and this says why.
+
+    Airflow matches an existing run by logical date: a run an older eventpipe made (``dag.test`` runs,
+    dated at their interval's end) would be taken for the next hour's, and a run still in flight is not taken.
+    """
+    covered = [run.interval_start for run in runs(backfill_id)]
+    if covered != hours:
+        mark_complete(backfill_id)
+        missing = sorted(set(hours) - set(covered))
+        foreign = sorted(set(covered) - set(hours))
+        raise RuntimeError(
+            f"backfill {backfill_id} does not cover the hours asked for (missing {missing[:3]}, other hours "
+            f"{foreign[:3]}): a run of one of these hours is still in flight, or the metadata database holds runs "
+            "from an older eventpipe dated differently (`make clean-home`, or another EVENTPIPE_HOME)"
+        )
+
+
 def run_in_process(dag, run: BackfillRun) -> str:
     """Run one of the backfill's runs here, through ``dag.test``'s loop (tasks, retries, deferrals), and return its
     state. ``dag.test`` makes a manual run of its own; here it is handed the backfill's run instead."""
@@ -128,6 +152,7 @@ def wait(backfill_id: int, on_interval: Callable[[datetime, str], None] | None) 
 
     reported: dict[int, RunOutcome] = {}
     expected = runs(backfill_id)
+    last_seen = time.monotonic()
     while True:
         with create_session() as session:
             for run in expected:
@@ -141,6 +166,13 @@ def wait(backfill_id: int, on_interval: Callable[[datetime, str], None] | None) 
             completed = session.get(Backfill, backfill_id).completed_at is not None
         if len(reported) == len(expected) or completed:
             break
+        if scheduler_is_alive():
+            last_seen = time.monotonic()
+        elif time.monotonic() - last_seen > SCHEDULER_GONE_SECONDS:
+            raise SchedulerGone(
+                f"the scheduler stopped while backfill {backfill_id} ran ({len(reported)} of {len(expected)} hours "
+                "done); its runs continue when a scheduler starts again (eventpipe up), or clear them in the UI"
+            )
         time.sleep(POLL_SECONDS)
     return [reported.get(run.dag_run_pk, RunOutcome(run.interval_start, "not run")) for run in expected]
 

@@ -125,6 +125,7 @@ def run_intervals(
         return backfill.wait(created, on_interval)
     backfill.close_abandoned(dag.dag_id)
     created = backfill.create(dag, hours)
+    backfill.check_covers(created, hours)
     return _run_here(dag, created, on_interval)
 
 
