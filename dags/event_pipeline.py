@@ -33,10 +33,12 @@ Every step is idempotent: re-running an hour loads nothing twice and delivers no
 - **Backfill a range** (hours that never ran, e.g. before the DAG was enabled): *Trigger* ->
   *Backfill*, pick the *Date Range* (data intervals: each run loads one arrival hour), *Reprocess
   Behavior* **Missing Runs** (or **Missing and Errored Runs** to redo failed hours too; **All Runs**
-  re-runs every hour, harmless but slow), and *Max Active Runs* 1: the embedded DuckDB warehouse
-  takes one writer at a time. The dialog counts the runs it will create before you confirm. From a
-  shell, `airflow backfill create --dag-id event_pipeline --from-date ... --to-date ...
-  --reprocess-behavior none` does the same.
+  re-runs every hour, harmless but slow). The embedded DuckDB warehouse takes one writer at a time:
+  its Airflow's default pool has one slot, so tasks run one at a time whatever *Max Active Runs* says.
+  The dialog counts the runs it will create before you confirm. From a shell, `airflow backfill create
+  --dag-id event_pipeline --from-date ... --to-date ... --reprocess-behavior none` does the same;
+  `eventpipe run --start ... --end ...` makes such a backfill (re-running every hour in the range) and,
+  when no scheduler is up, runs it itself.
 - **Replay quarantine** (after fixing what quarantined the lines, e.g. a producer bug or a validation
   rule): `eventpipe replay-quarantine [--reason CODE]` loads the quarantined lines that now pass
   (there is no DAG for it yet; the rest stay quarantined, with their reason). The marts take them at

@@ -75,6 +75,12 @@ def airflow_environ(base: dict[str, str] | None = None) -> dict[str, str]:
         "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
         "DBT_PROFILES_DIR": str(settings.dbt_project_dir()),
     }
+    if env.get("EVENTPIPE_TARGET", "duckdb") == "duckdb":
+        # The embedded DuckDB takes one writer process at a time, and Airflow's max_active_runs does not count a
+        # backfill's runs (nor share_sync's beside event_pipeline): every task is in the default pool, made with
+        # one slot here, so a scheduler (`eventpipe up`) never starts two at once. (Read when the database is
+        # created; `make clean-home` starts a new one.)
+        defaults["AIRFLOW__CORE__DEFAULT_POOL_TASK_SLOT_COUNT"] = "1"
     for key, value in {**defaults, **openlineage_environ(env)}.items():
         env.setdefault(key, value)
     return env

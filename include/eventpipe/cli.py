@@ -118,9 +118,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from eventpipe import targets
+    from eventpipe import runner, targets
     from eventpipe.progress import run_with_progress
 
+    hours = runner.hourly_intervals(args.start, args.end)
+    if not_over := runner.hours_not_over(hours):
+        print(f"eventpipe run: {runner.not_over_message(not_over)}", file=sys.stderr)
+        return 2
     with targets.activated(args.target or targets.default_target()):
         failed = run_with_progress(args.start, args.end)
         _print_summary()

@@ -1,9 +1,5 @@
 """Run ``event_pipeline`` through Airflow for a range of hourly intervals (on the target the
-environment names: ``eventpipe.targets``).
-
-Each interval is one real DAG run executed by Airflow's ``dag.test()``: the same tasks the scheduler
-would run, retries included (Airflow 3's ``dag.test`` retries a failed task after its retry_delay),
-in this process, one interval after another in time order, each dated with its real start and end.
+environment names: ``eventpipe.targets``), as one Airflow backfill (``eventpipe.backfill``).
 """
 
 from __future__ import annotations
@@ -12,19 +8,13 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from eventpipe import airflow_env, settings
+from eventpipe import airflow_env, backfill, settings
+from eventpipe.backfill import RunOutcome
 from eventpipe.load import hour_floor
 
 PIPELINE_DAG_ID = "event_pipeline"
-
-
-@dataclass
-class RunOutcome:
-    interval_start: datetime
-    state: str
 
 
 def hourly_intervals(start: datetime, end: datetime) -> list[datetime]:
@@ -35,6 +25,19 @@ def hourly_intervals(start: datetime, end: datetime) -> list[datetime]:
         hours.append(current)
         current += timedelta(hours=1)
     return hours
+
+
+def hours_not_over(hours: list[datetime]) -> list[datetime]:
+    """The hours that have not ended yet: no backfill (nor scheduled run) loads an hour before it is over."""
+    now = _naive_utc(datetime.now(UTC))
+    return [hour for hour in hours if hour + timedelta(hours=1) > now]
+
+
+def not_over_message(not_over: list[datetime]) -> str:
+    return (
+        f"{len(not_over)} of the hours have not ended yet (from {not_over[0]:%Y-%m-%dT%H}:00 UTC): an hour is "
+        "loaded once it is over, by its scheduled run or a later `eventpipe run`"
+    )
 
 
 def _naive_utc(moment: datetime) -> datetime:
@@ -92,41 +95,52 @@ def load_dag(dag_id: str = PIPELINE_DAG_ID):
     return bag.dags[dag_id]
 
 
-def record_real_start(run_id: str, started: datetime) -> None:
-    """Date the run's start when it started: ``dag.test()`` dates it at the logical date, so the UI showed a
-    run of an hour from days ago as lasting days. (Its end date is already when it ended.)"""
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
-    from sqlalchemy import update
-
-    with create_session() as session:
-        session.execute(
-            update(DagRun).where(DagRun.dag_id == PIPELINE_DAG_ID, DagRun.run_id == run_id).values(start_date=started)
-        )
-
-
 def run_intervals(
     start: datetime,
     end: datetime,
     on_interval: Callable[[datetime, str], None] | None = None,
 ) -> list[RunOutcome]:
-    from eventpipe.deliver.local import local_receivers
+    """Run every arrival hour in ``[start, end)`` as one Airflow backfill of ``event_pipeline``.
 
+    The backfill is Airflow's own (``airflow backfill create``): one entry in the UI's Backfills, one run of type
+    ``backfill`` per hour. Who runs it depends on the metadata database:
+
+    - a scheduler is alive on it (``eventpipe up``, the compose stack, a Celery deployment): the scheduler runs the
+      backfill on the executor the Airflow config names, and this waits, reporting each hour as it ends;
+    - none is (the embedded default): this process runs the runs itself, in time order, through ``dag.test``'s
+      loop (every task in this process: no per-task interpreter start, which is the embedded default's speed),
+      with the local receivers up, each run dated with its real start and each task's log written where the UI
+      reads it (``eventpipe.task_logs``).
+    """
+    hours = hourly_intervals(start, end)
+    if not hours:
+        return []
+    if not_over := hours_not_over(hours):
+        raise ValueError(not_over_message(not_over))
     prepare()
     dag = load_dag()
+    backfill.sync_dag(dag)
+    if backfill.scheduler_is_alive():
+        created = backfill.create(dag, hours)
+        return backfill.wait(created, on_interval)
+    backfill.close_abandoned(dag.dag_id)
+    created = backfill.create(dag, hours)
+    backfill.check_covers(created, hours)
+    return _run_here(dag, created, on_interval)
+
+
+def _run_here(dag, created, on_interval) -> list[RunOutcome]:
+    from eventpipe import task_logs
+    from eventpipe.deliver.local import local_receivers
+
     outcomes = []
-    # The local HEC / Heap / GA4 receivers the deliver task sends to, up for the whole run (their
-    # Connections are defined in this process's environment, which dag.test's tasks share).
-    with local_receivers():
-        for interval_start in hourly_intervals(start, end):
-            # A manual run covers the last whole interval before its logical date, as a scheduled
-            # run does: the run for arrival hour H is the one dated H + 1h (when that hour has ended).
-            interval_end = (interval_start + timedelta(hours=1)).replace(tzinfo=UTC)
-            started = datetime.now(UTC)
-            dag_run = dag.test(logical_date=interval_end, run_after=interval_end)
-            record_real_start(dag_run.run_id, started)
-            state = str(getattr(dag_run.state, "value", dag_run.state))
-            outcomes.append(RunOutcome(interval_start, state))
+    # The local HEC / Heap / GA4 receivers the deliver task sends to, up for the whole backfill (their
+    # Connections are defined in this process's environment, which the tasks run here share).
+    with local_receivers(), task_logs.written_for_in_process_tasks():
+        for run in backfill.runs(created):
+            state = backfill.run_in_process(dag, run)
+            outcomes.append(RunOutcome(run.interval_start, state))
             if on_interval:
-                on_interval(interval_start, state)
+                on_interval(run.interval_start, state)
+    backfill.mark_complete(created)
     return outcomes

@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import tempfile
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any
 
 import duckdb
 
-from eventpipe import settings, snowflake_lock, staging, storage
+from eventpipe import settings, snowflake_load_tables, snowflake_lock, staging, storage
 from eventpipe.sql import load_sql
 from eventpipe.warehouse import QuarantinedFile, configure, ledger_row, quarantined_file_row
 
@@ -228,26 +227,20 @@ class SnowflakeWarehouse:
         # COPY skips a file name it loaded before, and must not pick up files a crashed attempt left:
         # each group's files go to a folder of their own, and its rows to load tables of their own, so loaders
         # running at once (several hours on several workers) never touch each other's. Hex only, so safe to
-        # place in the statements.
-        token = group_dir = uuid.uuid4().hex
-        self.conn.execute_string(load_sql("snowflake", "create_load_tables").format(token=token))
-        try:
-            with self.conn.cursor() as cursor:
-                for table, path in staged.items():
-                    # PUT is a client command, not SQL: its local path cannot be a bind parameter.
-                    cursor.execute(f"put 'file://{path}' @raw.load_stage/{group_dir}/ auto_compress = false")
-                    cursor.execute(
-                        load_sql("snowflake", f"copy_{table}_stage").format(group_dir=group_dir, token=token)
-                    )
-                # The MERGEs deduplicate against all history: one loader at a time (a lease that expires if its
-                # holder dies).
-                with snowflake_lock.merge_lease(self.conn) as lease:
-                    for table in staged:
-                        lease.renew()
-                        params = None if table == "quarantined_event" else window
-                        cursor.execute(load_sql("snowflake", f"merge_{table}").format(token=token), params)
-        finally:
-            self.conn.execute_string(load_sql("snowflake", "drop_load_tables").format(token=token))
+        # place in the statements; what a killed loader leaves is swept by a later load.
+        with snowflake_load_tables.load_tables(self.conn) as token, self.conn.cursor() as cursor:
+            group_dir = token
+            for table, path in staged.items():
+                # PUT is a client command, not SQL: its local path cannot be a bind parameter.
+                cursor.execute(f"put 'file://{path}' @raw.load_stage/{group_dir}/ auto_compress = false")
+                cursor.execute(load_sql("snowflake", f"copy_{table}_stage").format(group_dir=group_dir, token=token))
+            # The MERGEs deduplicate against all history: one loader at a time (a lease that expires if its
+            # holder dies).
+            with snowflake_lock.merge_lease(self.conn) as lease:
+                for table in staged:
+                    lease.renew()
+                    params = None if table == "quarantined_event" else window
+                    cursor.execute(load_sql("snowflake", f"merge_{table}").format(token=token), params)
 
     def _record_files(self, group, interval_start, batch_id, loaded_at, lines_per_file) -> staging.GroupOutcome:
         """Ledger rows from what the tables hold for each file (not from what this attempt inserted)."""

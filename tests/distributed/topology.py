@@ -187,7 +187,7 @@ class Topology:
 def airflow_env_for(home: Path, database: str, redis_db: int, port: int, extra: dict[str, str]) -> dict[str, str]:
     base = {key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "SNOWFLAKE_"))}
     base["EVENTPIPE_HOME"] = str(home)
-    env = airflow_env.airflow_environ(base)
+    env = airflow_env.airflow_environ(base | extra)  # the target (in extra) decides some of Airflow's defaults
     postgres = f"postgres@{POSTGRES['host']}:{POSTGRES['port']}/{database}"
     env.update(
         {

@@ -53,3 +53,27 @@ def test_the_emulator_target_hides_real_snowflake_credentials(monkeypatch, event
         assert not credentials_in_env()
         assert "SNOWFLAKE_ACCOUNT" not in os.environ and os.environ["EVENTPIPE_TARGET"] == "snowflake"
     assert os.environ["SNOWFLAKE_ACCOUNT"] == "real-account"
+
+
+def test_the_embedded_airflow_runs_one_task_at_a_time_only_on_duckdb(tmp_path):
+    """A backfill's runs are not counted by max_active_runs, and share_sync runs beside event_pipeline: on the
+    embedded DuckDB (one writer process) the default pool Airflow creates has one slot; on Snowflake, Airflow's."""
+    from eventpipe import airflow_env
+
+    base = {"EVENTPIPE_HOME": str(tmp_path)}
+    assert airflow_env.airflow_environ(base)["AIRFLOW__CORE__DEFAULT_POOL_TASK_SLOT_COUNT"] == "1"
+    assert "AIRFLOW__CORE__DEFAULT_POOL_TASK_SLOT_COUNT" not in airflow_env.airflow_environ(
+        base | {"EVENTPIPE_TARGET": "snowflake"}
+    )
+
+
+def test_hours_that_have_not_ended_are_refused_before_airflow_starts(monkeypatch):
+    started = []
+    monkeypatch.setattr(runner, "prepare", lambda: started.append(True))
+    now = datetime.now(UTC).replace(tzinfo=None)
+    try:
+        runner.run_intervals(now.replace(minute=0, second=0, microsecond=0), now.replace(minute=59))
+    except ValueError as error:
+        assert "have not ended yet" in str(error)
+    else:
+        raise AssertionError("the current hour was accepted")

@@ -140,3 +140,43 @@ def test_a_crashed_holder_s_lease_expires_and_the_next_loader_proceeds(endpoint,
     assert result.loaded > 0 and reconcile.reconcile_interval(survivor, landing, HOUR_A).balanced
     assert waited >= 1, "the loader merged while the dead holder's lease was still live"
     survivor.close()
+
+
+def test_what_a_killed_loader_left_is_dropped_by_a_later_load(endpoint, landing, monkeypatch):
+    """A loader killed between creating its load tables and dropping them (its ``finally`` never ran) leaves the
+    tables, its stage folder and its ``ops.load_in_progress`` row; a later load drops them once they are stale, and
+    never the tables of a load still young enough to be running."""
+    from eventpipe import snowflake_load_tables
+
+    killed = connect(endpoint)
+    tables = snowflake_load_tables.load_tables(killed.conn)
+    token = tables.__enter__()  # ... and the process dies here: no __exit__, no drop
+    young = snowflake_load_tables.load_tables(killed.conn)
+    live_token = young.__enter__()
+
+    def leftovers(target) -> set[str]:
+        with target.conn.cursor() as cursor:
+            names = [row[0] for row in cursor.execute("select table_name from information_schema.tables").fetchall()]
+            rows = [row[0] for row in cursor.execute("select token from ops.load_in_progress").fetchall()]
+        found = {m.group(1).lower() for name in names if (m := re.search(r"_stage_([0-9a-f]{32})$", name, re.I))}
+        return found | set(rows)
+
+    assert leftovers(killed) == {token, live_token}
+    survivor = connect(endpoint)
+    monkeypatch.setenv("EVENTPIPE_STALE_LOAD_SECONDS", "3600")
+    load.load_interval(survivor, landing, HOUR_A, run_id="too-early-to-sweep")
+    assert leftovers(survivor) == {token, live_token}, "a load dropped tables that may still be in use"
+
+    with survivor.conn.cursor() as cursor:  # the killed load started long ago; the other one just now
+        cursor.execute(
+            "update ops.load_in_progress set started_at = dateadd(hour, -7, started_at) where token = %(token)s",
+            {"token": token},
+        )
+    monkeypatch.delenv("EVENTPIPE_STALE_LOAD_SECONDS")
+    result = load.load_interval(survivor, landing, HOUR_B, run_id="after-the-kill")
+    assert result.loaded > 0 and reconcile.reconcile_interval(survivor, landing, HOUR_B).balanced
+    assert leftovers(survivor) == {live_token}, "the killed load's tables were not dropped"
+    young.__exit__(None, None, None)
+    assert leftovers(survivor) == set()
+    for target in (killed, survivor):
+        target.close()
