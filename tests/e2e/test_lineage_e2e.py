@@ -123,7 +123,7 @@ def test_every_task_of_the_hour_is_under_one_dag_run(events):
     dag_events = [e for e in events if e["job"]["name"] == "event_pipeline"]
     assert dag_events and {e["run"]["runId"] for e in dag_events} == {ol_run_id}
     airflow_run_ids = {e["run"]["facets"]["airflow"]["dagRun"]["run_id"] for e in task_events}
-    assert airflow_run_ids == {"manual__2026-11-27T07:00:00+00:00"}
+    assert airflow_run_ids == {"backfill__2026-11-27T07:00:00+00:00"}
     completed = {e["job"]["name"].removeprefix("event_pipeline.") for e in task_events if e["eventType"] == "COMPLETE"}
     for task in ("load_raw_events", "dbt_marts.dbt_producer_watcher", "reconcile", "deliver"):
         assert task in completed
@@ -186,7 +186,7 @@ def test_airflow_records_each_asset_event_from_the_task_that_writes_it(events, l
             db.execute(
                 "SELECT a.uri, e.source_task_id FROM asset_event e JOIN asset a ON a.id = e.asset_id"
                 " WHERE e.source_dag_id = 'event_pipeline' AND e.source_run_id = ?",
-                ["manual__2026-11-27T07:00:00+00:00"],
+                ["backfill__2026-11-27T07:00:00+00:00"],
             ).fetchall()
         )
     assert all(uri.startswith("eventpipe://") for uri in uris), sorted(uris)  # no duckdb:///<path> of Cosmos
