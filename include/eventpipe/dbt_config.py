@@ -79,11 +79,18 @@ def run_producer_first(group) -> None:
     worker slot) it waits forever for a build that never starts. ``trigger_rule="all_done"`` (not
     Cosmos' "always", which ignores the producer altogether) keeps the sensors running after a failed
     build, so each model still reports its own outcome.
+
+    Re-runs stay one build (``eventpipe.watcher_rerun``): the producer builds again when a Clear (or a
+    retry) runs it again, where Cosmos' skips itself, and a model's task re-run by the same Clear
+    reports that build instead of running its model with dbt on its own.
     """
     from cosmos.constants import PRODUCER_WATCHER_DONE_TASK_ID, PRODUCER_WATCHER_TASK_ID
 
+    from eventpipe.watcher_rerun import rebuild_on_rerun
+
     prefix = f"{group.group_id}."
     tasks = {task.task_id: task for task in group}  # every task in the group, nested groups included
+    rebuild_on_rerun(tasks.values())
     producer = tasks[prefix + PRODUCER_WATCHER_TASK_ID]
     # The build runs even when an upstream task failed: the sensors wait for a producer that has
     # finished, and one that never ran (upstream_failed) would leave them waiting forever.
