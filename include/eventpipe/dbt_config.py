@@ -111,10 +111,9 @@ def run_producer_first(group) -> None:
         model = getattr(task, "model_unique_id", None)
         if not hasattr(task, "poke") or model is None:
             continue
-        if getattr(task, "is_test_sensor", False) and not producer.tests_per_model.get(model):
-            # No hourly test of this model runs (all its tests are CI-only): there is no outcome to
-            # read, and only the deferred trigger resolves that ("node not run") instead of polling.
-            continue
+        # No hourly test of this model runs (all its tests are CI-only): there is no outcome to read,
+        # and the task succeeds once the build has (eventpipe.watcher_rerun), without deferring.
+        task.expects_no_outcome = getattr(task, "is_test_sensor", False) and not producer.tests_per_model.get(model)
         # Every sensor runs after the build has finished (above), so its first poke finds the
         # model's outcome: poking in place costs one task start; deferring costs two and a trip
         # through the triggerer. Nothing is left to wait for, so nothing holds a worker slot.

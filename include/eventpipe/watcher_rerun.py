@@ -92,6 +92,16 @@ class _ReportsRebuilds:
         )
         return super()._handle_retry(try_number, producer_task_state, context)
 
+    def _handle_no_dbt_node_status(self, producer_task_state: str | None, try_number: int, context: Any) -> bool:
+        # A .test task of a model none of whose tests the build runs (all CI-only) has nothing to report:
+        # done once the build has succeeded. (Cosmos polls for it, and only its deferred trigger resolves
+        # "not run"; a deferral that resumes at once lost a race in Airflow's LocalExecutor under load,
+        # the finished deferral's event failing the resumed try, which then retried.)
+        if getattr(self, "expects_no_outcome", False) and producer_task_state == "success":
+            log.info("No test of model '%s' runs in the hourly build: nothing to report", self.model_unique_id)
+            return True
+        return super()._handle_no_dbt_node_status(producer_task_state, try_number, context)
+
     def _producer_built_for_this_try(self, context: Any) -> bool:
         ti = context["ti"]
         # A Clear sets max_tries to the last try plus the task's retries: this try is the Clear's first

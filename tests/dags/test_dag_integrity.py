@@ -135,11 +135,11 @@ def test_sensors_poke_once_the_build_is_over_and_dbt_parses_partially(dagbag):
     for sensor in sensors:
         assert producer.task_id in sensor.get_flat_relative_ids(upstream=True), sensor.task_id
         has_outcome = not sensor.is_test_sensor or sensor.model_unique_id in producer.tests_per_model
-        # a sensor with an outcome to read pokes (once: the build is over); one without defers to the
-        # trigger, which alone resolves "not run" (a poke would wait until its timeout)
-        assert sensor.deferrable is not has_outcome, sensor.task_id
-        if has_outcome:
-            assert sensor.poke_interval <= 1 and sensor.timeout <= 600, sensor.task_id
+        # every sensor pokes (once: the build is over); one with no outcome to read (a model whose tests
+        # are all CI-only) succeeds once the build has, instead of deferring to Cosmos' trigger
+        assert sensor.deferrable is False, sensor.task_id
+        assert sensor.expects_no_outcome is not has_outcome, sensor.task_id
+        assert sensor.poke_interval <= 1 and sensor.timeout <= 600, sensor.task_id
 
 
 def test_the_dbt_group_rebuilds_on_a_rerun(dagbag):
