@@ -81,11 +81,18 @@ def run_producer_first(group) -> None:
     worker slot) it waits forever for a build that never starts. ``trigger_rule="all_done"`` (not
     Cosmos' "always", which ignores the producer altogether) keeps the sensors running after a failed
     build, so each model still reports its own outcome.
+
+    Re-runs stay one build (``eventpipe.watcher_rerun``): the producer builds again when a Clear (or a
+    retry) runs it again, where Cosmos' skips itself, and a model's task re-run by the same Clear
+    reports that build instead of running its model with dbt on its own.
     """
     from cosmos.constants import PRODUCER_WATCHER_DONE_TASK_ID, PRODUCER_WATCHER_TASK_ID
 
+    from eventpipe.watcher_rerun import rebuild_on_rerun
+
     prefix = f"{group.group_id}."
     tasks = {task.task_id: task for task in group}  # every task in the group, nested groups included
+    rebuild_on_rerun(tasks.values())
     producer = tasks[prefix + PRODUCER_WATCHER_TASK_ID]
     # The build runs even when an upstream task failed: the sensors wait for a producer that has
     # finished, and one that never ran (upstream_failed) would leave them waiting forever.
@@ -106,10 +113,9 @@ def run_producer_first(group) -> None:
         model = getattr(task, "model_unique_id", None)
         if not hasattr(task, "poke") or model is None:
             continue
-        if getattr(task, "is_test_sensor", False) and not producer.tests_per_model.get(model):
-            # No hourly test of this model runs (all its tests are CI-only): there is no outcome to
-            # read, and only the deferred trigger resolves that ("node not run") instead of polling.
-            continue
+        # No hourly test of this model runs (all its tests are CI-only): there is no outcome to read,
+        # and the task succeeds once the build has (eventpipe.watcher_rerun), without deferring.
+        task.expects_no_outcome = getattr(task, "is_test_sensor", False) and not producer.tests_per_model.get(model)
         # Every sensor runs after the build has finished (above), so its first poke finds the
         # model's outcome: poking in place costs one task start; deferring costs two and a trip
         # through the triggerer. Nothing is left to wait for, so nothing holds a worker slot.

@@ -135,8 +135,24 @@ def test_sensors_poke_once_the_build_is_over_and_dbt_parses_partially(dagbag):
     for sensor in sensors:
         assert producer.task_id in sensor.get_flat_relative_ids(upstream=True), sensor.task_id
         has_outcome = not sensor.is_test_sensor or sensor.model_unique_id in producer.tests_per_model
-        # a sensor with an outcome to read pokes (once: the build is over); one without defers to the
-        # trigger, which alone resolves "not run" (a poke would wait until its timeout)
-        assert sensor.deferrable is not has_outcome, sensor.task_id
-        if has_outcome:
-            assert sensor.poke_interval <= 1 and sensor.timeout <= 600, sensor.task_id
+        # every sensor pokes (once: the build is over); one with no outcome to read (a model whose tests
+        # are all CI-only) succeeds once the build has, instead of deferring to Cosmos' trigger
+        assert sensor.deferrable is False, sensor.task_id
+        assert sensor.expects_no_outcome is not has_outcome, sensor.task_id
+        assert sensor.poke_interval <= 1 and sensor.timeout <= 600, sensor.task_id
+
+
+def test_the_dbt_group_rebuilds_on_a_rerun(dagbag):
+    # A Clear raises every cleared task's try number: Cosmos' producer skips any try but its first, and a
+    # model's task on a later try runs its own model with dbt, one dbt start-up per model. Here the
+    # producer builds on every try and the models' tasks report a build made in their Clear.
+    from eventpipe.watcher_rerun import RebuildingProducerWatcherOperator, RerunRunWatcherOperator
+
+    dag = dagbag.dags["event_pipeline"]
+    producer = dag.get_task("dbt_marts.dbt_producer_watcher")
+    assert type(producer) is RebuildingProducerWatcherOperator
+    sensors = [t for t in dag.tasks if t.task_id.startswith("dbt_marts.") and hasattr(t, "poke")]
+    assert len(sensors) == 20  # still one task per model and one per model's tests
+    for sensor in sensors:
+        assert type(sensor).__module__ == RerunRunWatcherOperator.__module__, (sensor.task_id, type(sensor))
+        assert sensor.producer_task_id == producer.task_id

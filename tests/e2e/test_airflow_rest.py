@@ -3,11 +3,7 @@ created over the REST API with a token from the auth endpoint, executed by the L
 
 from __future__ import annotations
 
-import json
-import socket
-import time
 import urllib.error
-import urllib.request
 from datetime import datetime
 
 import duckdb
@@ -15,59 +11,9 @@ import pytest
 
 from eventpipe import up
 from eventpipe.generate import generate
+from tests.e2e.support import api, free_port, trigger, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def api(base_url, token, path, body=None, method=None):
-    request = urllib.request.Request(
-        f"{base_url}/api/v2{path}",
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        method=method or ("POST" if body is not None else "GET"),
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.load(response)
-    except urllib.error.HTTPError as error:
-        error.msg = f"{error.msg}: {error.read().decode(errors='replace')[:2000]}"  # the API's own words
-        raise
-
-
-def trigger(base_url, token, logical_date):
-    """POST a DAG run as the UI's Trigger button does; on a 5xx, try again as a user would.
-
-    Airflow on SQLite (the embedded default) answered this POST with a 500 once in about four runs
-    here while the scheduler and DAG processor were writing. A retry that finds the first attempt did
-    create the run gets 409 and picks that run up, so no second run is made.
-    """
-    for attempt in range(5):
-        try:
-            return api(base_url, token, "/dags/event_pipeline/dagRuns", {"logical_date": logical_date})
-        except urllib.error.HTTPError as error:
-            if error.code == 409:
-                runs = api(base_url, token, "/dags/event_pipeline/dagRuns?limit=100")["dag_runs"]
-                return next(r for r in runs if r["logical_date"].startswith(logical_date.removesuffix("Z")))
-            if error.code < 500 or attempt == 4:
-                raise
-            time.sleep(3)
-    raise AssertionError("unreachable")
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(2)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
 def test_trigger_event_pipeline_over_rest(tmp_path, monkeypatch):
