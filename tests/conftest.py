@@ -49,3 +49,41 @@ def pytest_ignore_collect(collection_path, config):
     if collection_path.name == "distributed" and not config.getoption("--distributed"):
         return True
     return None
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Kinds of slow parts (markers registered in pyproject.toml; `make test-fast` deselects them all).
+# Marked here: every test of a directory below, and every test that uses one of the fixtures below, directly or
+# through another fixture; a test module marks what else it runs itself (`pytestmark`).
+# ------------------------------------------------------------------------------------------------------------
+KINDS = ("airflow", "dbt", "emulator", "browser")
+FIXTURE_KINDS = {
+    "marts_warehouse": ("dbt",),  # generate -> load -> dbt build (above)
+    "marts_home": ("airflow", "dbt"),  # tests/explorer/conftest.py: `eventpipe run` (event_pipeline, dbt)
+    "snowflake": ("emulator",),  # tests/unit/test_snowflake_loader.py: the emulator over HTTP
+    "endpoint": ("emulator",),  # tests/unit/test_snowflake_concurrent_load.py
+}
+# tests/dags: DagBag and dag.test(); tests/e2e: `eventpipe run` (event_pipeline with its dbt tasks) or Airflow itself.
+DIRECTORY_KINDS = {"dags": ("airflow",), "dbt": ("dbt",), "e2e": ("airflow", "dbt")}
+# Under pytest-xdist (--dist loadgroup), one group runs on one worker: a module's tests stay together (their
+# module-scoped fixtures are built once), and every module using one of these session-scoped builds joins its
+# group, so each is built once in the whole run.
+SHARED_BUILDS = ("marts_home", "marts_warehouse")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    module_group: dict[Path, str] = {}
+    for item in items:
+        kinds = set(DIRECTORY_KINDS.get(item.path.parent.name, ()))
+        for name in item.fixturenames:
+            kinds.update(FIXTURE_KINDS.get(name, ()))
+        for kind in sorted(kinds):
+            item.add_marker(kind)
+        shared = next((name for name in SHARED_BUILDS if name in item.fixturenames), None)
+        if shared:
+            module_group.setdefault(item.path, shared)
+    if config.pluginmanager.hasplugin("xdist"):
+        for item in items:
+            group = module_group.get(item.path) or str(item.path.relative_to(config.rootpath))
+            item.add_marker(pytest.mark.xdist_group(group))
