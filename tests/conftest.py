@@ -83,7 +83,22 @@ def pytest_collection_modifyitems(config, items):
         shared = next((name for name in SHARED_BUILDS if name in item.fixturenames), None)
         if shared:
             module_group.setdefault(item.path, shared)
-    if config.pluginmanager.hasplugin("xdist"):
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    groups = {}
+    for item in items:
+        group = module_group.get(item.path) or str(item.path.relative_to(config.rootpath))
+        item.add_marker(pytest.mark.xdist_group(group))
+        groups[item] = group
+    if getattr(config.option, "dist", "no") != "no":
+        # The heaviest groups first (with --no-loadscope-reorder, workers take groups in this order), so that no
+        # Airflow run is left to start last; within a group, the collection order.
+        weight: dict[str, int] = {}
         for item in items:
-            group = module_group.get(item.path) or str(item.path.relative_to(config.rootpath))
-            item.add_marker(pytest.mark.xdist_group(group))
+            kinds = {mark.name for mark in item.iter_markers() if mark.name in KIND_WEIGHTS}
+            weight[groups[item]] = max(weight.get(groups[item], 0), sum(KIND_WEIGHTS[kind] for kind in kinds))
+        items.sort(key=lambda item: -weight[groups[item]])
+
+
+# How much a kind costs, roughly: an Airflow run (and its dbt tasks) takes minutes, a dbt build tens of seconds.
+KIND_WEIGHTS = {"airflow": 4, "browser": 2, "dbt": 2, "slow": 1, "emulator": 1}

@@ -26,6 +26,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -226,6 +227,7 @@ def expected_lines(file: File) -> list[tuple[bytes, Line]]:
     return seen
 
 
+@pytest.mark.slow  # tens of seconds: one real load per hypothesis example (not in `make test-fast`)
 @settings(
     max_examples=80,
     deadline=None,
