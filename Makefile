@@ -55,9 +55,9 @@ FAST := not (slow or airflow or dbt or emulator or browser or snowflake)
 test: setup browser
 	$(RUN) pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
-# The edit loop: everything but the slow kinds (markers in pyproject.toml), in one process.
+# The edit loop: everything but the slow kinds (markers in pyproject.toml).
 test-fast: setup
-	$(RUN) pytest -m "$(FAST)"
+	$(RUN) pytest -m "$(FAST)" -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 # Needs PostgreSQL on 127.0.0.1:5432 (trust) and Redis on 127.0.0.1:6379; creates and drops its own database.
 test-distributed: setup

@@ -227,7 +227,6 @@ def expected_lines(file: File) -> list[tuple[bytes, Line]]:
     return seen
 
 
-@pytest.mark.slow  # tens of seconds: one real load per hypothesis example (not in `make test-fast`)
 @settings(
     max_examples=80,
     deadline=None,
@@ -322,6 +321,7 @@ def check(con, landing: str, files, result) -> None:
     assert checked.balanced, checked.problems
 
 
+@pytest.mark.slow  # tens of seconds: one real load per hypothesis example (not in `make test-fast`)
 def test_hostile_landing_hours_load_without_crash_and_every_line_is_accounted_for(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("EVENTPIPE_MAX_LINE_BYTES", str(MAX_LINE_BYTES))
     monkeypatch.setenv("EVENTPIPE_LOAD_GROUP_BYTES", "4096")  # groups of a few files: partial groups too
