@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 import pytest
@@ -90,9 +91,10 @@ def pytest_collection_modifyitems(config, items):
         group = module_group.get(item.path) or str(item.path.relative_to(config.rootpath))
         item.add_marker(pytest.mark.xdist_group(group))
         groups[item] = group
-    if getattr(config.option, "dist", "no") != "no":
-        # The heaviest groups first (with --no-loadscope-reorder, workers take groups in this order), so that no
-        # Airflow run is left to start last; within a group, the collection order.
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # On each worker (the controller schedules from the workers' collections), the heaviest groups first:
+        # with --no-loadscope-reorder workers take groups in this order, so that no Airflow run is left to start
+        # last; within a group, the collection order.
         weight: dict[str, int] = {}
         for item in items:
             kinds = {mark.name for mark in item.iter_markers() if mark.name in KIND_WEIGHTS}
