@@ -46,18 +46,17 @@ browser:
 	@$(CHROMIUM) --version
 
 # The suite on TEST_WORKERS pytest-xdist workers: most tests wait on Airflow, dbt, DuckDB or a server in a child
-# process, so 3 workers keep 2 cores busy. --dist loadgroup keeps a module's tests on one worker, and the tests of
-# each shared warehouse build (tests/conftest.py) together, so every fixture is still built once; the groups start
-# heaviest first (tests/conftest.py orders them; xdist's own reorder would sort them by number of tests).
+# process, so 3 workers keep 2 cores busy. tests/conftest.py schedules a module's tests on one worker (the explorer's
+# tests too, which share one build) and the heaviest first (xdist's own reorder would sort by number of tests).
 TEST_WORKERS ?= 3
 FAST := not (slow or airflow or dbt or emulator or browser or snowflake)
 
 test: setup browser
-	$(RUN) pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+	$(RUN) pytest -n $(TEST_WORKERS) --no-loadscope-reorder
 
 # The edit loop: everything but the slow kinds (markers in pyproject.toml).
 test-fast: setup
-	$(RUN) pytest -m "$(FAST)" -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+	$(RUN) pytest -m "$(FAST)" -n $(TEST_WORKERS) --no-loadscope-reorder
 
 # Needs PostgreSQL on 127.0.0.1:5432 (trust) and Redis on 127.0.0.1:6379; creates and drops its own database.
 test-distributed: setup
