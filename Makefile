@@ -6,11 +6,12 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 export UV_LINK_MODE := copy
 
-.PHONY: help setup demo test test-distributed lint format bench up clean-home manifest .uv-bootstrap browser
+.PHONY: help setup demo test test-fast test-distributed lint format bench up clean-home manifest .uv-bootstrap browser
 
 help:
 	@echo "make demo   - generate a day of events and run the whole pipeline locally (embedded default)"
-	@echo "make test   - the test suite (unit, dbt, DAG integrity, end-to-end, Airflow REST)"
+	@echo "make test   - the test suite (unit, dbt, DAG integrity, end-to-end, Airflow REST), on 2 workers"
+	@echo "make test-fast - the edit loop: the suite without the Airflow, dbt, emulator, browser and slow tests"
 	@echo "make test-distributed - the production topology as native processes: Postgres metadata, CeleryExecutor"
 	@echo "                        on Redis, two workers, a backfill on the Snowflake emulator (needs Postgres, Redis)"
 	@echo "make lint   - ruff + sqlfluff"
@@ -44,8 +45,18 @@ browser:
 	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 	@$(CHROMIUM) --version
 
+# The suite on TEST_WORKERS pytest-xdist workers (most tests wait on Airflow, dbt, DuckDB or a server in a child
+# process). tests/conftest.py keeps a module's tests on one worker (the explorer's together: one shared build) and
+# starts the heaviest first. 2 by default on 2 cores; TEST_WORKERS=N to change.
+TEST_WORKERS ?= 2
+FAST := not (slow or airflow or dbt or emulator or browser or snowflake)
+
 test: setup browser
-	$(RUN) pytest
+	$(RUN) pytest -n $(TEST_WORKERS) --no-loadscope-reorder
+
+# The edit loop: everything but the slow kinds (markers in pyproject.toml).
+test-fast: setup
+	$(RUN) pytest -m "$(FAST)" -n $(TEST_WORKERS) --no-loadscope-reorder
 
 # Needs PostgreSQL on 127.0.0.1:5432 (trust) and Redis on 127.0.0.1:6379; creates and drops its own database.
 test-distributed: setup

@@ -21,11 +21,14 @@ import sys
 from collections import Counter
 
 import duckdb
+import pytest
 
 from eventpipe import airflow_env, warehouse
 from eventpipe.deliver.local import local_receivers
 from eventpipe.deliver.run import deliver_interval
 from tests.deliver.conftest import HOURS, interval_ids
+
+pytestmark = pytest.mark.airflow  # dag.test() in a subprocess
 
 RUNS = r"""
 import hashlib, json, os, sys

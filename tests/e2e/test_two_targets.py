@@ -29,7 +29,7 @@ from tests.tenant_support import (
 )
 from tests.warehouse_compare import MARTS, normalized
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.emulator]
 
 START = datetime(2026, 11, 27, 6)
 HOURS = 2

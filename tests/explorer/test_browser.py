@@ -28,7 +28,7 @@ from eventpipe import up
 
 from .conftest import sql
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]  # airflow and dbt: by the marts fixture (tests/conftest.py)
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -59,6 +59,9 @@ def airflow(marts_home):
     os.environ["EVENTPIPE_HOME"] = str(marts_home)
     os.environ.pop("EVENTPIPE_LANDING", None)
     os.environ["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "False"
+    # Its log servers on free ports too (not 8793 / 8794): another Airflow may be running beside this test.
+    os.environ["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(free_port())
+    os.environ["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"] = str(free_port())
     port = free_port()
     base_url = f"http://localhost:{port}"
     ARTIFACTS.mkdir(exist_ok=True)

@@ -131,6 +131,7 @@ def test_nesting_depth_is_computed_for_lines_that_could_be_too_deep_and_ignores_
         ("c.json.gz", gzip.compress(b'{"a":1}\n')[:-8] + b"\x00\x00\x00\x00\x08\x00\x00\x00", "corrupt_compression"),
         ("d.json.gz", gzip.compress(b'{"a":1}\n') + b"garbage after the member", "corrupt_compression"),
     ],
+    ids=lambda value: value if isinstance(value, str) else "bytes",  # not the gzip bytes: they hold the time (xdist)
 )
 def test_a_file_that_cannot_be_read_to_its_end_is_unreadable_with_a_reason(tmp_path, name, body, reason):
     path = tmp_path / name

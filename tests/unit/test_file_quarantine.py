@@ -32,6 +32,7 @@ def land_hour(landing, truncated_lines: list[bytes]):
     return str(bad)
 
 
+@pytest.mark.slow  # ~10 s each: 256-byte chunks (not in `make test-fast`)
 @pytest.mark.parametrize("group_bytes", ["1", str(1 << 30)])  # each file alone / all three in one transaction
 def test_a_truncated_file_is_quarantined_whole_and_the_others_load(con, tmp_path, monkeypatch, group_bytes):
     monkeypatch.setenv("EVENTPIPE_LOAD_GROUP_BYTES", group_bytes)

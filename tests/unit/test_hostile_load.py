@@ -26,6 +26,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -320,6 +321,7 @@ def check(con, landing: str, files, result) -> None:
     assert checked.balanced, checked.problems
 
 
+@pytest.mark.slow  # tens of seconds: one real load per hypothesis example (not in `make test-fast`)
 def test_hostile_landing_hours_load_without_crash_and_every_line_is_accounted_for(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("EVENTPIPE_MAX_LINE_BYTES", str(MAX_LINE_BYTES))
     monkeypatch.setenv("EVENTPIPE_LOAD_GROUP_BYTES", "4096")  # groups of a few files: partial groups too

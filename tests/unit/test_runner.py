@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
+import pytest
+
 from eventpipe import dbt_config, runner, settings
 
 
@@ -40,6 +42,7 @@ def test_manifest_is_stale_when_missing_or_older_than_a_model(tmp_path, monkeypa
     assert not runner.manifest_is_current()
 
 
+@pytest.mark.emulator
 def test_the_emulator_target_hides_real_snowflake_credentials(monkeypatch, eventpipe_home):
     """SNOWFLAKE_* variables win over the Airflow Connection: under the emulator target they must be gone,
     or a run meant for the emulator would load into a real account."""

@@ -128,6 +128,7 @@ def test_the_ui_binds_loopback_unless_told_otherwise(eventpipe_home, monkeypatch
     assert up.standalone_command()[-3:] == ["-m", "airflow", "standalone"]
 
 
+@pytest.mark.airflow  # runs `airflow version`
 def test_airflow_runs_by_name_from_the_environment_without_the_venv_on_path(eventpipe_home, monkeypatch):
     """What ``airflow standalone`` does for each of its parts: ``Popen(["airflow", ...], env=...)``."""
     from eventpipe import airflow_env
