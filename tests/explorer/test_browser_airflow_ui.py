@@ -39,7 +39,7 @@ import pytest
 from eventpipe import up
 
 from .conftest import sql
-from .ui_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium, screenshot, sign_in, wait_ready
+from .ui_support import CHROMIUM, CHROMIUM_ARGS, require_chromium, screenshot, sign_in, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -340,55 +340,66 @@ def test_trigger_an_hour_without_landing_files_is_flagged(page, airflow, api):
 
     page.goto(run_url(base_url, run_id, "check_volume"))
     text = log_text(page, "no landing files")
-    interval_start = when(run["data_interval_start"])
-    assert f"arrival hour {interval_start:%Y-%m-%d %H}" in text or "no landing files" in text, text
-    assert "no landing files" in text and "Clear" in text, text
+    assert re.search(rf"arrival hour {when(run['data_interval_start']):%Y-%m-%d %H}\S*: no landing files", text), text
+    assert "Clear load_raw_events" in text, text  # what to do about it
     page.goto(run_url(base_url, run_id, "load_raw_events"))
     text = log_text(page, "files landed")
     assert re.search(r"files landed\s+0\b", text), text
     screenshot(page, "airflow-ui-triggered-empty-hour")
 
 
-def test_clear_with_downstream_reruns_the_hour(page, airflow, api, warehouse_path):
+DELIVERY_ROW = re.compile(
+    r"^\s*(?P<destination>\S+)\s+(?P<kind>\w+)\s+(?P<events>[\d,]+)\s+(?P<sent>\d+)\s+(?P<skip>\d+)"
+    r"\s+(?P<dead>\d+)\s+(?P<dup>\d+)\s+(?P<status>\w+)\s*$",
+    re.MULTILINE,
+)
+
+
+def test_clear_with_downstream_reruns_to_success(page, airflow, api, warehouse_path):
+    """Clear ``reconcile`` with Downstream: reconcile and deliver run again, to success, and send nothing twice.
+
+    (Clearing ``load_raw_events`` re-runs all 27 tasks with one dbt invocation per model: many minutes on a
+    loaded machine, too long for this test; issue 12 item 3.)
+    """
     base_url, _ = airflow
     run = backfill_runs(api)[0]
     run_id = run["dag_run_id"]
-    first_time = when(run["end_date"]) - when(run["start_date"])
-    all_tasks = api.get(f"/api/v2/dags/{DAG}/tasks")["total_entries"]
-    rows_before = sql(warehouse_path, "SELECT count(*) FROM raw.session_event")[0][0]
-    sessions_before = sql(warehouse_path, "SELECT count(*) FROM marts.fct_sessions")[0][0]
+    delivered_before = sql(warehouse_path, "SELECT count(*) FROM ops.delivery")[0][0]
+    assert delivered_before > 0
 
-    page.goto(run_url(base_url, run_id, "load_raw_events"))
+    page.goto(run_url(base_url, run_id, "reconcile"))
     page.get_by_role("button", name="Press shift+c to clear").click()
     dialog = page.get_by_role("dialog")
-    dialog.get_by_text("Clear Task Instance: load_raw_events").wait_for()
-    # Downstream is ticked: every task of the run (all of them follow load_raw_events) is cleared
-    dialog.get_by_text(f"Affected Tasks: {all_tasks}").wait_for()
+    dialog.get_by_text("Clear Task Instance: reconcile").wait_for()
+    # Downstream is ticked by default: reconcile and deliver, nothing upstream
+    dialog.get_by_text("Affected Tasks: 2").wait_for()
+    assert dialog.get_by_role("cell", name="deliver", exact=True).is_visible()
+    assert dialog.get_by_role("cell", name="reconcile", exact=True).is_visible()
     cleared_at = datetime.now().astimezone()
     dialog.get_by_role("button", name="Confirm").click()
     dialog.wait_for(state="hidden")
 
     rerun = api.wait_finished(run_id, started_after=cleared_at)
-    assert rerun["state"] == "success", api.task_instances(run_id)
     tis = api.task_instances(run_id)
+    assert rerun["state"] == "success", tis
     assert {ti["state"] for ti in tis.values()} == {"success"}, tis
-    assert tis["load_raw_events"]["try_number"] == 2
-    rerun_time = when(rerun["end_date"]) - when(rerun["start_date"])
+    assert tis["reconcile"]["try_number"] == 2 and tis["deliver"]["try_number"] == 2, tis
+    assert tis["load_raw_events"]["try_number"] == 1, tis  # upstream of the cleared task: not run again
 
-    # The re-run loaded nothing twice: its log says the hour's files were loaded before.
-    page.goto(run_url(base_url, run_id, "load_raw_events"))
-    text = log_text(page, "files landed")
+    # The re-run's deliver log: every part was delivered before, none is sent again.
+    page.goto(run_url(base_url, run_id, "deliver"))
+    text = log_text(page, "already delivered")
     assert "Log file not found" not in text
-    assert re.search(r"loaded now\s+0\b", text) and re.search(r"loaded before\s+[1-9]", text), text
-    assert sql(warehouse_path, "SELECT count(*) FROM raw.session_event")[0][0] == rows_before
-    assert sql(warehouse_path, "SELECT count(*) FROM marts.fct_sessions")[0][0] == sessions_before
+    rows = [m.groupdict() for m in DELIVERY_ROW.finditer(text)]
+    assert rows, text
+    for row in rows:
+        assert row["sent"] == "0" and int(row["skip"]) > 0 and row["status"] == "ok", row
+    assert sql(warehouse_path, "SELECT count(*) FROM ops.delivery")[0][0] == delivered_before
+    page.goto(run_url(base_url, run_id, "reconcile"))
+    assert "balanced" in log_text(page, "balanced")
     page.goto(f"{base_url}/dags/{DAG}/runs")
     cells = table_cells(page, run_id)
-    assert cells["State"] == "Success"
-    assert abs(parse_duration(cells["Duration"]) - rerun_time) < timedelta(seconds=1)
+    assert cells["State"] == "Success", cells
     screenshot(page, "airflow-ui-after-clear")
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "airflow-ui-rerun-timing.txt").write_text(
-        f"first run {first_time.total_seconds():.1f}s, cleared with downstream {rerun_time.total_seconds():.1f}s\n"
-    )
-    print(f"{run_id}: first {first_time.total_seconds():.1f}s, re-run after Clear {rerun_time.total_seconds():.1f}s")
+    seconds = (when(rerun["end_date"]) - when(rerun["start_date"])).total_seconds()
+    print(f"{run_id}: reconcile and deliver cleared and re-run in {seconds:.1f}s")
