@@ -340,7 +340,7 @@ def test_trigger_an_hour_without_landing_files_is_flagged(page, airflow, api):
 
     page.goto(run_url(base_url, run_id, "check_volume"))
     text = log_text(page, "no landing files")
-    assert re.search(rf"arrival hour {when(run['data_interval_start']):%Y-%m-%d %H}\S*: no landing files", text), text
+    assert re.search(rf"arrival hour {when(run['data_interval_start']):%Y-%m-%dT%H}:00: no landing files", text), text
     assert "Clear load_raw_events" in text, text  # what to do about it
     page.goto(run_url(base_url, run_id, "load_raw_events"))
     text = log_text(page, "files landed")
