@@ -324,7 +324,7 @@ def test_trigger_an_hour_without_landing_files_is_flagged(page, airflow, api):
     page.goto(f"{base_url}/dags/{DAG}")
     page.get_by_role("button", name="Trigger Dag").click()
     dialog = page.get_by_role("dialog")
-    dialog.get_by_text("Single Run").wait_for()
+    dialog.get_by_text("Single Run", exact=True).wait_for()
     dialog.get_by_role("button", name="Trigger", exact=True).click()
     page.get_by_text("Dag run has been successfully triggered").first.wait_for()
     page.wait_for_url(f"**/dags/{DAG}/runs/manual__*")
