@@ -22,6 +22,8 @@ from tests.tenant_support import (
     write_landing,
 )
 
+from .ui_support import standalone
+
 START = datetime(2026, 11, 26, 10)
 HOURS = 2
 
@@ -60,6 +62,13 @@ def marts_home(tmp_path_factory) -> Path:
     )
     assert result.returncode == 0, f"eventpipe run failed:\n{result.stdout}\n{result.stderr[-5000:]}"
     return home
+
+
+@pytest.fixture(scope="package")
+def airflow(marts_home):
+    """One ``airflow standalone`` on the marts for this folder's browser tests: (base URL, admin password)."""
+    with standalone(marts_home) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

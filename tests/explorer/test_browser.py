@@ -15,11 +15,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
@@ -27,52 +25,9 @@ import pytest
 from eventpipe import up
 
 from .conftest import sql
+from .ui_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, REPO, require_chromium, sign_in, wait_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]  # airflow and dbt: by the marts fixture (tests/conftest.py)
-
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def airflow(marts_home):
-    """``airflow standalone`` on the marts' EVENTPIPE_HOME; the scheduler creates no runs of its own,
-    so nothing writes to the warehouse while the browser reads it."""
-    saved = dict(os.environ)
-    os.environ["EVENTPIPE_HOME"] = str(marts_home)
-    os.environ.pop("EVENTPIPE_LANDING", None)
-    os.environ["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "False"
-    # Its log servers on free ports too (not 8793 / 8794): another Airflow may be running beside this test.
-    os.environ["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(free_port())
-    os.environ["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"] = str(free_port())
-    port = free_port()
-    base_url = f"http://localhost:{port}"
-    ARTIFACTS.mkdir(exist_ok=True)
-    process = up.start_standalone(port, log_path=ARTIFACTS / "activity-explorer-standalone.log")
-    try:
-        up.wait_healthy(base_url, process)
-        yield base_url, up.admin_password()
-    finally:
-        up.stop(process)
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def test_api_requires_an_airflow_login(airflow):
@@ -92,20 +47,6 @@ def test_api_requires_an_airflow_login(airflow):
     assert plugin["external_views"][0]["url_route"] == "activity-explorer"
 
 
-def wait_ready(frame, previous: str | None) -> str:
-    """Wait until the page finished rendering after ``previous`` (its body's data-ready counter)."""
-    locator = frame.locator("body[data-ready]")
-    locator.wait_for(timeout=30_000)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        value = locator.get_attribute("data-ready")
-        if value != previous:
-            assert value != "error", frame.locator("[data-testid=error]").inner_text()
-            return value
-        time.sleep(0.05)
-    raise TimeoutError("the explorer did not re-render")
-
-
 def shown_rows(frame) -> list[dict[str, str]]:
     rows = []
     for row in frame.locator("[data-testid=journeys] tbody tr[data-journey-id]").all():
@@ -122,8 +63,7 @@ def chip_texts(frame) -> list[str]:
 
 
 def test_filter_sort_and_session_in_chromium(airflow, warehouse_path):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     base_url, password = airflow
@@ -136,10 +76,7 @@ def test_filter_sort_and_session_in_chromium(airflow, warehouse_path):
             page.on("pageerror", lambda error: errors.append(str(error)))
 
             # Sign in through Airflow's own login page, then open the explorer from the nav.
-            page.goto(f"{base_url}/")
-            page.fill("input[name=username]", "admin")
-            page.fill("input[name=password]", password)
-            page.click("button[type=submit]")
+            sign_in(page, base_url, password)
             page.get_by_role("link", name="Activity Explorer").click()
             started = time.monotonic()
             page.wait_for_url("**/plugin/activity-explorer**")
