@@ -101,9 +101,11 @@ def parse_duration(text: str) -> timedelta:
 
 def table_cells(page, row_text: str) -> dict[str, str]:
     """One row of the page's table (the one whose text contains ``row_text``), by column header."""
-    headers = [h.strip() for h in page.get_by_role("columnheader").all_inner_texts()]
-    row = page.get_by_role("row").filter(has_text=row_text)
+    # The table, not another widget naming the run (the grid beside it): a row with cells, under its headers.
+    row = page.get_by_role("row").filter(has_text=row_text).filter(has=page.get_by_role("cell"))
     row.first.wait_for(timeout=30_000)
+    page.get_by_role("columnheader").first.wait_for(timeout=30_000)
+    headers = [h.strip() for h in page.get_by_role("columnheader").all_inner_texts()]
     cells = [c.strip() for c in row.first.get_by_role("cell").all_inner_texts()]
     assert len(cells) == len(headers), (headers, cells)
     return dict(zip(headers, cells, strict=True))
