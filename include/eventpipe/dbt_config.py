@@ -7,6 +7,7 @@ before Airflow starts), so importing a DAG never runs dbt.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
@@ -23,6 +24,9 @@ SENSOR_POKE_INTERVAL_SECONDS = 1
 SENSOR_TIMEOUT_SECONDS = 600
 # Tests with this tag run in CI (`make test`), not in the hourly build.
 CI_ONLY_TAG = "ci_only"
+# A build that has not finished in this long has hung (an hourly one takes one to two minutes): it fails
+# and is retried, rather than hold its run, and every build queued behind it, for ever.
+BUILD_TIMEOUT = timedelta(minutes=45)
 
 
 def dbt_target() -> str:
@@ -98,6 +102,12 @@ def run_producer_first(group) -> None:
     # finished, and one that never ran (upstream_failed) would leave them waiting forever.
     # Re-building marts over what raw already holds is harmless; the run still fails.
     producer.trigger_rule = "all_done"
+    # One build at a time, whatever run (hour, backfill, Clear) it belongs to: loads of several hours run
+    # at once, but every build reads the marts' one watermark and absorbs everything loaded since, so a
+    # second build beside it would redo the same keys and contend for the same tables (Snowflake queues DML
+    # on a table; the emulator's DuckDB aborts the second writer's transaction, then the build hangs).
+    producer.max_active_tis_per_dag = 1
+    producer.execution_timeout = BUILD_TIMEOUT
     # dbt's partial parse across runs (see dbt_cache_dir); Cosmos copies the newer of this and the
     # project's own target/partial_parse.msgpack into its working copy, and saves the result back.
     producer.cache_dir = dbt_cache_dir()

@@ -156,3 +156,21 @@ def test_the_dbt_group_rebuilds_on_a_rerun(dagbag):
     for sensor in sensors:
         assert type(sensor).__module__ == RerunRunWatcherOperator.__module__, (sensor.task_id, type(sensor))
         assert sensor.producer_task_id == producer.task_id
+
+
+def test_one_dbt_build_at_a_time_and_a_hung_build_times_out(dagbag):
+    # Loads of several hours run at once on Snowflake, builds do not: each absorbs everything loaded since the
+    # marts' watermark, and two at once contend for the same tables (on the emulator the second one hangs).
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    from eventpipe.dbt_config import BUILD_TIMEOUT
+
+    dag = dagbag.dags["event_pipeline"]
+    # What the scheduler reads is the serialized DAG: the limit must survive the round trip.
+    scheduled = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    for version in (dag, scheduled):
+        producer = version.get_task("dbt_marts.dbt_producer_watcher")
+        assert producer.max_active_tis_per_dag == 1
+        assert producer.execution_timeout == BUILD_TIMEOUT
+    limited = [t.task_id for t in dag.tasks if t.max_active_tis_per_dag is not None]
+    assert limited == ["dbt_marts.dbt_producer_watcher"], "loads and the models' tasks stay concurrent"

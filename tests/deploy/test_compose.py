@@ -152,6 +152,8 @@ def test_every_airflow_service_is_on_the_common_block(config, raw):
         assert service["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
         assert service["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
         assert re.match(r"redis://(:@)?redis:6379/", service["environment"]["AIRFLOW__CELERY__BROKER_URL"])
+        celery_config = service["environment"]["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"]
+        assert celery_config == "eventpipe.celery_config.CELERY_CONFIG", name
         depends = service["depends_on"]
         assert depends["postgres"]["condition"] == "service_healthy", name
         assert depends["redis"]["condition"] == "service_healthy", name
