@@ -45,11 +45,10 @@ browser:
 	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 	@$(CHROMIUM) --version
 
-# TEST_WORKERS=N runs the suite on N pytest-xdist workers (most tests wait on Airflow, dbt, DuckDB or a server in a
-# child process); tests/conftest.py keeps a module's tests on one worker (the explorer's together: one shared build)
-# and starts the heaviest first. Not yet measured as a whole on a fresh clone: the default (0) runs in one process,
-# the way every figure in the notes was taken.
-TEST_WORKERS ?= 0
+# The suite runs on TEST_WORKERS pytest-xdist workers (most tests wait on Airflow, dbt, DuckDB or a server in a
+# child process, so two share 2 cores well); tests/conftest.py keeps a module's tests on one worker (the explorer's
+# together: one shared build) and starts the heaviest first. TEST_WORKERS=0 runs it in this one process.
+TEST_WORKERS ?= 2
 FAST := not (slow or airflow or dbt or emulator or browser or snowflake)
 
 test: setup browser
