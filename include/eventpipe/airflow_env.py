@@ -31,13 +31,7 @@ def openlineage_environ(env: dict[str, str]) -> dict[str, str]:
     or ``OPENLINEAGE_URL`` and ``OPENLINEAGE_API_KEY`` for HTTP, as in production); so does
     ``AIRFLOW__OPENLINEAGE__DISABLED``.
     """
-    out = {
-        "AIRFLOW__OPENLINEAGE__NAMESPACE": OPENLINEAGE_NAMESPACE,
-        # Emit each event from a thread the task waits for (bounded by [openlineage] execution_timeout), not
-        # from a process forked per event, Airflow's default: measured, `eventpipe run` of two hours took
-        # 59 s and 70 s this way against 72 s and 83 s forking (27 tasks, two events each, an hour).
-        "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True",
-    }
+    out = {"AIRFLOW__OPENLINEAGE__NAMESPACE": OPENLINEAGE_NAMESPACE}
     configured = ("AIRFLOW__OPENLINEAGE__TRANSPORT", "AIRFLOW__OPENLINEAGE__CONFIG_PATH", "OPENLINEAGE_URL")
     if not any(env.get(key) for key in configured):
         events = openlineage_events_path(Path(env["EVENTPIPE_HOME"]))

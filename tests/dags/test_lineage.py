@@ -158,13 +158,6 @@ def test_openlineage_file_transport_locally_and_configured_transport_wins(tmp_pa
     transport = json.loads(env["AIRFLOW__OPENLINEAGE__TRANSPORT"])
     assert transport["type"] == "file" and transport["log_file_path"].startswith(str(tmp_path))
     assert env["AIRFLOW__OPENLINEAGE__NAMESPACE"] == "eventpipe"
-    assert env["AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD"] == "True"  # no process forked per event
-    assert (
-        airflow_env.airflow_environ(base | {"AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "False"})[
-            "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD"
-        ]
-        == "False"
-    ), "a deployment's own setting wins"
     production = airflow_env.airflow_environ(base | {"OPENLINEAGE_URL": "http://127.0.0.1:5000"})
     assert "AIRFLOW__OPENLINEAGE__TRANSPORT" not in production
     assert production["AIRFLOW__OPENLINEAGE__NAMESPACE"] == "eventpipe"
