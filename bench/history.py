@@ -3,16 +3,18 @@
     uv run python bench/history.py [--events 110000] [--history 0,20000000,60000000]
 
 The new hour is generated once (cached under bench/out/, like bench/ingest.py: gzip NDJSON, late
-events dated up to 3 days back, duplicates). For each history size, a fresh warehouse gets that many
-rows of history written directly by DuckDB SQL (no JSON, fast): event ids that are not the new hour's,
-event times spread over the year before the hour (within the validator's 366 days), inserted in
-event_time order as the loader inserts each load, split 70/15/15 over session, audit and platform.
+events dated up to 3 days back, duplicates), plus one file of ``--very-late`` events dated 300 days back
+(an offline device's flush; the validator accepts up to 366 days), so the hour's events fall on days far
+apart. For each history size, a fresh warehouse gets that many rows of history written directly by DuckDB
+SQL (no JSON, fast): event ids that are not the new hour's, event times spread over the year before the
+hour (within the validator's 366 days), inserted in event_time order as the loader inserts each load,
+split 70/15/15 over session, audit and platform.
 Then, in a fresh child process (a cold warehouse, its own peak RSS), ``load_interval`` loads the hour.
 
 Prints each load's wall and CPU seconds (CPU time is steadier on a shared machine), the rows loaded
 (the same at every size: the history holds none of the hour's ids) and the ratio at the largest
 history to empty history beside the target (issue 11): at most 1.1x. Then the row groups of history the
-dedup read at the largest size, from EXPLAIN ANALYZE of the pruned anti-join.
+dedup read at the largest size, from EXPLAIN ANALYZE of the pruned anti-join, per event-time window.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -79,33 +82,59 @@ def measure_load() -> None:
     print(json.dumps(report | {"rss_mb": ingest._peak_rss_mb()}))
 
 
+def with_very_late_events(landing: Path, workdir: Path, count: int) -> Path:
+    """A copy of ``landing`` with one more file in the hour: ``count`` new events dated 300 days back."""
+    import gzip
+
+    from eventpipe import extract
+
+    copy = workdir / "landing"
+    shutil.copytree(landing, copy)
+    prefix = Path(extract.partition_prefix(str(copy), ingest.HOUR))
+    with gzip.open(next(prefix.glob("*.json.gz"))) as first_file:
+        template = json.loads(first_file.readline())
+    moment = f"{ingest.HOUR - timedelta(days=300):%Y-%m-%dT%H:%M:%S}Z"
+    lines = [json.dumps(template | {"eventId": f"very-late-{i}", "eventTime": moment}) for i in range(count)]
+    (prefix / "very-late.json.gz").write_bytes(gzip.compress("\n".join(lines).encode() + b"\n"))
+    return copy
+
+
 def row_groups_read(database: Path, landing: Path) -> list[str]:
-    """EXPLAIN ANALYZE of the dedup against this history, for the hour's lines: row groups scanned per table."""
+    """EXPLAIN ANALYZE of the dedup against this history, for the hour's lines: row groups scanned per table,
+    per event-time window."""
     from eventpipe import extract, staging, warehouse
     from eventpipe.sql import load_sql
 
+    read = []
     with warehouse.connect(database) as con:
         con.begin()
         con.execute(load_sql("duckdb", "create_staged_line"))
         staging._validate_files(con, [f.url for f in extract.partition_files(str(landing), ingest.HOUR)], ingest.HOUR)
-        con.execute(load_sql("duckdb", "set_new_event_window"))
-        plan = con.execute("explain analyze " + load_sql("duckdb", "select_new_events")).fetchall()[0][1]
+        con.execute(load_sql("duckdb", "select_first_copies"))
+        for number, window in enumerate(staging.new_event_windows(con), start=1):
+            con.execute(load_sql("duckdb", "set_new_event_window"), {"window_number": number})
+            plan = con.execute("explain analyze " + load_sql("duckdb", "select_new_events")).fetchall()[0][1]
+            tables = re.findall(r"Table: ([\w.\"]+)", plan)
+            scanned = re.findall(r"Row Groups Scanned: ([\d,]+ / [\d,]+)", plan)
+            pairs = [f"{table} {groups}" for table, groups in zip(tables, scanned, strict=False) if "_event" in table]
+            span = f"{window['window_start']:%Y-%m-%d} to {window['window_end']:%Y-%m-%d}"
+            read.append(f"window {span}: {'; '.join(pairs)}")
         con.rollback()
-    tables = re.findall(r"Table: ([\w.\"]+)", plan)
-    scanned = re.findall(r"Row Groups Scanned: ([\d,]+ / [\d,]+)", plan)
-    pairs = zip(tables, scanned, strict=False)
-    return [f"{table} {groups}" for table, groups in pairs if table.endswith("_event")]
+    return read
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=110_000)
     parser.add_argument("--history", default="0,20000000,60000000")
+    parser.add_argument("--very-late", type=int, default=100, help="events dated 300 days back (0: none)")
     args = parser.parse_args()
 
-    landing = ingest.dataset(args.events)
     sizes = [int(size) for size in args.history.split(",")]
     runs = ingest.OUT / f"history-{int(time.time())}"
+    landing = ingest.dataset(args.events)
+    if args.very_late:
+        landing = with_very_late_events(landing, runs, args.very_late)
     print(f"load average at start: {', '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
     results = {}
     for size in sizes:
@@ -132,7 +161,8 @@ def main() -> None:
             flush=True,
         )
         if size == max(sizes):
-            print("  dedup read, at this history:", "; ".join(row_groups_read(database, landing)) or "?")
+            for read in row_groups_read(database, landing) or ["?"]:
+                print("  dedup read, at this history,", read)
     print(f"load average at end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     base, top = results[min(sizes)], results[max(sizes)]
     assert len({r["loaded"] for r in results.values()}) == 1, "the same hour must load the same rows"

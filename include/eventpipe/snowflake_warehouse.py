@@ -220,8 +220,8 @@ class SnowflakeWarehouse:
     def _ship(self, scratch: duckdb.DuckDBPyConnection, scratch_dir: Path) -> None:
         """The scratch raw tables' rows into Snowflake's: Parquet, PUT, COPY INTO the load tables, MERGE."""
         staged = {table: scratch_dir / f"{table}.parquet" for table in staging.RAW_TABLES}
-        # The MERGEs read history only within the group's event-time window (dedup in O(new)).
-        window = staging.new_event_window(scratch)
+        # The MERGEs read history only within the group's event-time windows, one at a time (dedup in O(new)).
+        windows = staging.new_event_windows(scratch)
         for table, path in staged.items():
             scratch.sql(load_sql("duckdb", f"export_{table}")).write_parquet(str(path))
         # COPY skips a file name it loaded before, and must not pick up files a crashed attempt left:
@@ -238,9 +238,10 @@ class SnowflakeWarehouse:
             # holder dies).
             with snowflake_lock.merge_lease(self.conn) as lease:
                 for table in staged:
-                    lease.renew()
-                    params = None if table == "quarantined_event" else window
-                    cursor.execute(load_sql("snowflake", f"merge_{table}").format(token=token), params)
+                    merge = load_sql("snowflake", f"merge_{table}").format(token=token)
+                    for params in [None] if table == "quarantined_event" else windows:
+                        lease.renew()
+                        cursor.execute(merge, params)
 
     def _record_files(self, group, interval_start, batch_id, loaded_at, lines_per_file) -> staging.GroupOutcome:
         """Ledger rows from what the tables hold for each file (not from what this attempt inserted)."""

@@ -108,17 +108,22 @@ def stage_replayed_lines(
 
 
 def select_new_events(con: duckdb.DuckDBPyConnection) -> None:
-    """``new_event``: the staged lines that are new events. History is read only within the group's
-    event-time window (``new_event_window``), which is what keeps a load's cost independent of history."""
-    con.execute(load_sql("duckdb", "set_new_event_window"))
-    con.execute(load_sql("duckdb", "select_new_events"))
+    """``new_event``: the staged lines that are new events. History is read only within the group's event-time
+    windows (``new_event_windows``), one window at a time, which keeps a load's cost independent of history."""
+    con.execute(load_sql("duckdb", "select_first_copies"))
+    for window_number in range(1, len(new_event_windows(con)) + 1):
+        con.execute(load_sql("duckdb", "set_new_event_window"), {"window_number": window_number})
+        con.execute(load_sql("duckdb", "select_new_events"))
 
 
-def new_event_window(con: duckdb.DuckDBPyConnection) -> dict[str, datetime | None]:
-    """``window_start`` / ``window_end``: the earliest and latest event_time of the staged group's valid lines
-    (after ``select_new_events``). A re-sent event keeps its event time, so its earlier copy lies within."""
-    [(start, end)] = con.execute(load_sql("duckdb", "select_new_event_window")).fetchall()
-    return {"window_start": start, "window_end": end}
+def new_event_windows(con: duckdb.DuckDBPyConnection) -> list[dict[str, datetime]]:
+    """The staged group's event-time windows (after ``select_new_events``), in time order: ``core_start`` /
+    ``core_end``, the earliest and latest event_time of the valid lines of one island of event days, and
+    ``window_start`` / ``window_end``, the core widened by a day. A re-sent event keeps its event time, so its
+    earlier copy lies within its line's window. None when no line is valid."""
+    names = ("core_start", "core_end", "window_start", "window_end")
+    rows = con.execute(load_sql("duckdb", "select_new_event_windows")).fetchall()
+    return [dict(zip(names, row, strict=True)) for row in rows]
 
 
 def drop_staging(con: duckdb.DuckDBPyConnection) -> None:

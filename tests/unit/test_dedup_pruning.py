@@ -65,20 +65,69 @@ def con(tmp_path):
         yield connection
 
 
+def dedup_plans(con, lines: list[bytes]) -> list[dict]:
+    """The JSON EXPLAIN ANALYZE of the dedup's statement for each event-time window of ``lines`` (validated as
+    one group of HOUR), in the loader's order."""
+    con.begin()
+    con.execute(load_sql("duckdb", "create_staged_line"))
+    limits = Limits.from_settings()
+    staging.validate_chunk(con, "f", lines_table(list(range(1, len(lines) + 1)), lines, limits), HOUR, limits)
+    con.execute(load_sql("duckdb", "select_first_copies"))
+    plans = []
+    for window_number in range(1, len(staging.new_event_windows(con)) + 1):
+        con.execute(load_sql("duckdb", "set_new_event_window"), {"window_number": window_number})
+        plan = con.execute("explain (analyze, format json) " + load_sql("duckdb", "select_new_events")).fetchall()
+        plans.append(json.loads(plan[0][1]))
+    con.rollback()
+    return plans
+
+
 def test_the_dedup_reads_only_the_row_groups_of_its_event_time_window(con):
     write_history(con, 10 * ROW_GROUP_ROWS)
     con.execute("checkpoint")
     lines = [line(event(eventId=f"n-{i}", eventTime=f"2026-11-27T10:{i:02d}:00Z")) for i in range(50)]
+    [plan] = dedup_plans(con, lines)
+    scanned, total = row_groups_scanned(plan, "audit_event")
+    assert total >= 10
+    assert scanned <= 2  # those holding the hour; the year before it is skipped
+
+
+def test_one_very_late_event_adds_a_narrow_window_not_the_months_between(con):
+    """A group of this hour with one event from 300 days ago (an offline device's flush; the validator accepts up to
+    366 days) reads history around those two days only. One window from the oldest to the newest event would
+    read 300 days of history, most of the table."""
+    write_history(con, 10 * ROW_GROUP_ROWS)
+    con.execute("checkpoint")
+    lines = [line(event(eventId=f"n-{i}", eventTime=f"2026-11-27T10:{i:02d}:00Z")) for i in range(50)]
+    lines.append(line(event(eventId="n-late", eventTime=iso(HOUR - timedelta(days=300)))))
+    plans = dedup_plans(con, lines)
+    assert len(plans) == 2
+    for plan in plans:
+        scanned, total = row_groups_scanned(plan, "audit_event")
+        assert total >= 10
+        assert scanned <= 2
+    assert sum(row_groups_scanned(plan, "audit_event")[0] for plan in plans) <= 3
+
+
+def test_event_days_a_few_days_apart_share_one_window(con):
+    """Days at most 3 apart form one window (the core from the first day's midnight to the midnight after the last),
+    widened by a day; days further apart are windows of their own."""
+    times = ["2026-11-27T10:00:00Z", "2026-11-25T23:59:59Z", "2026-11-24T00:00:00Z", "2026-11-01T12:00:00Z"]
+    lines = [line(event(eventId=f"n-{i}", eventTime=moment)) for i, moment in enumerate(times)]
     con.begin()
     con.execute(load_sql("duckdb", "create_staged_line"))
     limits = Limits.from_settings()
-    staging.validate_chunk(con, "f", lines_table(list(range(1, 51)), lines, limits), HOUR, limits)
-    con.execute(load_sql("duckdb", "set_new_event_window"))
-    plan = con.execute("explain (analyze, format json) " + load_sql("duckdb", "select_new_events")).fetchall()[0][1]
+    staging.validate_chunk(con, "f", lines_table(list(range(1, len(lines) + 1)), lines, limits), HOUR, limits)
+    staging.select_new_events(con)
+    windows = staging.new_event_windows(con)
     con.rollback()
-    scanned, total = row_groups_scanned(json.loads(plan), "audit_event")
-    assert total >= 10
-    assert scanned <= 2  # those holding the hour; the year before it is skipped
+    day = timedelta(days=1)
+    assert windows == [
+        {"core_start": datetime(2026, 11, 1), "core_end": datetime(2026, 11, 2),
+         "window_start": datetime(2026, 10, 31), "window_end": datetime(2026, 11, 2) + day},
+        {"core_start": datetime(2026, 11, 24), "core_end": datetime(2026, 11, 28),
+         "window_start": datetime(2026, 11, 23), "window_end": datetime(2026, 11, 28) + day},
+    ]  # fmt: skip
 
 
 def test_a_re_send_is_a_duplicate_however_old_its_event(con, tmp_path):
@@ -119,20 +168,24 @@ def test_each_snowflake_merge_joins_history_within_the_bound_window(kind):
     sql = re.sub(r"\s+", " ", load_sql("snowflake", f"merge_{kind}_event"))
     window = "event_time between %(window_start)s and %(window_end)s"
     assert f"on existing.event_id = staged.event_id and existing.{window}" in sql
+    core = f"{kind}_event_stage.event_time >= %(core_start)s and {kind}_event_stage.event_time < %(core_end)s"
+    assert f"where {core} and not exists" in sql
     for other in {"session", "audit", "platform"} - {kind}:
         assert f"{other}_event.event_id = {kind}_event_stage.event_id and {other}_event.{window}" in sql
     assert "cluster by (to_date(event_time))" in load_sql("snowflake", "create_tables")
 
 
 def test_the_snowflake_merge_prunes_by_the_window_and_still_dedups_within_it(snowflake, tmp_path):  # noqa: F811
-    """On the emulator: a copy within the window (same eventTime) is a duplicate, also across kinds; a
-    history row of the same id outside the window is not read, so that copy loads (the documented limit)."""
+    """On the emulator: a copy within the window (same eventTime) is a duplicate, also across kinds, also in the
+    group's second window (a 300-day-old event's, each window merged on its own); a history row of the same id
+    outside the window is not read, so that copy loads (the documented limit)."""
     params = {"batch_id": "history", "loaded_at": HOUR, "source_file": "history", "line_number": 1}
     with snowflake.conn.cursor() as cursor:
         for event_id, event_time, table in [
             ("e-same", HOUR + timedelta(minutes=5), "audit_event"),
             ("e-other-kind", HOUR + timedelta(minutes=5), "platform_event"),
             ("e-moved", HOUR - timedelta(days=30), "audit_event"),
+            ("e-very-late", HOUR - timedelta(days=300), "session_event"),
         ]:
             cursor.execute(
                 f"insert into raw.{table} (event_id, organization_id, event_time, event_type, payload, _source_file,"
@@ -141,8 +194,11 @@ def test_the_snowflake_merge_prunes_by_the_window_and_still_dedups_within_it(sno
                 params | {"event_id": event_id, "event_time": event_time},
             )
     lines = [line(event(eventId=event_id)) for event_id in ("e-same", "e-other-kind", "e-moved", "e-new")]
+    # a re-send of a 300-day-old event, and a new one of that day: the group's second window
+    lines += [line(event(eventId=event_id, eventTime=iso(HOUR - timedelta(days=300)))) for event_id in
+              ("e-very-late", "e-new-very-late")]  # fmt: skip
     write_landing_file(tmp_path / "landing", PARTITION, "a.json.gz", lines)
     result = load.load_interval(snowflake, str(tmp_path / "landing"), HOUR, run_id="r")
-    assert (result.loaded, result.duplicates) == (2, 2)
+    assert (result.loaded, result.duplicates) == (3, 3)
     loaded = snowflake.fetchall("raw_event_counts")
-    assert dict(loaded)["raw.audit_event"] == 4  # e-same, e-moved (history) + e-moved, e-new (this load)
+    assert dict(loaded)["raw.audit_event"] == 5  # e-same, e-moved (history) + e-moved, e-new, e-new-very-late

@@ -1,11 +1,11 @@
--- The event-time window the staged group's dedup reads history in (select_new_events.sql, and the Snowflake
--- MERGEs through select_new_event_window.sql): the earliest to the latest event_time of its valid lines,
--- widened by a day on each side, so that a re-send whose eventTime moved by up to a day (a producer's clock,
--- a re-serialised offset) is still caught. NULLs when no line is valid.
--- PRS: SET VARIABLE is beyond sqlfluff's DuckDB grammar.
-set variable new_event_window_start = (  -- noqa: PRS
-    select min(event_time) - interval 1 day from staged_line where reason is null
-);
-set variable new_event_window_end = (  -- noqa: PRS
-    select max(event_time) + interval 1 day from staged_line where reason is null
+-- One of the group's event-time windows (select_first_copies.sql), $window_number, as the variable
+-- select_new_events.sql reads: a variable is a constant to DuckDB's planner, so the raw tables' zone maps
+-- prune by it (a join with new_event_window would not).
+-- PRS: SET VARIABLE and `$name` parameters are beyond sqlfluff's DuckDB grammar.
+set variable new_event_window = (  -- noqa: PRS
+    select {
+        'core_start': core_start, 'core_end': core_end, 'window_start': window_start, 'window_end': window_end
+    }
+    from new_event_window
+    where window_number = $window_number  -- noqa: LXR
 );

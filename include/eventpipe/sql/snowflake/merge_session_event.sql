@@ -1,9 +1,11 @@
 -- The staged group's new Session events into raw.session_event: an event_id already loaded by any earlier
 -- load (this hour's earlier groups, a crashed attempt, any earlier hour) is not inserted again.
--- Dedup in O(new): history is read only in the group's event-time window, the bound window_start to
--- window_end (set by the loader: the earliest and latest event_time of the group's valid lines, give or
--- take a day; a re-sent event keeps its eventTime, so its earlier copy lies within). The raw tables are
--- clustered by event date, so Snowflake prunes every micro-partition outside the window, in the join and in NOT EXISTS.
+-- Dedup in O(new), one event-time window at a time (the loader runs this once per window of the group,
+-- staging.new_event_windows): the staged rows whose event_time lies in the window's core (core_start up to,
+-- not including, core_end: the whole days of one island of the group's event days) are checked against history
+-- read only in window_start to window_end (the core give or take a day; a re-sent event keeps its eventTime, so
+-- its earlier copy lies within). The raw tables are clustered by event date, so Snowflake prunes every
+-- micro-partition outside the window, in the join and in NOT EXISTS.
 -- noqa: disable=PRS,LT01,LT02
 merge into raw.session_event as existing
 using (
@@ -46,7 +48,8 @@ using (
     from raw.session_event_stage_{token} as session_event_stage  -- noqa: PRS
     -- an event_id is one event whatever its kind: kept already as another kind, it is a duplicate too
     where
-        not exists (
+        session_event_stage.event_time >= %(core_start)s and session_event_stage.event_time < %(core_end)s
+        and not exists (
             select 1 from raw.audit_event
             where
                 audit_event.event_id = session_event_stage.event_id
