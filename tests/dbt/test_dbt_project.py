@@ -23,6 +23,7 @@ from typing import Any
 
 import duckdb
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT_DIR = REPO / "dbt_project"
@@ -625,9 +626,9 @@ MART_KEYS = {
 @pytest.mark.timeout(120)
 def test_hourly_build_keeps_the_critical_tests_and_stays_small(tmp_path: Path) -> None:
     """GIVEN the selection the hourly DAG runs (`--exclude tag:ci_only`),
-    THEN it keeps every test that guards a load (source not_null on the identifying columns and the
-    watermark, unique + not_null on every mart key, relationships, accepted_values, invariants),
-    leaves out the unit tests, and stays around 45 nodes."""
+    THEN it keeps every test that guards a load (unique + not_null on every mart key, relationships,
+    accepted_values, invariants), leaves out the unit tests and the source not_null tests the raw DDL
+    already enforces (test_raw_ddl_enforces_what_the_ci_only_source_tests_check), and stays around 33 nodes."""
     listed = run_dbt(
         tmp_path,
         tmp_path,
@@ -650,9 +651,7 @@ def test_hourly_build_keeps_the_critical_tests_and_stays_small(tmp_path: Path) -
     assert not [n for n in nodes if n["resource_type"] == "unit_test"]
     assert not [n for n in nodes if "ci_only" in n["tags"]]
     assert len([n for n in executed if n["resource_type"] == "model"]) == 10
-    for table in ("session_event", "audit_event", "platform_event"):
-        for column in ("event_id", "organization_id", "event_time", "event_type", "_loaded_at"):
-            assert f"source_not_null_raw_{table}_{column}" in tests
+    assert not [t for t in tests if t.startswith("source_")]
     for mart, key in MART_KEYS.items():
         assert {f"unique_{mart}_{key}", f"not_null_{mart}_{key}"} <= tests
     # a session is (organization_id, session_id): unique and not null on the pair, relationships on it
@@ -670,7 +669,54 @@ def test_hourly_build_keeps_the_critical_tests_and_stays_small(tmp_path: Path) -
         "agg_app_daily_counts_and_completion_rate",
         "agg_platform_daily_counts_and_error_rate",
     } <= tests
-    assert len(executed) <= 50, sorted(n["name"] for n in executed)
+    assert len(executed) <= 35, sorted(n["name"] for n in executed)
+
+
+RAW_NOT_NULL = ("event_id", "organization_id", "event_time", "event_type", "_loaded_at")
+
+
+def test_raw_ddl_enforces_what_the_ci_only_source_tests_check(tmp_path: Path) -> None:
+    """GIVEN the source not_null tests (event ids, organizations, times, types, the watermark) run in CI only,
+    THEN both engines' raw DDL declares those columns NOT NULL, so no load can leave a NULL there: DuckDB
+    refuses the insert (checked on a real table), and Snowflake's DDL, which Snowflake enforces, says so too."""
+    import sqlglot
+    from sqlglot import exp
+
+    from eventpipe.sql import load_sql
+
+    schema = yaml.safe_load((PROJECT_DIR / "models" / "staging" / "_raw__sources.yml").read_text())
+    [source] = schema["sources"]
+    tested = {
+        (table["name"], column["name"])
+        for table in source["tables"]
+        for column in table.get("columns", [])
+        for test in column.get("data_tests", [])
+        if isinstance(test, dict) and "not_null" in test and "ci_only" in test["not_null"]["config"]["tags"]
+    }
+    raw_tables = ("session_event", "audit_event", "platform_event")
+    assert tested == {(table, column) for table in raw_tables for column in RAW_NOT_NULL}
+
+    con = duckdb.connect(str(tmp_path / "ddl.duckdb"))
+    con.execute(load_sql("duckdb", "create_tables"))
+    nullable = con.execute(
+        "select table_name, column_name from information_schema.columns"
+        " where table_schema = 'raw' and is_nullable = 'NO'"
+    ).fetchall()
+    assert tested <= set(nullable)
+    with pytest.raises(duckdb.ConstraintException):
+        con.execute(
+            "insert into raw.audit_event (event_id, organization_id, event_time, event_type, payload, _source_file,"
+            " _line_number, _batch_id, _loaded_at) values ('e', 'o', now(), 't', '{}', 'f', 1, 'b', null)"
+        )
+
+    declared = set()
+    for statement in sqlglot.parse(load_sql("snowflake", "create_tables"), read="snowflake"):
+        if isinstance(statement, exp.Create) and isinstance(statement.this, exp.Schema):
+            table = statement.this.this.name
+            for column in statement.this.find_all(exp.ColumnDef):
+                if any(isinstance(c.kind, exp.NotNullColumnConstraint) for c in column.constraints):
+                    declared.add((table, column.name))
+    assert tested <= declared
 
 
 def _app_day(row: dict[str, Any]) -> tuple[Any, ...]:
