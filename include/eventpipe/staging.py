@@ -118,9 +118,9 @@ def select_new_events(con: duckdb.DuckDBPyConnection) -> None:
 
 def new_event_windows(con: duckdb.DuckDBPyConnection) -> list[dict[str, datetime]]:
     """The staged group's event-time windows (after ``select_new_events``), in time order: ``core_start`` /
-    ``core_end``, the earliest and latest event_time of the valid lines of one island of event days, and
+    ``core_end``, the midnights around one island of the valid lines' event days (``core_end`` excluded), and
     ``window_start`` / ``window_end``, the core widened by a day. A re-sent event keeps its event time, so its
-    earlier copy lies within its line's window. None when no line is valid."""
+    earlier copy lies within its line's window. Empty when no line is valid."""
     names = ("core_start", "core_end", "window_start", "window_end")
     rows = con.execute(load_sql("duckdb", "select_new_event_windows")).fetchall()
     return [dict(zip(names, row, strict=True)) for row in rows]
