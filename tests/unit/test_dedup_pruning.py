@@ -65,13 +65,18 @@ def con(tmp_path):
         yield connection
 
 
-def dedup_plans(con, lines: list[bytes]) -> list[dict]:
-    """The JSON EXPLAIN ANALYZE of the dedup's statement for each event-time window of ``lines`` (validated as
-    one group of HOUR), in the loader's order."""
+def stage_lines(con, lines: list[bytes]) -> None:
+    """Begin a transaction and validate ``lines`` into ``staged_line`` as one group of HOUR (the caller rolls back)."""
     con.begin()
     con.execute(load_sql("duckdb", "create_staged_line"))
     limits = Limits.from_settings()
     staging.validate_chunk(con, "f", lines_table(list(range(1, len(lines) + 1)), lines, limits), HOUR, limits)
+
+
+def dedup_plans(con, lines: list[bytes]) -> list[dict]:
+    """The JSON EXPLAIN ANALYZE of the dedup's statement for each event-time window of ``lines`` (validated as
+    one group of HOUR), in the loader's order."""
+    stage_lines(con, lines)
     con.execute(load_sql("duckdb", "select_first_copies"))
     plans = []
     for window_number in range(1, len(staging.new_event_windows(con)) + 1):
@@ -114,10 +119,7 @@ def test_event_days_a_few_days_apart_share_one_window(con):
     widened by a day; days further apart are windows of their own."""
     times = ["2026-11-27T10:00:00Z", "2026-11-25T23:59:59Z", "2026-11-24T00:00:00Z", "2026-11-01T12:00:00Z"]
     lines = [line(event(eventId=f"n-{i}", eventTime=moment)) for i, moment in enumerate(times)]
-    con.begin()
-    con.execute(load_sql("duckdb", "create_staged_line"))
-    limits = Limits.from_settings()
-    staging.validate_chunk(con, "f", lines_table(list(range(1, len(lines) + 1)), lines, limits), HOUR, limits)
+    stage_lines(con, lines)
     staging.select_new_events(con)
     windows = staging.new_event_windows(con)
     con.rollback()
