@@ -2,8 +2,8 @@
 
     uv run python bench/hec.py [--events 20000] [--single 2000] [--batch 500]
 
-Starts one receiver (``eventpipe.hec.receiver.serve``, ack-enabled token) in its own process, so the client and
-the server do not share one GIL, then sends App-Event-shaped payloads:
+Starts one receiver (``eventpipe.devtools.receivers.hec.serve``, ack-enabled token) in its own process, so the
+client and the server do not share one GIL, then sends App-Event-shaped payloads:
 
   1. batched:      HecClient(max_batch_events=--batch, gzip=True)              N = --events
   2. batched+ack:  the same with use_ack=True (delivered only once acked)      N = --events
@@ -33,7 +33,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from eventpipe.hec.client import HecClient
+from eventpipe.deliver.hec.client import HecClient
 
 TOKEN_ENV = "EVENTPIPE_HEC_TOKEN"
 
@@ -69,7 +69,7 @@ def app_events(n: int, run: str) -> list[dict]:
 
 
 def start_receiver(token: str, out_dir: Path) -> tuple[subprocess.Popen, str]:
-    code = "import sys; from eventpipe.hec.receiver import serve; sys.exit(serve(sys.argv[1:]))"
+    code = "import sys; from eventpipe.devtools.receivers.hec import serve; sys.exit(serve(sys.argv[1:]))"
     process = subprocess.Popen(
         [sys.executable, "-c", code, "--port", "0", "--ack", "--out-dir", str(out_dir)],
         env={**os.environ, TOKEN_ENV: token},

@@ -71,7 +71,8 @@ def write_history(database: Path, rows: int) -> None:
 
 def measure_load() -> None:
     """In a child: load the hour into the warehouse given, report time, rows and peak RSS."""
-    from eventpipe import load, warehouse
+    from eventpipe import warehouse
+    from eventpipe.ingest import load
 
     landing, database = Path(sys.argv[1]), Path(sys.argv[2])
     with warehouse.connect(database) as con:
@@ -86,7 +87,7 @@ def with_very_late_events(landing: Path, workdir: Path, count: int) -> Path:
     """A copy of ``landing`` with one more file in the hour: ``count`` new events dated 300 days back."""
     import gzip
 
-    from eventpipe import extract
+    from eventpipe.ingest import extract
 
     copy = workdir / "landing"
     shutil.copytree(landing, copy)
@@ -102,16 +103,17 @@ def with_very_late_events(landing: Path, workdir: Path, count: int) -> Path:
 def row_groups_read(database: Path, landing: Path) -> list[str]:
     """EXPLAIN ANALYZE of the dedup against this history, for the hour's lines: row groups scanned per table,
     per event-time window."""
-    from eventpipe import extract, staging, warehouse
+    from eventpipe import warehouse
+    from eventpipe.ingest import extract, validate
     from eventpipe.sql import load_sql
 
     read = []
     with warehouse.connect(database) as con:
         con.begin()
         con.execute(load_sql("duckdb", "create_staged_line"))
-        staging._validate_files(con, [f.url for f in extract.partition_files(str(landing), ingest.HOUR)], ingest.HOUR)
+        validate._validate_files(con, [f.url for f in extract.partition_files(str(landing), ingest.HOUR)], ingest.HOUR)
         con.execute(load_sql("duckdb", "select_first_copies"))
-        for number, window in enumerate(staging.new_event_windows(con), start=1):
+        for number, window in enumerate(validate.new_event_windows(con), start=1):
             con.execute(load_sql("duckdb", "set_new_event_window"), {"window_number": number})
             plan = con.execute("explain analyze " + load_sql("duckdb", "select_new_events")).fetchall()[0][1]
             tables = re.findall(r"Table: ([\w.\"]+)", plan)

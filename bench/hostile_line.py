@@ -27,7 +27,8 @@ PARTITION = "dt=2026-11-27/hour=10"
 CHILD = """
 import json, resource, sys, time
 from datetime import datetime
-from eventpipe import load, warehouse
+from eventpipe import warehouse
+from eventpipe.ingest import load
 started = time.perf_counter()
 with warehouse.connect(sys.argv[2]) as con:
     result = load.load_interval(con, sys.argv[1], datetime(2026, 11, 27, 10), run_id="bench")

@@ -41,7 +41,7 @@ TARGET_RATIO = 1.5
 
 
 def airflow_phase(start: datetime, hours: int) -> dict:
-    from eventpipe import runner
+    from eventpipe.local import runner
 
     marks = [time.perf_counter()]
     states = []
@@ -55,13 +55,14 @@ def airflow_phase(start: datetime, hours: int) -> dict:
 
 
 def parts_phase(start: datetime, hours: int) -> dict:
-    from eventpipe import airflow_env, settings
+    from eventpipe import settings
+    from eventpipe.orchestrate import airflow_env
 
     airflow_env.apply_airflow_environ()  # the deliveries read their Connections from this environment
-    from eventpipe.deliver.local import local_receivers
     from eventpipe.deliver.run import deliver_hour, raise_if_failed
-    from eventpipe.load import load_interval
-    from eventpipe.reconcile import assert_reconciled, reconcile_interval
+    from eventpipe.devtools.receivers.local import local_receivers
+    from eventpipe.ingest.load import load_interval
+    from eventpipe.ingest.reconcile import assert_reconciled, reconcile_interval
     from eventpipe.warehouse import open_warehouse
 
     project = str(settings.dbt_project_dir())
@@ -107,7 +108,7 @@ def child(phase: str, home: Path, hours: int) -> dict:
 
 
 def generate_into(home: Path, hours: int, sessions_per_hour: int) -> int:
-    from eventpipe.generate import generate
+    from eventpipe.devtools.generate.landing import generate
 
     truth = generate(
         landing=str(home / "landing"), start=START, hours=hours, orgs=3, sessions_per_hour=sessions_per_hour, seed=7

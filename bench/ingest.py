@@ -39,7 +39,7 @@ def dataset(events: int) -> Path:
     landing = OUT / f"landing-{events}"
     marker = landing / "truth.json"
     if not marker.exists():
-        from eventpipe.generate import generate
+        from eventpipe.devtools.generate.landing import generate
 
         sessions = max(1, round(events / EVENTS_PER_SESSION_HOUR))
         started = time.perf_counter()
@@ -77,7 +77,8 @@ def _peak_rss_mb() -> float:
 
 
 def measure_eventpipe() -> None:
-    from eventpipe import load, warehouse
+    from eventpipe import warehouse
+    from eventpipe.ingest import load
 
     landing, workdir = Path(sys.argv[1]), Path(sys.argv[2])
     with warehouse.connect(workdir / "eventpipe.duckdb") as con:

@@ -60,7 +60,7 @@ def main() -> None:
     home.mkdir(parents=True)
     os.environ["EVENTPIPE_HOME"] = str(home)
     os.environ.pop("EVENTPIPE_LANDING", None)
-    from eventpipe.generate import generate
+    from eventpipe.devtools.generate.landing import generate
 
     truth = generate(
         landing=str(home / "landing"), start=HOUR, hours=1, orgs=3, sessions_per_hour=args.sessions_per_hour, seed=7

@@ -61,15 +61,15 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from cosmos import DbtTaskGroup
 
 from eventpipe import settings
-from eventpipe.assets import asset, delivery_inlets, destination_assets, landing_uri, raw_assets
-from eventpipe.dbt_config import (
+from eventpipe.orchestrate.assets import asset, delivery_inlets, destination_assets, landing_uri, raw_assets
+from eventpipe.orchestrate.dbt_config import (
     execution_config,
     profile_config,
     project_config,
     render_config,
     run_producer_first,
 )
-from eventpipe.lineage import declare_model_assets
+from eventpipe.orchestrate.lineage import declare_model_assets
 
 MAX_ACTIVE_RUNS, MAX_ACTIVE_TASKS = settings.pipeline_concurrency()
 
@@ -95,8 +95,9 @@ def event_pipeline():
     def load_raw_events(data_interval_start=None, run_id=None, dag=None, ti=None) -> dict:
         import logging
 
-        from eventpipe import outcome, settings
-        from eventpipe.load import load_interval
+        from eventpipe import settings
+        from eventpipe.ingest.load import load_interval
+        from eventpipe.orchestrate import outcome
         from eventpipe.warehouse import open_warehouse
 
         with open_warehouse() as target:
@@ -124,7 +125,7 @@ def event_pipeline():
 
         from airflow.sdk.exceptions import AirflowFailException
 
-        from eventpipe import outcome
+        from eventpipe.orchestrate import outcome
         from eventpipe.warehouse import open_warehouse
 
         with open_warehouse() as target:
@@ -143,8 +144,9 @@ def event_pipeline():
     def reconcile(data_interval_start=None) -> dict:
         import logging
 
-        from eventpipe import outcome, settings
-        from eventpipe import reconcile as reconciliation
+        from eventpipe import settings
+        from eventpipe.ingest import reconcile as reconciliation
+        from eventpipe.orchestrate import outcome
         from eventpipe.warehouse import open_warehouse
 
         with open_warehouse() as target:
@@ -165,7 +167,7 @@ def event_pipeline():
         import logging
 
         from eventpipe.deliver.run import deliver_hour
-        from eventpipe.outcome import finish_deliveries
+        from eventpipe.orchestrate.outcome import finish_deliveries
 
         run = deliver_hour(data_interval_start, run_id=run_id)
         return finish_deliveries([run], logging.getLogger("eventpipe.pipeline"))

@@ -37,7 +37,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
-from eventpipe.assets import delivery_inlets, destination_assets
+from eventpipe.orchestrate.assets import delivery_inlets, destination_assets
 
 
 @dag(
@@ -143,7 +143,7 @@ def redeliver():
 
         from eventpipe.deliver.redeliver import RedeliverRequest
         from eventpipe.deliver.run import redeliver_range
-        from eventpipe.outcome import finish_deliveries
+        from eventpipe.orchestrate.outcome import finish_deliveries
 
         wanted = RedeliverRequest(**request)
         if wanted.dry_run:

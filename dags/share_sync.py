@@ -42,7 +42,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
-from eventpipe.lineage import share_lineage
+from eventpipe.orchestrate.lineage import share_lineage
 
 # The share's views (outlets of apply) and the marts they read (its inlets): the Assets graph's last step.
 SHARE_INLETS, SHARE_OUTLETS = share_lineage()

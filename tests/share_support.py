@@ -11,8 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from eventpipe.generate import generate
-from eventpipe.load import load_interval
+from eventpipe.devtools.generate.landing import generate
+from eventpipe.ingest.load import load_interval
 from eventpipe.share.simulate import apply_to_state
 from eventpipe.share.state import ShareState
 from eventpipe.warehouse import connect

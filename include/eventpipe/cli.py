@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["hec-receiver"]:  # its own options (eventpipe.hec.receiver), passed through as they are
+    if argv[:1] == ["hec-receiver"]:  # its own options (eventpipe.devtools.receivers.hec), passed through as they are
         return cmd_hec_receiver(argparse.Namespace(receiver_args=argv[1:]))
     args = build_parser().parse_args(argv)
     handler = {
@@ -91,14 +91,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_hec_receiver(args: argparse.Namespace) -> int:
-    from eventpipe.hec.receiver import serve
+    from eventpipe.devtools.receivers.hec import serve
 
     return serve(args.receiver_args)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from eventpipe import settings
-    from eventpipe.generate import generate
+    from eventpipe.devtools.generate.landing import generate
 
     truth = generate(
         landing=args.landing or settings.landing_url(),
@@ -118,8 +118,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from eventpipe import runner, targets
-    from eventpipe.progress import run_with_progress
+    from eventpipe.local import runner, targets
+    from eventpipe.local.progress import run_with_progress
 
     hours = runner.hourly_intervals(args.start, args.end)
     if not_over := runner.hours_not_over(hours):
@@ -133,8 +133,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from eventpipe import settings
-    from eventpipe.generate import generate
-    from eventpipe.progress import run_with_progress
+    from eventpipe.devtools.generate.landing import generate
+    from eventpipe.local.progress import run_with_progress
 
     landing = settings.landing_url()
     print(f"EVENTPIPE_HOME = {settings.eventpipe_home()}")
@@ -161,7 +161,7 @@ def cmd_share(args: argparse.Namespace) -> int:
 
 
 def cmd_replay_quarantine(args: argparse.Namespace) -> int:
-    from eventpipe.replay import replay_quarantine
+    from eventpipe.ingest.replay import replay_quarantine
     from eventpipe.warehouse import open_warehouse
 
     with open_warehouse() as target:
@@ -178,13 +178,13 @@ def cmd_replay_quarantine(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from eventpipe.up import serve
+    from eventpipe.local.up import serve
 
     return serve(args.port, args.host)
 
 
 def _print_summary() -> None:
-    from eventpipe import report
+    from eventpipe.local import report
     from eventpipe.warehouse import open_warehouse
 
     with open_warehouse() as target:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from eventpipe import airflow_env
+from eventpipe.orchestrate import airflow_env
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def _hourly_tests_per_model() -> dict[str, set[str]]:
     """From the manifest itself: each model's tests that the hourly build runs (not tagged ci_only)."""
     import json
 
-    from eventpipe.dbt_config import MANIFEST_PATH
+    from eventpipe.orchestrate.dbt_config import MANIFEST_PATH
 
     nodes = json.loads(MANIFEST_PATH.read_text())["nodes"]
     tests: dict[str, set[str]] = {}
@@ -125,7 +125,7 @@ def test_each_test_task_waits_for_exactly_the_hourly_tests_of_its_model(dagbag):
 
 
 def test_sensors_poke_once_the_build_is_over_and_dbt_parses_partially(dagbag):
-    from eventpipe.dbt_config import dbt_cache_dir
+    from eventpipe.orchestrate.dbt_config import dbt_cache_dir
 
     dag = dagbag.dags["event_pipeline"]
     producer = dag.get_task("dbt_marts.dbt_producer_watcher")
@@ -146,7 +146,7 @@ def test_the_dbt_group_rebuilds_on_a_rerun(dagbag):
     # A Clear raises every cleared task's try number: Cosmos' producer skips any try but its first, and a
     # model's task on a later try runs its own model with dbt, one dbt start-up per model. Here the
     # producer builds on every try and the models' tasks report a build made in their Clear.
-    from eventpipe.watcher_rerun import RebuildingProducerWatcherOperator, RerunRunWatcherOperator
+    from eventpipe.orchestrate.watcher_rerun import RebuildingProducerWatcherOperator, RerunRunWatcherOperator
 
     dag = dagbag.dags["event_pipeline"]
     producer = dag.get_task("dbt_marts.dbt_producer_watcher")
@@ -163,7 +163,7 @@ def test_one_dbt_build_at_a_time_and_a_hung_build_times_out(dagbag):
     # marts' watermark, and two at once contend for the same tables (on the emulator the second one hangs).
     from airflow.serialization.serialized_objects import DagSerialization
 
-    from eventpipe.dbt_config import BUILD_TIMEOUT
+    from eventpipe.orchestrate.dbt_config import BUILD_TIMEOUT
 
     dag = dagbag.dags["event_pipeline"]
     # What the scheduler reads is the serialized DAG: the limit must survive the round trip.

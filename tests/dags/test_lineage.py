@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from eventpipe import airflow_env, assets, lineage, settings
+from eventpipe import settings
+from eventpipe.orchestrate import airflow_env, assets, lineage
 from tests.warehouse_compare import MARTS
 
 PARSE = r"""

@@ -17,8 +17,8 @@ import subprocess
 import sys
 from datetime import datetime
 
-from eventpipe import airflow_env
-from eventpipe.generate import generate
+from eventpipe.devtools.generate.landing import generate
+from eventpipe.orchestrate import airflow_env
 
 RUNS = r"""
 import json, os, sys
@@ -28,7 +28,7 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.models.xcom import XComModel
 from airflow.utils.session import create_session
 
-from eventpipe import airflow_env
+from eventpipe.orchestrate import airflow_env
 
 airflow_env.ensure_metadata_db()
 bag = DagBag(dag_folder=os.path.join(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], "event_pipeline.py"))

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from eventpipe import airflow_env
+from eventpipe.orchestrate import airflow_env
 from eventpipe.share import VIEWS, parse_config, plan_statements
 from eventpipe.share.request import BadParams, SyncRequest, access_changes, format_changes, parse_request
 from eventpipe.share.simulate import apply_to_state
@@ -43,7 +43,7 @@ from airflow.utils.session import create_session
 import os
 from airflow.dag_processing.dagbag import DagBag
 
-from eventpipe import airflow_env
+from eventpipe.orchestrate import airflow_env
 
 airflow_env.ensure_metadata_db()
 # This DAG's file only: nothing of event_pipeline (its dbt manifest) is needed to run it.
@@ -190,8 +190,8 @@ def test_share_sync_file_is_thin(tmp_path):
     text = (Path(__file__).resolve().parents[2] / "dags" / "share_sync.py").read_text()
     assert "airflow" in text and "dag" in text
     # imports of the library happen inside tasks, never at parse time; only the Assets the DAG declares
-    # (eventpipe.lineage: names, no I/O) are read when it parses
-    header = text.split("def share_sync")[0].replace("from eventpipe.lineage import share_lineage", "")
+    # (eventpipe.orchestrate.lineage: names, no I/O) are read when it parses
+    header = text.split("def share_sync")[0].replace("from eventpipe.orchestrate.lineage import share_lineage", "")
     assert "import eventpipe" not in header and "from eventpipe" not in header
 
 

@@ -12,8 +12,8 @@ import pytest
 
 from eventpipe import warehouse
 from eventpipe.deliver.config import parse_destinations
-from eventpipe.generate import generate
-from eventpipe.load import load_interval
+from eventpipe.devtools.generate.landing import generate
+from eventpipe.ingest.load import load_interval
 
 START = datetime(2026, 11, 27, 6)
 HOURS = (START, START.replace(hour=7))

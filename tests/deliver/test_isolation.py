@@ -15,10 +15,10 @@ import pytest
 
 from eventpipe.deliver.ga4 import Ga4Client, client_id
 from eventpipe.deliver.heap import heap_event
-from eventpipe.deliver.receivers import Ga4Receiver, HeapReceiver, read_ndjson
 from eventpipe.deliver.run import deliver_interval
 from eventpipe.deliver.s3 import LocalStore, UnsafeKeyError
-from eventpipe.hec.receiver import HecReceiver
+from eventpipe.devtools.receivers.analytics import Ga4Receiver, HeapReceiver, read_ndjson
+from eventpipe.devtools.receivers.hec import HecReceiver
 from tests.deliver.conftest import BUCKET, HOURS, destinations, free_port, http_conn, interval_ids, objects
 from tests.deliver.test_push import API_SECRET, TOKEN, event, hec_destination
 

@@ -17,10 +17,10 @@ from eventpipe.deliver import ga4 as ga4_module
 from eventpipe.deliver.events import Event
 from eventpipe.deliver.ga4 import Ga4Client, client_id
 from eventpipe.deliver.heap import HeapClient
-from eventpipe.deliver.http import DeliveryAuthError
-from eventpipe.deliver.receivers import Ga4Receiver, HeapReceiver, read_ndjson
 from eventpipe.deliver.run import DeliveryFailed, deliver_interval, raise_if_failed
-from eventpipe.hec.receiver import Faults, HecReceiver
+from eventpipe.deliver.transport import DeliveryAuthError
+from eventpipe.devtools.receivers.analytics import Ga4Receiver, HeapReceiver, read_ndjson
+from eventpipe.devtools.receivers.hec import Faults, HecReceiver
 from tests.deliver.conftest import HOURS, destinations, http_conn, interval_ids
 
 TOKEN = "7a3c1e55-2b8d-4f0e-9c41-5d6e7f809a1b"
@@ -352,7 +352,7 @@ def test_events_a_replay_loads_later_are_delivered_once_and_nothing_else_is_rese
     """Some App Events of an hour were quarantined (simulated: moved from raw to the quarantine, as a
     validator bug would have), the hour is delivered, the quarantine is replayed, and the hour's deliver
     runs again: the receiver ends with every event exactly once, the replayed ones in parts of their own."""
-    from eventpipe import replay
+    from eventpipe.ingest import replay
 
     receiver = hec()
     config = destinations(splunk=hec_destination())

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 import pytest
 
 from eventpipe.deliver.config import load_destinations, parse_destinations
-from eventpipe.deliver.local import local_receivers
 from eventpipe.deliver.redeliver import (
     BadParams,
     RedeliverRequest,
@@ -24,6 +23,7 @@ from eventpipe.deliver.redeliver import (
     plan_redelivery,
 )
 from eventpipe.deliver.run import deliver_interval
+from eventpipe.devtools.receivers.local import local_receivers
 from eventpipe.warehouse import as_warehouse
 from tests.deliver.conftest import HOURS, interval_ids
 

@@ -23,9 +23,10 @@ from collections import Counter
 import duckdb
 import pytest
 
-from eventpipe import airflow_env, warehouse
-from eventpipe.deliver.local import local_receivers
+from eventpipe import warehouse
 from eventpipe.deliver.run import deliver_interval
+from eventpipe.devtools.receivers.local import local_receivers
+from eventpipe.orchestrate import airflow_env
 from tests.deliver.conftest import HOURS, interval_ids
 
 pytestmark = pytest.mark.airflow  # dag.test() in a subprocess
@@ -39,7 +40,7 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.models.xcom import XComModel
 from airflow.utils.session import create_session
 
-from eventpipe import airflow_env
+from eventpipe.orchestrate import airflow_env
 
 airflow_env.ensure_metadata_db()
 bag = DagBag(dag_folder=os.path.join(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], "redeliver.py"))

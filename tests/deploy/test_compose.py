@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from eventpipe import hec, settings
+from eventpipe import settings
+from eventpipe.deliver import hec
 from eventpipe.deliver.config import load_destinations
 
 ROOT = settings.REPO_ROOT
@@ -153,7 +154,7 @@ def test_every_airflow_service_is_on_the_common_block(config, raw):
         assert service["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
         assert re.match(r"redis://(:@)?redis:6379/", service["environment"]["AIRFLOW__CELERY__BROKER_URL"])
         celery_config = service["environment"]["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"]
-        assert celery_config == "eventpipe.celery_config.CELERY_CONFIG", name
+        assert celery_config == "eventpipe.orchestrate.celery_config.CELERY_CONFIG", name
         depends = service["depends_on"]
         assert depends["postgres"]["condition"] == "service_healthy", name
         assert depends["redis"]["condition"] == "service_healthy", name

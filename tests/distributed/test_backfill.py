@@ -16,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from eventpipe import emulator
-from eventpipe.deliver.local import local_receivers
-from eventpipe.generate import generate
+from eventpipe.devtools import emulator
+from eventpipe.devtools.generate.landing import generate
+from eventpipe.devtools.receivers.local import local_receivers
 from tests.distributed import topology as topo
 from tests.distributed import warehouse_rows as rows
 

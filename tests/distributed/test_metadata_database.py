@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg2
 import pytest
 
-from eventpipe import airflow_env
+from eventpipe.orchestrate import airflow_env
 from tests.distributed import topology as topo
 
 pytestmark = pytest.mark.distributed

@@ -19,7 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eventpipe import airflow_env, settings, up
+from eventpipe import settings
+from eventpipe.local import up
+from eventpipe.orchestrate import airflow_env
 
 POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -196,7 +198,7 @@ def airflow_env_for(home: Path, database: str, redis_db: int, port: int, extra: 
             "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{redis_db}",
             "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://{postgres}",
             # As in docker-compose.yml: a worker imports what every task imports once, tasks fork from it.
-            "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "eventpipe.celery_config.CELERY_CONFIG",
+            "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "eventpipe.orchestrate.celery_config.CELERY_CONFIG",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__API__HOST": "127.0.0.1",
@@ -226,7 +228,7 @@ def start_topology(topology: Topology) -> None:
     check = subprocess.run([sys.executable, "-c", executor], env=topology.env, capture_output=True, text=True)
     if check.returncode:
         raise RuntimeError(f"the CeleryExecutor cannot be imported (celery vs its provider?):\n{check.stderr[-1500:]}")
-    # The OpenLineage file transport does not create its folder (eventpipe.airflow_env.ensure_metadata_db does).
+    # The OpenLineage file transport does not create its folder (airflow_env.ensure_metadata_db does).
     airflow_env.openlineage_events_path(topology.home).parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],

@@ -17,7 +17,7 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-from eventpipe import emulator
+from eventpipe.devtools import emulator
 from tests.warehouse_compare import MARTS, normalized
 
 ROW_TABLES = (

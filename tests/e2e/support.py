@@ -96,7 +96,7 @@ class Standalone:
     """A running ``airflow standalone`` (what ``eventpipe up`` starts) on a free port, driven over REST as the UI is."""
 
     def __init__(self, log_path: Path, dag_id: str = "event_pipeline"):
-        from eventpipe import up
+        from eventpipe.local import up
 
         self.dag_id = dag_id
         self.base_url = f"http://localhost:{free_port()}"
@@ -110,7 +110,7 @@ class Standalone:
             raise
 
     def close(self) -> None:
-        from eventpipe import up
+        from eventpipe.local import up
 
         up.stop(self.process)
 

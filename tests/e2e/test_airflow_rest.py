@@ -9,8 +9,8 @@ from datetime import datetime
 import duckdb
 import pytest
 
-from eventpipe import up
-from eventpipe.generate import generate
+from eventpipe.devtools.generate.landing import generate
+from eventpipe.local import up
 from tests.e2e.support import api, free_port, trigger, wait_for
 
 pytestmark = pytest.mark.slow

@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import pytest
 
-from eventpipe import up
-from eventpipe.generate import generate
+from eventpipe.devtools.generate.landing import generate
+from eventpipe.local import up
 from tests.e2e.test_airflow_rest import api, free_port, wait_for
 
 pytestmark = pytest.mark.slow

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from eventpipe.generate import generate
-from eventpipe.hec.receiver import HecReceiver
+from eventpipe.devtools.generate.landing import generate
+from eventpipe.devtools.receivers.hec import HecReceiver
 from tests.e2e.support import eventpipe, ndjson, query
 
 pytestmark = pytest.mark.slow

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from eventpipe.generate import generate
+from eventpipe.devtools.generate.landing import generate
 from tests.e2e.support import eventpipe, ndjson, query
 from tests.tenant_support import colliding_events
 

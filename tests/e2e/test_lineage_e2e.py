@@ -18,8 +18,9 @@ from datetime import datetime
 
 import pytest
 
-from eventpipe import airflow_env, assets, settings
-from eventpipe.generate import generate
+from eventpipe import settings
+from eventpipe.devtools.generate.landing import generate
+from eventpipe.orchestrate import airflow_env, assets
 from tests.e2e.support import eventpipe
 from tests.warehouse_compare import MARTS
 
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.slow
 
 SHARE_RUN = r"""
 from datetime import UTC, datetime
-from eventpipe import runner
+from eventpipe.local import runner
 
 runner.prepare()
 dag = runner.load_dag("share_sync")
@@ -41,7 +42,7 @@ print("SHARE_RUN", getattr(run.state, "value", run.state))
 # What the Assets page's graph of an asset shows (the UI's "data" dependencies), from Airflow's metadata DB.
 ASSET_GRAPH = r"""
 import json, sys
-from eventpipe import airflow_env
+from eventpipe.orchestrate import airflow_env
 
 airflow_env.apply_airflow_environ()
 from airflow.api_fastapi.core_api.services.ui.dependencies import get_data_dependencies

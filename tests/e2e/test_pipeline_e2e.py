@@ -14,7 +14,7 @@ from datetime import datetime
 import duckdb
 import pytest
 
-from eventpipe.generate import Truth, generate
+from eventpipe.devtools.generate.landing import Truth, generate
 
 pytestmark = pytest.mark.slow
 

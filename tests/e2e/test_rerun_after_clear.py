@@ -21,8 +21,8 @@ from datetime import datetime
 
 import pytest
 
-from eventpipe.generate import generate
-from eventpipe.watcher_rerun import BUILD_XCOM_KEY, REPORTS_BUILD, RUNS_ITS_OWN
+from eventpipe.devtools.generate.landing import generate
+from eventpipe.orchestrate.watcher_rerun import BUILD_XCOM_KEY, REPORTS_BUILD, RUNS_ITS_OWN
 from tests.e2e.support import Standalone, query, run_seconds
 
 # three runs of the hour through a real scheduler: minutes on a loaded two-core machine

@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 import duckdb
 import pytest
 
-from eventpipe import emulator
-from eventpipe.generate import generate
+from eventpipe.devtools import emulator
+from eventpipe.devtools.generate.landing import generate
 from tests.tenant_support import (
     SHARED_SESSION_ID,
     organizations_and_apps,

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from eventpipe.generate import generate
+from eventpipe.devtools.generate.landing import generate
 from tests.tenant_support import (
     SHARED_SESSION_ID,
     organizations_and_apps,

@@ -22,7 +22,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from eventpipe import up
+from eventpipe.local import up
 
 from .conftest import sql
 from .ui_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, REPO, require_chromium, sign_in, wait_ready

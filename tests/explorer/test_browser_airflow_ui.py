@@ -36,7 +36,7 @@ from urllib.parse import quote
 
 import pytest
 
-from eventpipe import up
+from eventpipe.local import up
 
 from .conftest import sql
 from .ui_support import CHROMIUM, CHROMIUM_ARGS, require_chromium, screenshot, sign_in, wait_ready

@@ -103,7 +103,7 @@ def test_session_charts_and_facets_same_through_both_seams(warehouse_path, snowf
 def test_configured_warehouse_follows_eventpipe_target(warehouse_path, snowflake_warehouse, monkeypatch):
     """The plugin's warehouse: DuckDB at $EVENTPIPE_HOME by default, the loader's Snowflake connection
     when EVENTPIPE_TARGET=snowflake (here its connect function hands out the fakesnow database)."""
-    import eventpipe.snowflake_warehouse
+    import eventpipe.warehouse.connections
 
     monkeypatch.setenv("EVENTPIPE_HOME", str(warehouse_path.parent))
     monkeypatch.delenv("EVENTPIPE_TARGET", raising=False)
@@ -113,7 +113,7 @@ def test_configured_warehouse_follows_eventpipe_target(warehouse_path, snowflake
 
     connects = []
     monkeypatch.setattr(
-        eventpipe.snowflake_warehouse,
+        eventpipe.warehouse.connections,
         "connect_snowflake",
         lambda conn_id=None: connects.append(conn_id) or snowflake.connector.connect(database="eventpipe"),
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from eventpipe import up
+from eventpipe.local import up
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"

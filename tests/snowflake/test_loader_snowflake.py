@@ -16,9 +16,11 @@ from datetime import datetime
 
 import pytest
 
-from eventpipe import load, reconcile, warehouse
-from eventpipe.generate import generate
-from eventpipe.snowflake_warehouse import SnowflakeWarehouse, connect_snowflake, credentials_in_env
+from eventpipe import warehouse
+from eventpipe.devtools.generate.landing import generate
+from eventpipe.ingest import load, reconcile
+from eventpipe.warehouse.connections import connect_snowflake, credentials_in_env
+from eventpipe.warehouse.snowflake import SnowflakeWarehouse
 
 pytestmark = [
     pytest.mark.snowflake,

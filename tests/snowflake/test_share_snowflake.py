@@ -24,7 +24,7 @@ import pytest
 
 from eventpipe.share import VIEWS, parse_config
 from eventpipe.share.sync import apply_share, plan_share
-from eventpipe.snowflake_warehouse import credentials_in_env
+from eventpipe.warehouse.connections import credentials_in_env
 
 pytestmark = [
     pytest.mark.snowflake,

@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from eventpipe import load, reconcile, warehouse
+from eventpipe import warehouse
+from eventpipe.ingest import load, reconcile
 from tests.conftest import write_landing_file
 from tests.unit.test_validate import HOUR, PARTITION, event, line
 
@@ -22,13 +23,14 @@ CHILD = """
 import sys, time
 from datetime import datetime
 from pathlib import Path
-from eventpipe import extract, load, staging, warehouse
+from eventpipe import warehouse
+from eventpipe.ingest import extract, load, validate
 from eventpipe.sql import load_sql
 
 landing, database, marker, point = sys.argv[1:5]
 extract.CHUNK_BYTES = 16 * 1024  # many chunks per file: a long group
 chunks = {"n": 0}
-validate_chunk = staging.validate_chunk
+validate_chunk = validate.validate_chunk
 
 
 def observed_validate_chunk(con, source_file, *args):
@@ -42,7 +44,7 @@ def observed_validate_chunk(con, source_file, *args):
 
 
 seen = []
-stage_group = staging.stage_group
+stage_group = validate.stage_group
 
 
 def observed_load_sql(engine, name):
@@ -57,8 +59,8 @@ def observed_stage_group(con, urls, *args):
     return stage_group(con, urls, *args)
 
 
-staging.validate_chunk = observed_validate_chunk
-staging.stage_group = observed_stage_group
+validate.validate_chunk = observed_validate_chunk
+validate.stage_group = observed_stage_group
 warehouse.load_sql = observed_load_sql
 with warehouse.connect(database) as con:
     load.load_interval(con, landing, datetime(2026, 11, 27, 10), run_id="r")

@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from eventpipe import load, staging, warehouse
-from eventpipe.linescan import Limits, lines_table
+from eventpipe import warehouse
+from eventpipe.ingest import load, validate
+from eventpipe.ingest.linescan import Limits, lines_table
 from eventpipe.sql import load_sql
 from tests.conftest import write_landing_file
 from tests.unit.test_snowflake_loader import snowflake  # noqa: F401  (the emulator fixture)
@@ -70,7 +71,7 @@ def stage_lines(con, lines: list[bytes]) -> None:
     con.begin()
     con.execute(load_sql("duckdb", "create_staged_line"))
     limits = Limits.from_settings()
-    staging.validate_chunk(con, "f", lines_table(list(range(1, len(lines) + 1)), lines, limits), HOUR, limits)
+    validate.validate_chunk(con, "f", lines_table(list(range(1, len(lines) + 1)), lines, limits), HOUR, limits)
 
 
 def dedup_plans(con, lines: list[bytes]) -> list[dict]:
@@ -79,7 +80,7 @@ def dedup_plans(con, lines: list[bytes]) -> list[dict]:
     stage_lines(con, lines)
     con.execute(load_sql("duckdb", "select_first_copies"))
     plans = []
-    for window_number in range(1, len(staging.new_event_windows(con)) + 1):
+    for window_number in range(1, len(validate.new_event_windows(con)) + 1):
         con.execute(load_sql("duckdb", "set_new_event_window"), {"window_number": window_number})
         plan = con.execute("explain (analyze, format json) " + load_sql("duckdb", "select_new_events")).fetchall()
         plans.append(json.loads(plan[0][1]))
@@ -120,8 +121,8 @@ def test_event_days_a_few_days_apart_share_one_window(con):
     times = ["2026-11-27T10:00:00Z", "2026-11-25T23:59:59Z", "2026-11-24T00:00:00Z", "2026-11-01T12:00:00Z"]
     lines = [line(event(eventId=f"n-{i}", eventTime=moment)) for i, moment in enumerate(times)]
     stage_lines(con, lines)
-    staging.select_new_events(con)
-    windows = staging.new_event_windows(con)
+    validate.select_new_events(con)
+    windows = validate.new_event_windows(con)
     con.rollback()
     day = timedelta(days=1)
     assert windows == [

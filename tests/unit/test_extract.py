@@ -6,8 +6,8 @@ import gzip
 
 import pytest
 
-from eventpipe import extract
-from eventpipe.linescan import Limits
+from eventpipe.ingest import extract
+from eventpipe.ingest.linescan import Limits
 
 
 @pytest.mark.parametrize("chunk_bytes", [1, 3, 7, 64, 1 << 20])
@@ -166,7 +166,7 @@ def test_memory_stays_bounded_for_a_line_far_over_the_cap(tmp_path):
     script = (
         "import resource, sys\n"
         "from eventpipe import extract\n"
-        "from eventpipe.linescan import Limits\n"
+        "from eventpipe.ingest.linescan import Limits\n"
         "rows = [r for t in extract.iter_line_chunks(sys.argv[1], chunk_bytes=1 << 20,"
         " limits=Limits(1 << 20, 64)) for r in t['line_bytes'].to_pylist()]\n"
         "print(rows, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"

@@ -9,7 +9,9 @@ import os
 
 import pytest
 
-from eventpipe import extract, load, reconcile, report, warehouse
+from eventpipe import warehouse
+from eventpipe.ingest import extract, load, reconcile
+from eventpipe.local import report
 from tests.conftest import write_landing_file
 from tests.unit.test_validate import HOUR, PARTITION, event, line
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from eventpipe.generate import Truth, generate
-from eventpipe.generate_faults import REASON_CODES
+from eventpipe.devtools.generate.faults import REASON_CODES
+from eventpipe.devtools.generate.landing import Truth, generate
 
 START = datetime(2026, 11, 27, 10)
 HOURS = 4

@@ -22,9 +22,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from eventpipe.hec import REDACTED
-from eventpipe.hec.client import HecAuthError, HecClient, HecProtocolError, HecUnavailableError
-from eventpipe.hec.receiver import Faults, HecReceiver
+from eventpipe.deliver.hec import REDACTED
+from eventpipe.deliver.hec.client import HecAuthError, HecClient, HecProtocolError, HecUnavailableError
+from eventpipe.devtools.receivers.hec import Faults, HecReceiver
 
 TOKEN = "5b1e3c0a-7d44-4b8e-9a51-0c2f6e9d1a11"
 ACK_TOKEN = "9f0d2b7e-1c3a-4e55-8b6d-3a4f5e6d7c88"
@@ -488,7 +488,7 @@ def test_retries_run_out_with_the_partial_report(make_receiver):
 
 def test_serve_reads_the_token_from_the_environment_and_never_prints_it(tmp_path):
     env = {**os.environ, "EVENTPIPE_HEC_TOKEN": TOKEN, "EVENTPIPE_HOME": str(tmp_path)}
-    code = "import sys; from eventpipe.hec.receiver import serve; sys.exit(serve(sys.argv[1:]))"
+    code = "import sys; from eventpipe.devtools.receivers.hec import serve; sys.exit(serve(sys.argv[1:]))"
     process = subprocess.Popen(
         [sys.executable, "-c", code, "--port", "0", "--out-dir", str(tmp_path / "out")],
         env=env,

@@ -30,8 +30,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eventpipe import extract, load, reconcile, warehouse
-from eventpipe.generate_faults import ALL_REASON_CODES
+from eventpipe import warehouse
+from eventpipe.devtools.generate.faults import ALL_REASON_CODES
+from eventpipe.ingest import extract, load, reconcile
 from tests.unit.test_validate import HOUR, PARTITION
 
 MAX_LINE_BYTES = 2048  # the cap for this suite (EVENTPIPE_MAX_LINE_BYTES): over-cap lines stay cheap

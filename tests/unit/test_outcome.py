@@ -14,10 +14,11 @@ import json
 import re
 from datetime import datetime, timedelta
 
-from eventpipe import outcome, warehouse
-from eventpipe.generate import generate
-from eventpipe.load import load_interval
-from eventpipe.reconcile import reconcile_interval
+from eventpipe import warehouse
+from eventpipe.devtools.generate.landing import generate
+from eventpipe.ingest.load import load_interval
+from eventpipe.ingest.reconcile import reconcile_interval
+from eventpipe.orchestrate import outcome
 from tests.conftest import write_landing_file
 
 WEEK_AGO, TODAY = datetime(2026, 11, 20, 6), datetime(2026, 11, 27, 6)

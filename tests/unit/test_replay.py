@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from eventpipe import reconcile, replay, staging, warehouse
+from eventpipe import warehouse
+from eventpipe.ingest import reconcile, replay, validate
 from eventpipe.sql import load_sql
 from tests.unit.test_validate import HOUR, event, line, load_lines
 
@@ -28,7 +29,7 @@ def loaded_with_the_bug(con, tmp_path, monkeypatch):
     def buggy_load_sql(engine: str, name: str) -> str:
         return BUGGY_VALIDATION if name == "validate_chunk" else load_sql(engine, name)
 
-    monkeypatch.setattr(staging, "load_sql", buggy_load_sql)
+    monkeypatch.setattr(validate, "load_sql", buggy_load_sql)
     lines = [
         line(event(eventId="a-1")),
         line(event(eventId="a-2")),
@@ -73,7 +74,7 @@ def test_a_failed_replay_changes_nothing(con, loaded_with_the_bug, monkeypatch):
     def killed(*args, **kwargs):
         raise RuntimeError("worker killed")
 
-    monkeypatch.setattr(staging, "drop_staging", killed)
+    monkeypatch.setattr(validate, "drop_staging", killed)
     with pytest.raises(RuntimeError):
         replay.replay_quarantine(con)
     assert con.execute("SELECT count(*) FROM raw.audit_event").fetchone()[0] == 0

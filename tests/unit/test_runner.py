@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from eventpipe import dbt_config, runner, settings
+from eventpipe import settings
+from eventpipe.local import runner
+from eventpipe.orchestrate import dbt_config
 
 
 def test_hourly_intervals_cover_start_to_end_exclusive():
@@ -46,12 +48,12 @@ def test_manifest_is_stale_when_missing_or_older_than_a_model(tmp_path, monkeypa
 def test_the_emulator_target_hides_real_snowflake_credentials(monkeypatch, eventpipe_home):
     """SNOWFLAKE_* variables win over the Airflow Connection: under the emulator target they must be gone,
     or a run meant for the emulator would load into a real account."""
-    from eventpipe import targets
+    from eventpipe.local import targets
 
     monkeypatch.setenv("SNOWFLAKE_ACCOUNT", "real-account")
     monkeypatch.setenv("SNOWFLAKE_PASSWORD", "real-secret")
     with targets.activated("snowflake-emulator"):
-        from eventpipe.snowflake_warehouse import credentials_in_env
+        from eventpipe.warehouse.connections import credentials_in_env
 
         assert not credentials_in_env()
         assert "SNOWFLAKE_ACCOUNT" not in os.environ and os.environ["EVENTPIPE_TARGET"] == "snowflake"
@@ -61,7 +63,7 @@ def test_the_emulator_target_hides_real_snowflake_credentials(monkeypatch, event
 def test_the_embedded_airflow_runs_one_task_at_a_time_only_on_duckdb(tmp_path):
     """A backfill's runs are not counted by max_active_runs, and share_sync runs beside event_pipeline: on the
     embedded DuckDB (one writer process) the default pool Airflow creates has one slot; on Snowflake, Airflow's."""
-    from eventpipe import airflow_env
+    from eventpipe.orchestrate import airflow_env
 
     base = {"EVENTPIPE_HOME": str(tmp_path)}
     assert airflow_env.airflow_environ(base)["AIRFLOW__CORE__DEFAULT_POOL_TASK_SLOT_COUNT"] == "1"

@@ -244,7 +244,7 @@ def test_a_private_key_from_the_environment_is_converted_and_never_echoed():
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from eventpipe.snowflake_warehouse import SnowflakeCredentialsError, der_private_key
+    from eventpipe.warehouse.connections import SnowflakeCredentialsError, der_private_key
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
@@ -262,7 +262,7 @@ def test_the_example_consumers_are_the_demos_organizations(tmp_path):
     """So that `eventpipe demo` then `eventpipe share apply` shows every example consumer real rows."""
     from datetime import datetime
 
-    from eventpipe.generate import generate
+    from eventpipe.devtools.generate.landing import generate
 
     # the demo's organizations and seed (eventpipe.cli.cmd_demo)
     truth = generate(landing=str(tmp_path), start=datetime(2026, 11, 26), hours=1, orgs=3, sessions_per_hour=2, seed=7)

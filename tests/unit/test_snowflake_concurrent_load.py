@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from eventpipe import emulator, load, reconcile, warehouse
-from eventpipe.generate import generate
-from eventpipe.snowflake_warehouse import SnowflakeWarehouse
+from eventpipe import warehouse
+from eventpipe.devtools import emulator
+from eventpipe.devtools.generate.landing import generate
+from eventpipe.ingest import load, reconcile
+from eventpipe.warehouse.snowflake import SnowflakeWarehouse
 
 HOUR_A = datetime(2026, 11, 26, 10)
 HOUR_B = HOUR_A + timedelta(hours=1)
@@ -124,7 +126,7 @@ def test_two_loaders_at_once_load_every_event_once(endpoint, landing, tmp_path, 
 
 
 def test_a_crashed_holder_s_lease_expires_and_the_next_loader_proceeds(endpoint, landing, monkeypatch):
-    from eventpipe import snowflake_lock
+    from eventpipe.warehouse import snowflake_lock
 
     monkeypatch.setenv("EVENTPIPE_MERGE_LEASE_SECONDS", "3")
     crashed = connect(endpoint)
@@ -146,12 +148,12 @@ def test_what_a_killed_loader_left_is_dropped_by_a_later_load(endpoint, landing,
     """A loader killed between creating its load tables and dropping them (its ``finally`` never ran) leaves the
     tables, its stage folder and its ``ops.load_in_progress`` row; a later load drops them once they are stale, and
     never the tables of a load still young enough to be running."""
-    from eventpipe import snowflake_load_tables
+    from eventpipe.warehouse import snowflake_tables
 
     killed = connect(endpoint)
-    tables = snowflake_load_tables.load_tables(killed.conn)
+    tables = snowflake_tables.load_tables(killed.conn)
     token = tables.__enter__()  # ... and the process dies here: no __exit__, no drop
-    young = snowflake_load_tables.load_tables(killed.conn)
+    young = snowflake_tables.load_tables(killed.conn)
     live_token = young.__enter__()
 
     def leftovers(target) -> set[str]:

@@ -8,9 +8,11 @@ from datetime import datetime
 
 import pytest
 
-from eventpipe import emulator, load, reconcile, warehouse
-from eventpipe.generate import generate
-from eventpipe.snowflake_warehouse import SnowflakeWarehouse
+from eventpipe import warehouse
+from eventpipe.devtools import emulator
+from eventpipe.devtools.generate.landing import generate
+from eventpipe.ingest import load, reconcile
+from eventpipe.warehouse.snowflake import SnowflakeWarehouse
 
 HOUR = datetime(2026, 11, 26, 10)
 
@@ -107,14 +109,16 @@ def test_a_crash_after_the_merges_is_repaired_by_the_rerun(snowflake, landing, m
 def test_replay_on_snowflake_loads_what_a_fix_lets_through(snowflake, tmp_path, monkeypatch):
     """The same replay as tests/unit/test_replay.py, on the emulator: quarantined by a validator that did
     not know the Audit kind, replayed after the fix; cut short after its MERGEs, finished by the next one."""
-    from eventpipe import replay, staging
+    from eventpipe.ingest import replay, validate
     from eventpipe.sql import load_sql
     from tests.conftest import write_landing_file
     from tests.unit.test_replay import BUGGY_VALIDATION
     from tests.unit.test_validate import HOUR as TEST_HOUR
     from tests.unit.test_validate import PARTITION, event, line
 
-    monkeypatch.setattr(staging, "load_sql", lambda e, n: BUGGY_VALIDATION if n == "validate_chunk" else load_sql(e, n))
+    monkeypatch.setattr(
+        validate, "load_sql", lambda e, n: BUGGY_VALIDATION if n == "validate_chunk" else load_sql(e, n)
+    )
     landing = tmp_path / "landing"
     lines = [line(event(eventId="a-1")), line(event(eventId="a-2")), line(event(eventId="a-1")), b"{not json"]
     write_landing_file(landing, PARTITION, "a.json.gz", lines)

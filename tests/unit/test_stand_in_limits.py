@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from eventpipe.deliver.receivers import Ga4Receiver, HeapReceiver
-from eventpipe.hec.body import BodyTooLarge, gunzip
-from eventpipe.hec.receiver import HecReceiver
+from eventpipe.devtools.receivers.analytics import Ga4Receiver, HeapReceiver
+from eventpipe.devtools.receivers.body import BodyTooLarge, gunzip
+from eventpipe.devtools.receivers.hec import HecReceiver
 
 TOKEN = "5b1e3c0a-7d44-4b8e-9a51-0c2f6e9d1a11"
 API_SECRET = "ga4-secret-Zq8xWv3"

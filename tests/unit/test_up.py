@@ -1,7 +1,7 @@
 """``eventpipe up`` (issue 9, item 5): loopback by default, owner-only files, Airflow found without PATH, and the
 whole process tree stopped by SIGTERM as by Ctrl-C.
 
-The tree is the real one (``eventpipe.up.serve`` -> ``start_standalone`` -> the local receivers' wrapper, with its
+The tree is the real one (``eventpipe.local.up.serve`` -> ``start_standalone`` -> the local receivers' wrapper, with its
 HEC / Heap / GA4 receivers -> ``python -m airflow standalone``), except that ``airflow`` is a stand-in package first
 on ``PYTHONPATH``: it does what matters here as Airflow does (creates the password file with ``open("a+")``, prints
 the password to its log, starts a part of itself in a session of its own, looks ``airflow`` up on PATH) without a
@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from eventpipe import up
+from eventpipe.local import up
 
 FAKE_AIRFLOW = """
 import json, os, shutil, subprocess, sys, time
@@ -46,7 +46,7 @@ time.sleep(600)
 SERVE = """
 import os, sys
 os.umask(0o022)  # a usual login umask: anything not made private explicitly is world-readable
-from eventpipe import up
+from eventpipe.local import up
 up.ensure_manifest = lambda: None
 up.wait_healthy = lambda *args, **kwargs: None
 up.admin_password = lambda *args, **kwargs: "s3cret-admin-password"
@@ -124,14 +124,14 @@ def test_the_ui_binds_loopback_unless_told_otherwise(eventpipe_home, monkeypatch
     everywhere = up.standalone_environ(8123, "0.0.0.0")
     assert everywhere["AIRFLOW__API__HOST"] == "0.0.0.0"
     assert everywhere["AIRFLOW__API__BASE_URL"] == "http://localhost:8123"
-    assert up.standalone_command()[:3] == [sys.executable, "-m", "eventpipe.deliver.local"]
+    assert up.standalone_command()[:3] == [sys.executable, "-m", "eventpipe.devtools.receivers.local"]
     assert up.standalone_command()[-3:] == ["-m", "airflow", "standalone"]
 
 
 @pytest.mark.airflow  # runs `airflow version`
 def test_airflow_runs_by_name_from_the_environment_without_the_venv_on_path(eventpipe_home, monkeypatch):
     """What ``airflow standalone`` does for each of its parts: ``Popen(["airflow", ...], env=...)``."""
-    from eventpipe import airflow_env
+    from eventpipe.orchestrate import airflow_env
 
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     env = airflow_env.airflow_environ()

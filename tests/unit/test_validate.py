@@ -9,7 +9,8 @@ from datetime import datetime
 
 import pytest
 
-from eventpipe import load, reconcile, staging, warehouse
+from eventpipe import warehouse
+from eventpipe.ingest import load, reconcile, validate
 from tests.conftest import write_landing_file
 
 HOUR = datetime(2026, 11, 27, 10)
@@ -195,18 +196,18 @@ def test_retries_of_one_run_get_distinct_batch_ids(con, tmp_path):
 def test_a_failed_load_leaves_nothing_behind(con, tmp_path, monkeypatch):
     landing = tmp_path / "landing"
     write_landing_file(landing, PARTITION, "a.json.gz", [line(event())])
-    original = staging.drop_staging
+    original = validate.drop_staging
 
     def crash(*args, **kwargs):  # after the raw rows and the ledger rows, before the commit
         original(*args, **kwargs)
         raise RuntimeError("worker killed")
 
-    monkeypatch.setattr(staging, "drop_staging", crash)
+    monkeypatch.setattr(validate, "drop_staging", crash)
     with pytest.raises(RuntimeError):
         load.load_interval(con, str(landing), HOUR, run_id="r1")
     for table in ("raw.audit_event", "raw.quarantined_event", "ops.loaded_file", "ops.load_batch"):
         assert con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
-    monkeypatch.setattr(staging, "drop_staging", original)
+    monkeypatch.setattr(validate, "drop_staging", original)
     assert load.load_interval(con, str(landing), HOUR, run_id="r1").loaded == 1
 
 
@@ -291,12 +292,12 @@ def test_a_byte_order_mark_and_crlf_line_ends_are_not_part_of_the_lines(con, tmp
 
 
 def test_every_reason_code_is_documented_in_precedence_order():
-    from eventpipe.generate_faults import ALL_REASON_CODES, LIMIT_REASON_CODES, REASON_CODES
+    from eventpipe.devtools.generate.faults import ALL_REASON_CODES, LIMIT_REASON_CODES, REASON_CODES
     from eventpipe.settings import REPO_ROOT
     from eventpipe.sql import load_sql
 
     sql = load_sql("duckdb", "validate_chunk")
-    header = sql.split("one case per code):", 1)[1].split("(eventpipe.generate_faults", 1)[0]
+    header = sql.split("one case per code):", 1)[1].split("(eventpipe.devtools.generate.faults", 1)[0]
     documented = re.findall(r"[a-z0-9]+(?:_[a-z0-9]+)+", header)
     assert documented == list(ALL_REASON_CODES)
     assert set(ALL_REASON_CODES) == set(REASON_CODES) | set(LIMIT_REASON_CODES)

@@ -4,7 +4,7 @@
 - ``events``: which events an interval holds (raw rows of the landing files ledgered for it) in the stream envelope.
 - ``s3``: gzip NDJSON objects + a manifest per interval, through boto3 / the Amazon provider's S3Hook, or a local
   directory standing in for a bucket on the embedded default.
-- ``eventpipe.hec.client``: Splunk HEC (App Events); ``heap`` / ``ga4``: analytics events.
+- ``eventpipe.deliver.hec.client``: Splunk HEC (App Events); ``heap`` / ``ga4``: analytics events.
 - ``ledger``: ``ops.delivery``, one row per destination, organization, kind, interval and part.
 - ``run``: deliver an interval (or resend a range) to every configured destination; one failing destination does
   not stop the others.

@@ -31,8 +31,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from eventpipe.deliver.events import UNSENDABLE, Event, unsendable_reason
-from eventpipe.deliver.http import Answer, Item, JsonSender
-from eventpipe.hec.client import DeadLetter, DeliveryReport
+from eventpipe.deliver.hec.client import DeadLetter, DeliveryReport
+from eventpipe.deliver.transport import Answer, Item, JsonSender
 
 MAX_EVENTS = 25
 MAX_PARAMS = 25

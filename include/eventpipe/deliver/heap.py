@@ -7,7 +7,7 @@ characters or the organization id is not the contract's; two organizations reusi
 Heap's limits are enforced before sending: identity at most 255 characters (an event without a session is
 dead-lettered), event names at most 1,024, property names at most 512 and values at most 1,024 characters
 (longer values are cut, as Heap itself would), property values flat (nested values travel as JSON text).
-Retries, splitting of refused batches and the dead letter follow ``eventpipe.deliver.http``. A resend after a lost
+Retries, splitting of refused batches and the dead letter follow ``eventpipe.deliver.transport``. A resend after a lost
 answer is harmless here: Heap keeps one event per ``idempotency_key``.
 """
 
@@ -19,8 +19,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from eventpipe.deliver.events import UNSENDABLE, Event, unsendable_reason
-from eventpipe.deliver.http import Item, JsonSender
-from eventpipe.hec.client import DeadLetter, DeliveryReport
+from eventpipe.deliver.hec.client import DeadLetter, DeliveryReport
+from eventpipe.deliver.transport import Item, JsonSender
 from eventpipe.share.config import ORGANIZATION_ID
 
 MAX_EVENTS = 1_000

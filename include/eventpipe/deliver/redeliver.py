@@ -22,7 +22,7 @@ from eventpipe.deliver import ledger
 from eventpipe.deliver.config import WILDCARD, Destination
 from eventpipe.deliver.events import UNSENDABLE, read_interval
 from eventpipe.deliver.run import push_parts
-from eventpipe.load import hour_floor
+from eventpipe.ingest.load import hour_floor
 from eventpipe.warehouse import Warehouse
 
 PARAMS = ("destination", "organization", "start", "end", "dry_run")

@@ -35,11 +35,11 @@ import duckdb
 from eventpipe.deliver import ledger
 from eventpipe.deliver.config import Destination, load_destinations
 from eventpipe.deliver.events import ANALYTICS, UNSENDABLE, Event, IntervalEvents, read_interval, unsendable_reason
-from eventpipe.deliver.http import DeliveryAuthError, DeliveryError, connection_secrets, redact
+from eventpipe.deliver.hec.client import DeadLetter, DeliveryReport, HecAuthError
 from eventpipe.deliver.ledger import DELIVERED, FAILED, LedgerEntry, PartResult
-from eventpipe.hec.client import DeadLetter, DeliveryReport, HecAuthError
-from eventpipe.load import hour_floor
-from eventpipe.replay import is_replay_batch
+from eventpipe.deliver.transport import DeliveryAuthError, DeliveryError, connection_secrets, redact
+from eventpipe.ingest.load import hour_floor
+from eventpipe.ingest.replay import is_replay_batch
 from eventpipe.warehouse import Warehouse, as_warehouse
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ def deliver_interval(
         except Exception as exc:  # one destination's failure must not stop the others
             outcome.error = redact(f"{type(exc).__name__}: {exc}", secrets)
             log.error("delivery to %s failed: %s", destination.name, outcome.error)
-    for outcome in run.outcomes:  # the task logs them as one table (eventpipe.outcome)
+    for outcome in run.outcomes:  # the task logs them as one table (eventpipe.orchestrate.outcome)
         log.debug("%s", outcome.summary())
     return run
 
@@ -270,7 +270,7 @@ def _push_client(destination: Destination, conn: Any):
     options = destination.options
     url = _url(conn)
     if destination.type == "splunk_hec":
-        from eventpipe.hec.client import HecClient
+        from eventpipe.deliver.hec.client import HecClient
 
         token = getattr(conn, "password", None)
         if not token:
@@ -413,7 +413,7 @@ def deliver_hour(
     run_id: str | None = None,
 ) -> DeliveryRun:
     """What the ``deliver`` task calls: deliver one interval from the configured warehouse (failures recorded in the
-    run, not raised: ``eventpipe.outcome.finish_deliveries`` logs the table, then fails the task)."""
+    run, not raised: ``eventpipe.orchestrate.outcome.finish_deliveries`` logs the table, then fails the task)."""
     from eventpipe.warehouse import open_warehouse
 
     with open_warehouse() as target:

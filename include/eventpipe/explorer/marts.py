@@ -151,7 +151,7 @@ class ConfiguredMartsReader:
         from eventpipe import settings
 
         if settings.warehouse_target() == "snowflake":
-            from eventpipe.snowflake_warehouse import connect_snowflake
+            from eventpipe.warehouse.connections import connect_snowflake
 
             return SnowflakeMartsReader(connect_snowflake)
         return DuckDBMartsReader()

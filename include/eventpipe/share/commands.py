@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if args.target == "snowflake" and "AIRFLOW_HOME" not in os.environ:
         # Without SNOWFLAKE_* variables the credentials come from the Airflow Connection
         # snowflake_default: look it up in the embedded Airflow's environment, as `eventpipe run` does.
-        from eventpipe import airflow_env
+        from eventpipe.orchestrate import airflow_env
 
         airflow_env.apply_airflow_environ()
     try:

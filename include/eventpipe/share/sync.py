@@ -162,10 +162,10 @@ def write_local_state(config: ShareConfig, state: ShareState, consumers: Path | 
 
 
 def connect_snowflake() -> Any:
-    """The project's one Snowflake connection (``eventpipe.snowflake_warehouse.connect_snowflake``:
+    """The project's one Snowflake connection (``eventpipe.warehouse.connections.connect_snowflake``:
     ``SNOWFLAKE_*`` variables, else the Airflow Connection), tagged as the share's."""
-    from eventpipe.snowflake_warehouse import SnowflakeCredentialsError
-    from eventpipe.snowflake_warehouse import connect_snowflake as connect
+    from eventpipe.warehouse.connections import SnowflakeCredentialsError
+    from eventpipe.warehouse.connections import connect_snowflake as connect
 
     try:
         return connect(query_tag="eventpipe-share")

@@ -1,6 +1,6 @@
 -- Validate one chunk of lines (the registered Arrow table `line_chunk`) into staged_line.
 -- Parameters: $source_file, $interval_start, $interval_end (the arrival hour, UTC), $max_line_bytes and
--- $max_depth (the limits the reader applied: eventpipe.linescan). `line_chunk` has line_number, raw_line,
+-- $max_depth (the limits the reader applied: eventpipe.ingest.linescan). `line_chunk` has line_number, raw_line,
 -- line_bytes (the whole line's length), line_sha256 (set only when the line is over $max_line_bytes: raw_line
 -- is then its prefix) and nesting_depth (set only when the line could be nested deeper than $max_depth).
 -- `$name` parameters are DuckDB syntax that sqlfluff's DuckDB lexer cannot read (LXR), leaving the rest of
@@ -9,7 +9,7 @@
 --   line_too_long, invalid_utf8, empty_line, invalid_json, too_deeply_nested, not_an_object,
 --   missing_required_field, invalid_field_type, invalid_organization_id, unknown_kind, invalid_event_time,
 --   event_time_out_of_range
--- (eventpipe.generate_faults.REASON_CODES lists them in this order, for the generator and the tests.)
+-- (eventpipe.devtools.generate.faults.REASON_CODES lists them in this order, for the generator and the tests.)
 insert into staged_line
 with decoded as (
     select

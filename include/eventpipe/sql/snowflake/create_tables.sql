@@ -246,7 +246,7 @@ create table if not exists ops.quarantined_file (
 
 -- The loads whose own load tables (raw.<table>_stage_<token>) exist now: a row per load from their creation to
 -- their drop. A loader killed in between (SIGKILL, a lost worker) leaves its row, and the next load drops what
--- it left once the row is older than any load takes (eventpipe.snowflake_load_tables).
+-- it left once the row is older than any load takes (eventpipe.warehouse.snowflake_tables).
 create table if not exists ops.load_in_progress (
     token varchar not null,
     holder varchar not null,

@@ -1,0 +1,1 @@
+"""Local stand-ins and tools: the generator, the receivers, the emulator. Production never imports it."""

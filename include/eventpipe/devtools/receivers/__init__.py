@@ -1,0 +1,1 @@
+"""Local stand-ins for Splunk HEC, Heap and GA4."""

@@ -1,0 +1,59 @@
+"""A progress bar over the hourly DAG runs of ``eventpipe run`` / ``eventpipe demo``."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from eventpipe import settings
+from eventpipe.local import runner
+
+
+def run_with_progress(start: datetime, end: datetime) -> list[datetime]:
+    """Run every hour in ``[start, end)``; returns the intervals whose DAG run did not succeed."""
+    intervals = runner.hourly_intervals(start, end)
+    console = Console(stderr=True)
+    failed: list[datetime] = []
+    with Progress(
+        TextColumn("[bold]event_pipeline[/bold] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        bar = progress.add_task("preparing Airflow", total=len(intervals))
+
+        def on_interval(interval_start: datetime, state: str) -> None:
+            if state != "success":
+                failed.append(interval_start)
+                progress.console.print(f"[red]{interval_start:%Y-%m-%dT%H}:00 {state}[/red]")
+            progress.update(bar, advance=1, description=f"{interval_start:%Y-%m-%dT%H}:00 {state}")
+
+        # dag.test() logs every task at length; the bar says what matters and the task logs go to a file.
+        log_path = settings.eventpipe_home() / "logs" / f"run-{datetime.now():%Y%m%dT%H%M%S}.log"
+        with _logs_to(log_path):
+            runner.run_intervals(start, end, on_interval=on_interval)
+    if failed:
+        console.print(f"[red]{len(failed)} interval(s) failed[/red]; task logs: {log_path}")
+    return failed
+
+
+@contextlib.contextmanager
+def _logs_to(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    saved_handlers, saved_level = root.handlers[:], root.level
+    root.handlers, root.level = [handler], logging.INFO
+    try:
+        with open(path, "a") as sink, contextlib.redirect_stdout(sink):
+            yield
+    finally:
+        root.handlers, root.level = saved_handlers, saved_level
+        handler.close()

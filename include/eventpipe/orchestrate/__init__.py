@@ -1,0 +1,1 @@
+"""Airflow glue: the environment, assets, lineage, dbt through Cosmos, task logs, runs."""
