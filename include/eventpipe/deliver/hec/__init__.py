@@ -2,7 +2,8 @@
 
 ``eventpipe.deliver.hec.client.HecClient`` delivers App Events to a HEC endpoint;
 ``eventpipe.devtools.receivers.hec.HecReceiver`` is a protocol-faithful stand-in for local runs and tests. Both
-read the codes below from one place so the client's retry / dead-letter decisions and the receiver's answers cannot drift apart.
+read the codes below from one place so the client's retry / dead-letter decisions and the receiver's answers
+cannot drift apart.
 
 This module imports nothing heavy and does no I/O: the submodules are imported by name.
 """
