@@ -78,7 +78,7 @@ def pipeline_concurrency() -> tuple[int, int]:
 
     The embedded DuckDB takes one writer process at a time: one run, one task. Snowflake loads and builds
     several hours at once (each load has its own load tables and stage folder, the merge step a lease;
-    ``eventpipe.warehouse.snowflake``): ``EVENTPIPE_MAX_ACTIVE_RUNS`` (default 4) and
+    ``eventpipe.warehouse.snowflake_engine``): ``EVENTPIPE_MAX_ACTIVE_RUNS`` (default 4) and
     ``EVENTPIPE_MAX_ACTIVE_TASKS`` (default 8).
     """
     if warehouse_target() == "duckdb":

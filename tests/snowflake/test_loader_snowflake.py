@@ -20,7 +20,7 @@ from eventpipe import warehouse
 from eventpipe.devtools.generate.landing import generate
 from eventpipe.ingest import load, reconcile
 from eventpipe.warehouse.connections import connect_snowflake, credentials_in_env
-from eventpipe.warehouse.snowflake import SnowflakeWarehouse
+from eventpipe.warehouse.snowflake_engine import SnowflakeWarehouse
 
 pytestmark = [
     pytest.mark.snowflake,

@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from eventpipe.deliver.hec import REDACTED
-from eventpipe.deliver.hec.client import HecAuthError, HecClient, HecProtocolError, HecUnavailableError
+from eventpipe.deliver.hec.client import HecClient
+from eventpipe.deliver.hec.errors import HecAuthError, HecProtocolError, HecUnavailableError
 from eventpipe.devtools.receivers.hec import Faults, HecReceiver
 
 TOKEN = "5b1e3c0a-7d44-4b8e-9a51-0c2f6e9d1a11"

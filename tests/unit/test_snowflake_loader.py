@@ -12,7 +12,7 @@ from eventpipe import warehouse
 from eventpipe.devtools import emulator
 from eventpipe.devtools.generate.landing import generate
 from eventpipe.ingest import load, reconcile
-from eventpipe.warehouse.snowflake import SnowflakeWarehouse
+from eventpipe.warehouse.snowflake_engine import SnowflakeWarehouse
 
 HOUR = datetime(2026, 11, 26, 10)
 

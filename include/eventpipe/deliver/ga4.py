@@ -31,8 +31,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from eventpipe.deliver.events import UNSENDABLE, Event, unsendable_reason
-from eventpipe.deliver.hec.client import DeadLetter, DeliveryReport
-from eventpipe.deliver.transport import Answer, Item, JsonSender
+from eventpipe.deliver.json_sender import Answer, Item, JsonSender
+from eventpipe.deliver.transport import DeadLetter, DeliveryReport
 
 MAX_EVENTS = 25
 MAX_PARAMS = 25

@@ -19,8 +19,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from eventpipe.deliver.events import UNSENDABLE, Event, unsendable_reason
-from eventpipe.deliver.hec.client import DeadLetter, DeliveryReport
-from eventpipe.deliver.transport import Item, JsonSender
+from eventpipe.deliver.json_sender import Item, JsonSender
+from eventpipe.deliver.transport import DeadLetter, DeliveryReport
 from eventpipe.share.config import ORGANIZATION_ID
 
 MAX_EVENTS = 1_000

@@ -35,9 +35,15 @@ import duckdb
 from eventpipe.deliver import ledger
 from eventpipe.deliver.config import Destination, load_destinations
 from eventpipe.deliver.events import ANALYTICS, UNSENDABLE, Event, IntervalEvents, read_interval, unsendable_reason
-from eventpipe.deliver.hec.client import DeadLetter, DeliveryReport, HecAuthError
 from eventpipe.deliver.ledger import DELIVERED, FAILED, LedgerEntry, PartResult
-from eventpipe.deliver.transport import DeliveryAuthError, DeliveryError, connection_secrets, redact
+from eventpipe.deliver.transport import (
+    DeadLetter,
+    DeliveryAuthError,
+    DeliveryError,
+    DeliveryReport,
+    connection_secrets,
+    redact,
+)
 from eventpipe.ingest.load import hour_floor
 from eventpipe.ingest.replay import is_replay_batch
 from eventpipe.warehouse import Warehouse, as_warehouse
@@ -47,7 +53,6 @@ PUSH_PART_EVENTS = 10_000
 
 GetConnection = Callable[[str], Any]
 # A refused credential fails every organization alike: the destination stops at the first one.
-_CREDENTIAL_ERRORS = (HecAuthError, DeliveryAuthError)
 
 
 class DeliveryFailed(Exception):
@@ -156,7 +161,7 @@ def deliver_interval(
                 for org in organizations:
                     try:
                         deliver(org, events, state, force, record)
-                    except _CREDENTIAL_ERRORS:
+                    except DeliveryAuthError:  # HEC, Heap and GA4 alike
                         raise
                     except Exception as exc:  # one organization's failure must not stop the others
                         failures.append(f"{org}: {redact(f'{type(exc).__name__}: {exc}', secrets)}")

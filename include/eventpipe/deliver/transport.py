@@ -1,73 +1,194 @@
-"""JSON-over-HTTP batch sending with the HEC client's delivery rules, for Heap and GA4.
+"""The one HTTP transport every delivery uses (Splunk HEC, Heap, GA4): a kept-alive connection, what a lost
+answer means, backoff with full jitter that honours ``Retry-After``, which statuses are transient, the error tree,
+the report of a send, and redaction of secrets from anything that may reach a log, a ledger row or an exception.
 
-- A batch answered 2xx is delivered.
-- 429 / 5xx / timeouts / connection resets: the same bytes again after exponential backoff with full jitter, never
-  sooner than ``Retry-After``; after ``max_retries`` ``DeliveryUnavailableError`` (with the report so far).
-- 400 / 413 / 422 (the endpoint refuses the data): never resent as is. The batch is split in halves until the bad
-  events stand alone, and only those go to the dead letter with the endpoint's answer.
-- 401 / 403: ``DeliveryAuthError`` at once; secrets (api keys in a query string, tokens) are redacted.
-
-A reset after the request went out may have been acted on: the resend is counted in ``possible_duplicates``
-(Heap deduplicates on ``idempotency_key``; GA4 does not).
+Errors: ``DeliveryError`` (a send that cannot go on; ``report`` holds what was delivered before it stopped) with
+``DeliveryAuthError`` (401/403, retrying cannot help), ``DeliveryUnavailableError`` (transient failures outlasted
+the retries) and ``DeliveryProtocolError`` (client and endpoint disagree). Each client's own errors subclass these.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import logging
+import http.client
 import random
 import re
+import socket
+import ssl
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, NamedTuple
 from urllib.parse import quote, quote_plus, urlsplit
 
-from eventpipe.deliver.hec.client import (
-    DeadLetter,
-    DeliveryReport,
-    _Connection,
-    _NoAnswer,
-    _retry_after,
-    _transient_cause,
-)
-
-log = logging.getLogger(__name__)
-INVALID_STATUSES = frozenset({400, 413, 422})
+REDACTED = "****"
 _SECRET_KEY = re.compile(r"secret|token|password|key", re.IGNORECASE)
 
 
 class DeliveryError(Exception):
-    """A send that cannot go on; ``report`` holds what was delivered before it stopped."""
+    """A send that cannot go on; ``report`` holds what was delivered (and dead-lettered) before it stopped."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, code: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.code = code
         self.report: DeliveryReport | None = None
 
 
 class DeliveryAuthError(DeliveryError):
-    """401/403: the credential is wrong or revoked. Retrying cannot help."""
+    """401/403: the credential is missing, wrong or revoked. Retrying cannot help; fail loudly."""
 
 
 class DeliveryUnavailableError(DeliveryError):
-    """Transient failures outlasted ``max_retries``."""
+    """Transient failures outlasted ``max_retries``; a later task retry may succeed."""
 
 
-@dataclass
-class Item:
+class DeliveryProtocolError(DeliveryError):
+    """Client and endpoint disagree (an unexpected status, a missing acknowledgement): a configuration error."""
+
+
+class DeadLetter(NamedTuple):
+    """An event that was not delivered and must not be retried as is.
+
+    ``code`` is the endpoint's HEC code (or HTTP status 413), or None when the client refused it before sending.
+    """
+
     event_id: str
-    payload: Any  # one event as the endpoint's JSON wants it
+    code: int | None
+    text: str
 
 
 @dataclass
-class Answer:
-    status: int
-    body: Any
-    text: str
-    retry_after: float | None
+class DeliveryReport:
+    """What one ``send`` did. Counts of events unless named otherwise."""
+
+    delivered_ids: list[str] = field(default_factory=list)
+    dead_letter: list[DeadLetter] = field(default_factory=list)
+    attempts: int = 0  # POST requests to the event endpoint
+    batches: int = 0  # batches cut from the input (before any split or resend)
+    bytes_sent: int = 0  # request bodies as sent (gzip when on), every attempt
+    bytes_raw: int = 0  # the same bodies uncompressed
+    ack_ids: list[int] = field(default_factory=list)
+    ack_polls: int = 0
+    retries: Counter = field(default_factory=Counter)  # event-batch resends by cause
+    ack_query_retries: Counter = field(default_factory=Counter)  # /ack requests repeated, by cause
+    duplicates_sent: int = 0  # events the endpoint provably accepted more than once
+    possible_duplicates: int = 0  # events resent while an earlier copy might have been accepted
+    seconds: float = 0.0
+
+    @property
+    def delivered(self) -> int:
+        return len(self.delivered_ids)
+
+    def summary(self) -> str:
+        retries = ", ".join(f"{cause} {n}" for cause, n in sorted(self.retries.items())) or "none"
+        return (
+            f"{self.delivered:,} delivered, {len(self.dead_letter):,} dead-lettered in {self.batches:,} batches "
+            f"({self.attempts:,} requests, {self.bytes_sent:,} bytes, {self.seconds:.2f}s); retries: {retries}; "
+            f"duplicates sent {self.duplicates_sent:,}, possible {self.possible_duplicates:,}"
+        )
+
+
+class NoAnswer(Exception):
+    """The request got no HTTP answer. ``ambiguous``: it went out whole, so the endpoint may have acted on it."""
+
+    def __init__(self, cause: str, ambiguous: bool, detail: str) -> None:
+        super().__init__(detail)
+        self.cause = cause
+        self.ambiguous = ambiguous
+
+
+class Connection:
+    """One kept-alive HTTP(S) connection; a failed request drops it and the next one reconnects."""
+
+    def __init__(self, scheme: str, netloc: str, timeout_s: float) -> None:
+        self._scheme = scheme
+        self._netloc = netloc
+        self._timeout_s = timeout_s
+        self._conn: http.client.HTTPConnection | None = None
+
+    def request(
+        self, path: str, body: bytes, headers: dict[str, str], while_waiting: Callable[[], None] | None = None
+    ) -> tuple[int, Any, bytes]:
+        """POST and read the answer; ``while_waiting`` runs once the request is out, before the answer is read
+        (it must not raise)."""
+        conn = self._open()
+        try:
+            conn.request("POST", path, body=body, headers=headers)
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()  # the request did not go out whole: the endpoint cannot have acted on it
+            raise NoAnswer(failure_cause(exc), False, type(exc).__name__) from None
+        if while_waiting is not None:
+            while_waiting()
+        try:
+            response = conn.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            raise NoAnswer(failure_cause(exc), True, type(exc).__name__) from None
+        if response.will_close:
+            self.close()
+        return response.status, response.headers, data
+
+    def _open(self) -> http.client.HTTPConnection:
+        if self._conn is None:
+            if self._scheme == "https":
+                conn = http.client.HTTPSConnection(
+                    self._netloc, timeout=self._timeout_s, context=ssl.create_default_context()
+                )
+            else:
+                conn = http.client.HTTPConnection(self._netloc, timeout=self._timeout_s)
+            try:
+                conn.connect()
+                # Headers and body go out in two writes: without this, Nagle + delayed ACK add ~40 ms a request.
+                conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError as exc:
+                conn.close()
+                raise NoAnswer(failure_cause(exc), False, type(exc).__name__) from None
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def failure_cause(exc: BaseException) -> str:
+    return "timeout" if isinstance(exc, TimeoutError) else "connection"
+
+
+def retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After") if headers is not None else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def transient_cause(status: int) -> str | None:
+    if status == 503:
+        return "busy"
+    if status == 429:
+        return "throttled"
+    if status >= 500:
+        return "server_error"
+    return None
+
+
+def backoff(tries: int, retry_after: float | None, *, base_s: float, max_s: float, rng: random.Random) -> float:
+    """Full jitter (uniform up to an exponential ceiling), never shorter than the endpoint's Retry-After."""
+    ceiling = min(max_s, base_s * 2 ** max(tries - 1, 0))
+    delay = rng.uniform(0, ceiling)
+    return max(delay, retry_after) if retry_after is not None else delay
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
@@ -75,7 +196,7 @@ def redact(text: str, secrets: Sequence[str]) -> str:
     for secret in secrets:
         if secret:
             for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
-                text = text.replace(form, "****")
+                text = text.replace(form, REDACTED)
     return text
 
 
@@ -106,136 +227,3 @@ def _url_password(value: Any) -> str | None:
     with contextlib.suppress(ValueError):
         return urlsplit(value.strip()).password
     return None
-
-
-class JsonSender:
-    """One kept-alive connection to ``url``; not thread-safe."""
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        name: str,
-        secrets: Sequence[str] = (),
-        headers: dict[str, str] | None = None,
-        max_retries: int = 8,
-        backoff_base_s: float = 0.2,
-        backoff_max_s: float = 10.0,
-        timeout_s: float = 30.0,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None,
-    ) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{name}: not an http(s) URL: {parts.scheme}://{parts.hostname}")
-        self.name = name
-        self.url = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
-        self.root = parts.path.rstrip("/")
-        self._secrets = tuple(s for s in secrets if s)
-        self._headers = {"Content-Type": "application/json", "User-Agent": "eventpipe", **(headers or {})}
-        self.max_retries, self.backoff_base_s, self.backoff_max_s = max_retries, backoff_base_s, backoff_max_s
-        self._sleep = sleep
-        self._rng = rng or random.Random()
-        self._connection = _Connection(parts.scheme, parts.netloc.rpartition("@")[2], timeout_s)
-
-    def __repr__(self) -> str:
-        return f"JsonSender({self.name}, url={self.url!r})"
-
-    def close(self) -> None:
-        self._connection.close()
-
-    def redact(self, text: str) -> str:
-        return redact(text, self._secrets)
-
-    def post(self, path: str, body: bytes) -> Answer:
-        """One request (no retry); ``_NoAnswer`` when no HTTP answer came back."""
-        status, headers, data = self._connection.request(self.root + path, body, dict(self._headers))
-        text = self.redact(data.decode("utf-8", "replace"))
-        try:
-            parsed = json.loads(text) if text.strip() else None
-        except ValueError:
-            parsed = None
-        return Answer(status, parsed, text[:500], _retry_after(headers))
-
-    def backoff(self, tries: int, retry_after: float | None) -> float:
-        ceiling = min(self.backoff_max_s, self.backoff_base_s * 2 ** max(tries - 1, 0))
-        delay = self._rng.uniform(0, ceiling)
-        return max(delay, retry_after) if retry_after is not None else delay
-
-    def send(
-        self,
-        batches: Iterable[list[Item]],
-        path: str,
-        encode: Callable[[list[Item]], bytes],
-        report: DeliveryReport,
-        check: Callable[[list[Item], Answer], list[tuple[int, str]]] | None = None,
-    ) -> DeliveryReport:
-        """Send every batch under the rules above. ``check`` may name items of an accepted batch that the endpoint
-        reported invalid (GA4's validation): ``[(index in batch, reason)]``; those are dead-lettered, not delivered.
-        """
-        started = time.monotonic()
-        try:
-            for batch in batches:
-                report.batches += 1
-                self._send_one(batch, path, encode, report, check)
-        except DeliveryError as exc:
-            report.seconds = time.monotonic() - started
-            exc.report = report
-            raise
-        report.seconds = time.monotonic() - started
-        return report
-
-    def _send_one(self, batch, path, encode, report, check) -> None:
-        queue: deque[tuple[list[Item], int, bool]] = deque([(batch, 0, False)])  # (items, tries, maybe landed)
-        while queue:
-            items, tries, maybe_landed = queue.popleft()
-            if tries > self.max_retries:
-                raise DeliveryUnavailableError(
-                    f"{self.name} at {self.url}: gave up on a batch of {len(items)} events after {tries} attempts"
-                )
-            body = encode(items)
-            report.attempts += 1
-            report.bytes_sent += len(body)
-            report.bytes_raw += len(body)
-            try:
-                answer = self.post(path, body)
-            except _NoAnswer as failure:
-                report.retries[failure.cause] += 1
-                if failure.ambiguous:
-                    report.possible_duplicates += len(items)
-                delay = self.backoff(tries + 1, None)
-                log.warning("%s: %s on a batch of %d; retry in %.2fs", self.name, failure.cause, len(items), delay)
-                self._sleep(delay)
-                queue.appendleft((items, tries + 1, maybe_landed or failure.ambiguous))
-                continue
-            status = answer.status
-            if 200 <= status < 300:
-                bad = dict(check(items, answer)) if check else {}
-                for index, item in enumerate(items):
-                    if index in bad:
-                        report.dead_letter.append(DeadLetter(item.event_id, status, bad[index]))
-                    else:
-                        report.delivered_ids.append(item.event_id)
-            elif status in (401, 403):
-                raise DeliveryAuthError(
-                    f"{self.name} at {self.url} refused the credential (****): HTTP {status} {answer.text[:200]!r}",
-                    status=status,
-                )
-            elif status in INVALID_STATUSES:
-                if len(items) == 1:
-                    report.dead_letter.append(DeadLetter(items[0].event_id, status, answer.text[:300]))
-                    log.warning("%s dead-lettered event %s: HTTP %s", self.name, items[0].event_id, status)
-                else:
-                    middle = len(items) // 2
-                    queue.appendleft((items[middle:], 0, False))
-                    queue.appendleft((items[:middle], 0, False))
-            elif cause := _transient_cause(status):
-                report.retries[cause] += 1
-                delay = self.backoff(tries + 1, answer.retry_after)
-                log.warning("%s: HTTP %s (attempt %d); retry in %.2fs", self.name, status, tries + 1, delay)
-                self._sleep(delay)
-                queue.appendleft((items, tries + 1, maybe_landed))
-            else:
-                raise DeliveryError(
-                    f"{self.name} at {self.url} answered HTTP {status} {answer.text[:200]!r}", status=status
-                )

@@ -29,7 +29,7 @@ PRELOADED_MODULES = (
     "eventpipe.ingest.load",
     "eventpipe.ingest.reconcile",
     "eventpipe.deliver.run",
-    "eventpipe.warehouse.snowflake",
+    "eventpipe.warehouse.snowflake_engine",
 )
 
 CELERY_CONFIG = {**DEFAULT_CELERY_CONFIG, "imports": PRELOADED_MODULES}

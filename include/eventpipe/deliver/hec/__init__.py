@@ -52,10 +52,3 @@ _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 def is_channel(value: str) -> bool:
     """A request channel is a GUID; Splunk answers code 11 to anything else."""
     return bool(_GUID.fullmatch(value))  # fullmatch: no trailing newline
-
-
-def redact(text: str, token: str | None) -> str:
-    """``text`` with every occurrence of ``token`` masked, for anything that may reach a log or an exception."""
-    if not token:
-        return text
-    return text.replace(token, "****")

@@ -34,7 +34,7 @@ from eventpipe.sql import load_sql
 from eventpipe.warehouse import snowflake_lock, snowflake_tables
 from eventpipe.warehouse.base import QuarantinedFile, ledger_row, quarantined_file_row
 from eventpipe.warehouse.connections import connect_snowflake
-from eventpipe.warehouse.duckdb import configure
+from eventpipe.warehouse.duckdb_engine import configure
 
 log = logging.getLogger(__name__)
 
