@@ -21,7 +21,7 @@ from typing import Any
 from eventpipe.deliver import ledger
 from eventpipe.deliver.config import WILDCARD, Destination
 from eventpipe.deliver.events import UNSENDABLE, read_interval
-from eventpipe.deliver.run import push_parts
+from eventpipe.deliver.parts import push_parts
 from eventpipe.ingest.load import hour_floor
 from eventpipe.warehouse import Warehouse
 
