@@ -14,7 +14,8 @@ from datetime import datetime
 import duckdb
 import pytest
 
-from eventpipe.devtools.generate.landing import Truth, generate
+from eventpipe.devtools.generate.landing import generate
+from eventpipe.devtools.generate.truth import Truth
 
 pytestmark = pytest.mark.slow
 

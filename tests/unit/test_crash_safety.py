@@ -26,6 +26,7 @@ from pathlib import Path
 from eventpipe import warehouse
 from eventpipe.ingest import extract, load, validate
 from eventpipe.sql import load_sql
+from eventpipe.warehouse import duckdb_engine
 
 landing, database, marker, point = sys.argv[1:5]
 extract.CHUNK_BYTES = 16 * 1024  # many chunks per file: a long group
@@ -61,7 +62,7 @@ def observed_stage_group(con, urls, *args):
 
 validate.validate_chunk = observed_validate_chunk
 validate.stage_group = observed_stage_group
-warehouse.load_sql = observed_load_sql
+duckdb_engine.load_sql = observed_load_sql
 with warehouse.connect(database) as con:
     load.load_interval(con, landing, datetime(2026, 11, 27, 10), run_id="r")
 print("finished without being killed")

@@ -6,6 +6,7 @@ import gzip
 
 import pytest
 
+from eventpipe import contract
 from eventpipe.ingest import extract
 from eventpipe.ingest.linescan import Limits
 
@@ -139,7 +140,7 @@ def test_a_file_that_cannot_be_read_to_its_end_is_unreadable_with_a_reason(tmp_p
     with pytest.raises(extract.UnreadableFile) as raised:
         lines_of(str(path), chunk_bytes=64)
     assert raised.value.reason == reason and raised.value.detail
-    assert reason in extract.FILE_REASON_CODES
+    assert reason in contract.FILE_REASON_CODES
 
 
 def test_read_ahead_reports_an_unreadable_file_and_goes_on_with_the_next(tmp_path):
@@ -165,7 +166,7 @@ def test_memory_stays_bounded_for_a_line_far_over_the_cap(tmp_path):
         out.write(b'"}\n{"eventId":"next"}\n')
     script = (
         "import resource, sys\n"
-        "from eventpipe import extract\n"
+        "from eventpipe.ingest import extract\n"
         "from eventpipe.ingest.linescan import Limits\n"
         "rows = [r for t in extract.iter_line_chunks(sys.argv[1], chunk_bytes=1 << 20,"
         " limits=Limits(1 << 20, 64)) for r in t['line_bytes'].to_pylist()]\n"

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from eventpipe.devtools.generate.faults import REASON_CODES
-from eventpipe.devtools.generate.landing import Truth, generate
+from eventpipe.devtools.generate.landing import generate
+from eventpipe.devtools.generate.truth import Truth
 
 START = datetime(2026, 11, 27, 10)
 HOURS = 4

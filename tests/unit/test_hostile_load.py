@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eventpipe import warehouse
-from eventpipe.devtools.generate.faults import ALL_REASON_CODES
+from eventpipe.contract import LINE_REASON_CODES as ALL_REASON_CODES
 from eventpipe.ingest import extract, load, reconcile
 from tests.unit.test_validate import HOUR, PARTITION
 

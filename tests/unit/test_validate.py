@@ -292,12 +292,14 @@ def test_a_byte_order_mark_and_crlf_line_ends_are_not_part_of_the_lines(con, tmp
 
 
 def test_every_reason_code_is_documented_in_precedence_order():
-    from eventpipe.devtools.generate.faults import ALL_REASON_CODES, LIMIT_REASON_CODES, REASON_CODES
+    from eventpipe.contract import LIMIT_REASON_CODES
+    from eventpipe.contract import LINE_REASON_CODES as ALL_REASON_CODES
+    from eventpipe.devtools.generate.faults import REASON_CODES
     from eventpipe.settings import REPO_ROOT
     from eventpipe.sql import load_sql
 
     sql = load_sql("duckdb", "validate_chunk")
-    header = sql.split("one case per code):", 1)[1].split("(eventpipe.devtools.generate.faults", 1)[0]
+    header = sql.split("one case per code):", 1)[1].split("(eventpipe.contract", 1)[0]
     documented = re.findall(r"[a-z0-9]+(?:_[a-z0-9]+)+", header)
     assert documented == list(ALL_REASON_CODES)
     assert set(ALL_REASON_CODES) == set(REASON_CODES) | set(LIMIT_REASON_CODES)

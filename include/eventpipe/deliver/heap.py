@@ -18,10 +18,10 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from eventpipe.contract import ORGANIZATION_ID
 from eventpipe.deliver.events import UNSENDABLE, Event, unsendable_reason
 from eventpipe.deliver.json_sender import Item, JsonSender
 from eventpipe.deliver.transport import DeadLetter, DeliveryReport
-from eventpipe.share.config import ORGANIZATION_ID
 
 MAX_EVENTS = 1_000
 MAX_BATCH_BYTES = 1_000_000

@@ -37,10 +37,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from eventpipe.contract import ORGANIZATION_ID
 from eventpipe.deliver.config import Destination
 from eventpipe.deliver.events import UNSENDABLE, Event, unsendable_reason
 from eventpipe.deliver.ledger import DELIVERED, FAILED, LedgerEntry, PartResult
-from eventpipe.share.config import ORGANIZATION_ID
 
 GZIP_LEVEL = 6
 MANIFEST = "manifest"

@@ -36,8 +36,6 @@ BATCH_ROWS = 8192
 BOM = b"\xef\xbb\xbf"
 _NEWLINE = 10
 
-# Reason codes of a file quarantined whole (ops.quarantined_file.reason).
-FILE_REASON_CODES = ("truncated", "corrupt_compression", "unsupported_compression", "file_missing")
 _MAGIC = {
     b"\x1f\x8b": "gzip",
     b"\x28\xb5\x2f\xfd": "zstd",

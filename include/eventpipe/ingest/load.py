@@ -24,12 +24,10 @@ import duckdb
 
 from eventpipe import settings, storage
 from eventpipe.ingest import extract
-from eventpipe.ingest.validate import INTERVAL, KINDS, GroupOutcome
+from eventpipe.ingest.validate import GroupOutcome
 from eventpipe.warehouse import Warehouse, as_warehouse
 
 log = logging.getLogger(__name__)
-
-__all__ = ["INTERVAL", "KINDS", "LoadResult", "group_files", "hour_floor", "load_interval", "make_batch_id"]
 
 
 @dataclass

@@ -14,19 +14,16 @@ import itertools
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import duckdb
 
+from eventpipe.contract import INTERVAL, TABLE_KINDS
 from eventpipe.ingest import extract
 from eventpipe.ingest.linescan import Limits, lines_table
 from eventpipe.sql import load_sql
 
 log = logging.getLogger(__name__)
-
-KINDS = ("session", "audit", "platform")
-RAW_TABLES = ("session_event", "audit_event", "platform_event", "quarantined_event")
-INTERVAL = timedelta(hours=1)
 
 
 @dataclass
@@ -64,7 +61,7 @@ def stage_group(
     unreadable = _validate_files(con, urls, interval_start)
     select_new_events(con)
     params = {"batch_id": batch_id, "loaded_at": loaded_at}
-    for kind in KINDS:
+    for kind in TABLE_KINDS:
         con.execute(load_sql("duckdb", f"insert_{kind}_event"), params)
     con.execute(load_sql("duckdb", "insert_quarantined_event"), params)
 
@@ -98,7 +95,7 @@ def stage_replayed_lines(
         chunk = lines_table([row[2] for row in rows], [bytes(row[3]) for row in rows], limits)
         validate_chunk(con, source_file, chunk, interval_start, limits)
     select_new_events(con)
-    for kind in KINDS:
+    for kind in TABLE_KINDS:
         con.execute(load_sql("duckdb", f"insert_{kind}_event"), {"batch_id": batch_id, "loaded_at": loaded_at})
     outcome = GroupOutcome()
     for kind_or_reason, label, lines in con.execute(load_sql("duckdb", "staged_outcomes")).fetchall():

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 
+from eventpipe import contract
+from eventpipe.contract import RAW_SCHEMA
 from eventpipe.deliver.config import TYPES as DESTINATION_TYPES  # s3, splunk_hec, heap, ga4
 
 SCHEME = "eventpipe"
@@ -25,7 +27,7 @@ WAREHOUSE = f"{SCHEME}://warehouse"
 DELIVERIES = f"{SCHEME}://deliveries"
 NAMESPACES = (LANDING, WAREHOUSE, DELIVERIES)
 
-RAW_TABLES = ("raw.session_event", "raw.audit_event", "raw.platform_event", "raw.quarantined_event")
+RAW_TABLES = tuple(f"{RAW_SCHEMA}.{table}" for table in contract.RAW_TABLES)
 # What deliver reads: the interval's App Events and Audit logs, from raw (ops.loaded_file says which rows).
 DELIVERY_SOURCES = ("raw.session_event", "raw.audit_event")
 SHARE_SCHEMA = "share"

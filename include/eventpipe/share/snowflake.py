@@ -16,7 +16,8 @@ from __future__ import annotations
 import hashlib
 import re
 
-from eventpipe.share.config import ORGANIZATION_ID, ShareConfig
+from eventpipe.contract import ORGANIZATION_ID
+from eventpipe.share.config import ShareConfig
 from eventpipe.share.state import AccessRow, Grant, ShareState
 from eventpipe.share.views import VIEWS, ShareView, render_select
 

@@ -29,6 +29,7 @@ from typing import Any
 import duckdb
 
 from eventpipe import storage
+from eventpipe.contract import RAW_TABLES
 from eventpipe.ingest import validate
 from eventpipe.sql import load_sql
 from eventpipe.warehouse import snowflake_lock, snowflake_tables
@@ -141,7 +142,7 @@ class SnowflakeWarehouse:
 
     def _ship(self, scratch: duckdb.DuckDBPyConnection, scratch_dir: Path) -> None:
         """The scratch raw tables' rows into Snowflake's: Parquet, PUT, COPY INTO the load tables, MERGE."""
-        staged = {table: scratch_dir / f"{table}.parquet" for table in validate.RAW_TABLES}
+        staged = {table: scratch_dir / f"{table}.parquet" for table in RAW_TABLES}
         # The MERGEs read history only within the group's event-time windows, one at a time (dedup in O(new)).
         windows = validate.new_event_windows(scratch)
         for table, path in staged.items():

@@ -11,40 +11,12 @@ import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from eventpipe.contract import LIMIT_REASON_CODES, LINE_REASON_CODES, REQUIRED_FIELDS, SESSION_REQUIRED_FIELDS
 from eventpipe.devtools.generate.events import Event, encode, iso_utc, iso_with_offset
 
-# The validator's precedence: the first that applies is the reason recorded.
-REASON_CODES = (
-    "invalid_utf8",
-    "empty_line",
-    "invalid_json",
-    "not_an_object",
-    "missing_required_field",
-    "invalid_field_type",
-    "unknown_kind",
-    "invalid_event_time",
-    "event_time_out_of_range",
-)
-# Every line reason code of the validator (sql/duckdb/validate_chunk.sql), in its precedence. The generator
-# writes REASON_CODES only: the others are limits (a 16 MiB line, deep nesting, a hostile organization id)
-# that tests/unit/test_hostile_load.py generates; keeping them out leaves generated logs as they were.
-LIMIT_REASON_CODES = ("line_too_long", "too_deeply_nested", "invalid_organization_id")
-ALL_REASON_CODES = (
-    "line_too_long",
-    "invalid_utf8",
-    "empty_line",
-    "invalid_json",
-    "too_deeply_nested",
-    "not_an_object",
-    "missing_required_field",
-    "invalid_field_type",
-    "invalid_organization_id",
-    "unknown_kind",
-    "invalid_event_time",
-    "event_time_out_of_range",
-)
-REQUIRED_FIELDS = ("eventId", "organizationId", "eventTime", "kind", "type")
-SESSION_REQUIRED_FIELDS = ("appId", "sessionId")
+# The reason codes the generator writes, in the validator's precedence (eventpipe.contract): every line code
+# but the limits, which tests generate; keeping them out leaves generated logs as they were.
+REASON_CODES = tuple(code for code in LINE_REASON_CODES if code not in LIMIT_REASON_CODES)
 UNKNOWN_KINDS = ("Billing", "session", "AUDIT", "Telemetry", "Platforms")
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS

@@ -9,7 +9,7 @@
 --   line_too_long, invalid_utf8, empty_line, invalid_json, too_deeply_nested, not_an_object,
 --   missing_required_field, invalid_field_type, invalid_organization_id, unknown_kind, invalid_event_time,
 --   event_time_out_of_range
--- (eventpipe.devtools.generate.faults.REASON_CODES lists them in this order, for the generator and the tests.)
+-- (eventpipe.contract.LINE_REASON_CODES lists them in this order, for the generator and the tests.)
 insert into staged_line
 with decoded as (
     select
