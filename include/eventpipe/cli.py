@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 
 def _iso(value: str) -> datetime:
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    from eventpipe.utc import parse_utc
+
+    return parse_utc(value)
 
 
 def _fraction(value: str) -> float:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import duckdb
 
+from eventpipe.utc import utc_now
 from eventpipe.warehouse import Warehouse, as_warehouse
 
 DELIVERED, FAILED = "delivered", "failed"
@@ -82,7 +83,7 @@ def record(
     """Write parts' rows (and their dead letters) in one transaction: ``[(result, its previous entry)]``."""
     if not results:
         return
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utc_now()
     rows, dead = [], []
     for result, previous in results:
         attempts = result.attempts + (previous.attempts if previous else 0)

@@ -22,7 +22,7 @@ from eventpipe.deliver import ledger
 from eventpipe.deliver.config import WILDCARD, Destination
 from eventpipe.deliver.events import UNSENDABLE, read_interval
 from eventpipe.deliver.parts import push_parts
-from eventpipe.ingest.load import hour_floor
+from eventpipe.utc import hour_floor, naive_utc
 from eventpipe.warehouse import Warehouse
 
 PARAMS = ("destination", "organization", "start", "end", "dry_run")
@@ -67,7 +67,7 @@ def parse_request(
     now: datetime | None = None,
 ) -> RedeliverRequest:
     """The run's parameters as a RedeliverRequest, or BadParams listing every bad one and what is allowed."""
-    now = _naive_utc(now or datetime.now(UTC))
+    now = naive_utc(now or datetime.now(UTC))
     errors = []
     unknown = sorted(str(key) for key in params if key not in PARAMS)
     if unknown:
@@ -110,7 +110,7 @@ def _range(start: Any, end: Any, now: datetime, errors: list[str]) -> tuple[date
             parsed[name] = None
             continue
         try:
-            parsed[name] = _naive_utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+            parsed[name] = naive_utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
         except ValueError:
             errors.append(f"{name} {value!r} is not an ISO-8601 time (e.g. 2026-11-26T00:00:00+00:00)")
             parsed[name] = None
@@ -125,10 +125,6 @@ def _range(start: Any, end: Any, now: datetime, errors: list[str]) -> tuple[date
     if end_at > now:
         errors.append(f"end ({end_at:%Y-%m-%dT%H:%M} UTC) is in the future (now {now:%Y-%m-%dT%H:%M} UTC)")
     return start_at, end_at
-
-
-def _naive_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 # -- the dry run -------------------------------------------------------------------------------------------

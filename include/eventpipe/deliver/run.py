@@ -36,7 +36,7 @@ from eventpipe.deliver.transport import (
     DeliveryAuthError,
     redact,
 )
-from eventpipe.ingest.load import hour_floor
+from eventpipe.utc import hour_floor, parse_utc
 from eventpipe.warehouse import Warehouse, as_warehouse
 
 log = logging.getLogger(__name__)
@@ -216,7 +216,7 @@ def redeliver_range(
     checked by ``eventpipe.deliver.redeliver.parse_request`` first)."""
     from eventpipe.warehouse import open_warehouse
 
-    start, end = _as_utc(start), _as_utc(end)
+    start, end = parse_utc(start), parse_utc(end)
     if end <= start:
         raise ValueError(f"end ({end:%Y-%m-%dT%H:%M}) must be after start ({start:%Y-%m-%dT%H:%M})")
     with open_warehouse() as target:
@@ -231,10 +231,3 @@ def redeliver_range(
         )
     log.info("resent %d intervals in [%s, %s)", len(runs), start, end)
     return runs
-
-
-def _as_utc(value: str | datetime) -> datetime:
-    from datetime import UTC
-
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment

@@ -8,29 +8,17 @@ that names the filter and says what is wrong.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from eventpipe.explorer.columns import BY_NAME, COLUMN_NAMES, LIST_OPS, NO_VALUE_OPS, OP_LABELS, Kind, Op
+from eventpipe.utc import naive_utc
 
 ColumnName = Literal[COLUMN_NAMES]  # type: ignore[valid-type]
 Scalar = str | int | float
 MAX_LIST_VALUES = 500
-
-
-def naive_utc(moment: datetime) -> datetime:
-    """The warehouse stores UTC as naive timestamps: convert aware values, keep naive ones as UTC.
-
-    A time whose UTC is outside years 1-9999 (``0001-01-01T00:00+01:00``) cannot be represented: a
-    ValueError (the API's 422) saying so, not an OverflowError (a 500)."""
-    if not moment.tzinfo:
-        return moment
-    try:
-        return moment.astimezone(UTC).replace(tzinfo=None)
-    except OverflowError:
-        raise ValueError(f"{moment.isoformat()} is outside the representable UTC range (years 1 to 9999)") from None
 
 
 def coerce(column: str, value: Any) -> Any:

@@ -18,13 +18,14 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import duckdb
 
 from eventpipe import settings, storage
 from eventpipe.ingest import extract
 from eventpipe.ingest.validate import GroupOutcome
+from eventpipe.utc import hour_floor, utc_now
 from eventpipe.warehouse import Warehouse, as_warehouse
 
 log = logging.getLogger(__name__)
@@ -68,13 +69,6 @@ class LoadResult:
         self.quarantined_files.append({"source_file": url, "reason": reason, "detail": detail, "new": new})
 
 
-def hour_floor(moment: datetime) -> datetime:
-    """The UTC arrival hour containing ``moment``, as a naive UTC datetime (how the warehouse stores time)."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment.replace(minute=0, second=0, microsecond=0)
-
-
 def make_batch_id(interval_start: datetime, run_id: str | None, attempt: int | None = None) -> str:
     """Ties every loaded row to the interval and the Airflow run (and try) that loaded it.
 
@@ -100,7 +94,7 @@ def load_interval(
     warehouse = as_warehouse(target)
     interval_start = hour_floor(interval_start)
     batch_id = make_batch_id(interval_start, run_id, attempt)
-    started_at = _now()
+    started_at = utc_now()
     result = LoadResult(batch_id=batch_id, interval_start=interval_start)
 
     files = extract.partition_files(landing, interval_start)
@@ -126,7 +120,7 @@ def load_interval(
     )
 
     for group in group_files(new_files, settings.load_group_bytes()):
-        result.add(warehouse.load_group(group, interval_start, batch_id, _now()))
+        result.add(warehouse.load_group(group, interval_start, batch_id, utc_now()))
     result.files_loaded = len(new_files) - sum(entry["new"] for entry in result.quarantined_files)
     warehouse.record_batch(
         {
@@ -142,7 +136,7 @@ def load_interval(
             "duplicates": result.duplicates,
             "quarantined": result.quarantined,
             "started_at": started_at,
-            "finished_at": _now(),
+            "finished_at": utc_now(),
         },
     )
     log.info("interval %s loaded: %s", interval_start, result.to_dict())
@@ -163,7 +157,3 @@ def group_files(files: list[storage.StoredFile], max_bytes: int) -> list[list[st
         groups[-1].append(stored)
         size += stored.size
     return groups
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)

@@ -15,7 +15,7 @@ from datetime import datetime
 import duckdb
 
 from eventpipe.ingest import extract
-from eventpipe.ingest.load import hour_floor
+from eventpipe.utc import hour_floor
 from eventpipe.warehouse import Warehouse, as_warehouse
 
 

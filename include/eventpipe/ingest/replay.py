@@ -18,10 +18,10 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 
 import duckdb
 
+from eventpipe.utc import utc_now
 from eventpipe.warehouse import Warehouse, as_warehouse
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def replay_quarantine(
     target: Warehouse | duckdb.DuckDBPyConnection, *, reason: str | None = None, run_id: str | None = None
 ) -> ReplayResult:
     """Try every not-yet-replayed quarantined line again (only those of ``reason``, if given)."""
-    loaded_at = datetime.now(UTC).replace(tzinfo=None)
+    loaded_at = utc_now()
     result = ReplayResult(batch_id=f"{BATCH_PREFIX}{run_id or 'manual'}__{uuid.uuid4().hex[:8]}")
     result.replayed, outcome = as_warehouse(target).replay_quarantine(reason, result.batch_id, loaded_at)
     result.loaded_by_kind = outcome.loaded_by_kind

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from eventpipe.utc import naive_utc
+
 TRIGGERED_BY = "eventpipe run"
 POLL_SECONDS = 2
 # Without a scheduler heartbeat for this long, waiting for one is given up (Airflow's own liveness: 2.1 heartbeats).
@@ -100,7 +102,7 @@ def runs(backfill_id: int) -> list[BackfillRun]:
             .where(BackfillDagRun.backfill_id == backfill_id)
             .order_by(BackfillDagRun.sort_ordinal)
         ).all()
-    return [BackfillRun(pk, run_id, _naive_utc(start)) for pk, run_id, start in rows]
+    return [BackfillRun(pk, run_id, naive_utc(start)) for pk, run_id, start in rows]
 
 
 def check_covers(backfill_id: int, hours: list[datetime]) -> None:
@@ -218,10 +220,6 @@ def close_abandoned(dag_id: str) -> list[int]:
 def _logical_date(run: BackfillRun) -> datetime:
     # A backfill run of the hourly interval timetable is dated at its interval's start.
     return run.interval_start.replace(tzinfo=UTC)
-
-
-def _naive_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 @contextlib.contextmanager

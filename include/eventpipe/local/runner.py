@@ -11,17 +11,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from eventpipe import settings
-from eventpipe.ingest.load import hour_floor
 from eventpipe.local import backfill
 from eventpipe.local.backfill import RunOutcome
 from eventpipe.orchestrate import airflow_env
+from eventpipe.utc import hour_floor, naive_utc
 
 PIPELINE_DAG_ID = "event_pipeline"
 
 
 def hourly_intervals(start: datetime, end: datetime) -> list[datetime]:
     """The arrival hours that start in ``[start, end)``; naive datetimes are UTC."""
-    current, stop = hour_floor(start), _naive_utc(end)
+    current, stop = hour_floor(start), naive_utc(end)
     hours = []
     while current < stop:
         hours.append(current)
@@ -31,7 +31,7 @@ def hourly_intervals(start: datetime, end: datetime) -> list[datetime]:
 
 def hours_not_over(hours: list[datetime]) -> list[datetime]:
     """The hours that have not ended yet: no backfill (nor scheduled run) loads an hour before it is over."""
-    now = _naive_utc(datetime.now(UTC))
+    now = naive_utc(datetime.now(UTC))
     return [hour for hour in hours if hour + timedelta(hours=1) > now]
 
 
@@ -40,10 +40,6 @@ def not_over_message(not_over: list[datetime]) -> str:
         f"{len(not_over)} of the hours have not ended yet (from {not_over[0]:%Y-%m-%dT%H}:00 UTC): an hour is "
         "loaded once it is over, by its scheduled run or a later `eventpipe run`"
     )
-
-
-def _naive_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def manifest_is_current() -> bool:

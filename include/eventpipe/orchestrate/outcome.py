@@ -16,8 +16,9 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from eventpipe.deliver.run import DeliveryFailed, DeliveryRun
-from eventpipe.ingest.load import LoadResult, hour_floor
+from eventpipe.ingest.load import LoadResult
 from eventpipe.ingest.reconcile import Reconciliation
+from eventpipe.utc import hour_floor
 from eventpipe.warehouse import Warehouse
 
 MIN_RATIO = 0.5  # an hour with fewer lines than this share of the same hour a week earlier is flagged

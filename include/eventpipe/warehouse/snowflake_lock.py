@@ -20,9 +20,10 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from eventpipe.sql import load_sql
+from eventpipe.utc import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +42,6 @@ def lease_seconds() -> float:
 
 def wait_seconds() -> float:
     return float(os.environ.get("EVENTPIPE_MERGE_LEASE_WAIT_SECONDS", "1800"))
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _update(conn, sql_name: str, params: dict) -> int:
@@ -67,7 +64,7 @@ class Lease:
     holder: str
 
     def renew(self) -> None:
-        expires_at = _now() + timedelta(seconds=lease_seconds())
+        expires_at = utc_now() + timedelta(seconds=lease_seconds())
         if not _update(self.conn, "renew_merge_lease", {"holder": self.holder, "expires_at": expires_at}):
             raise LeaseLost(f"the merge lease of {self.holder} expired and was taken by another loader")
 
@@ -79,7 +76,7 @@ def acquire(conn, holder: str | None = None) -> Lease | None:
     """Take the lease if it is free or expired, else None (one attempt)."""
     conn.execute_string(load_sql("snowflake", "create_merge_lease"))
     holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    now = _now()
+    now = utc_now()
     params = {"holder": holder, "now": now, "expires_at": now + timedelta(seconds=lease_seconds())}
     return Lease(conn, holder) if _update(conn, "acquire_merge_lease", params) else None
 

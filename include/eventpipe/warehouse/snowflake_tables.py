@@ -16,9 +16,10 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from eventpipe.sql import load_sql
+from eventpipe.utc import utc_now
 
 log = logging.getLogger(__name__)
 STAGE = "@raw.load_stage"
@@ -27,10 +28,6 @@ PARSE_ERROR = 1003  # the server did not parse the statement
 
 def stale_after() -> timedelta:
     return timedelta(seconds=float(os.environ.get("EVENTPIPE_STALE_LOAD_SECONDS", str(6 * 3600))))
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _execute(conn, sql_name: str, params: dict) -> list[tuple]:
@@ -65,7 +62,7 @@ def _remove_stage_folder(conn, token: str) -> None:
 def sweep(conn) -> list[str]:
     """Drop what loads that died long ago left behind; returns their tokens."""
     swept = []
-    for token, holder, started_at in _execute(conn, "stale_loads", {"before": _now() - stale_after()}):
+    for token, holder, started_at in _execute(conn, "stale_loads", {"before": utc_now() - stale_after()}):
         log.warning(
             "dropping the load tables of load %s (%s, started %s): its loader never finished", token, holder, started_at
         )
@@ -80,7 +77,7 @@ def load_tables(conn) -> Iterator[str]:
     sweep(conn)
     token = uuid.uuid4().hex
     holder = f"{socket.gethostname()}:{os.getpid()}"
-    _execute(conn, "register_load", {"token": token, "holder": holder, "started_at": _now()})
+    _execute(conn, "register_load", {"token": token, "holder": holder, "started_at": utc_now()})
     conn.execute_string(load_sql("snowflake", "create_load_tables").format(token=token))
     try:
         yield token
