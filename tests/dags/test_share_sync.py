@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from eventpipe.orchestrate import airflow_env
-from eventpipe.share import VIEWS, parse_config, plan_statements
+from eventpipe.share import VIEWS, parse_config, plan
 from eventpipe.share.request import BadParams, SyncRequest, access_changes, format_changes, parse_request
 from eventpipe.share.simulate import apply_to_state
 from eventpipe.share.state import ShareState
@@ -243,7 +243,7 @@ def test_access_changes_and_scope():
         ("GLOBEX_BI", "org-c", "gains"),
     ]
     # from the state the plan leads to, nothing changes
-    done = apply_to_state(ShareState(), plan_statements(CONFIG, ShareState()), CONFIG)
+    done = apply_to_state(ShareState(), plan(ShareState(), CONFIG), CONFIG)
     assert access_changes(done, CONFIG) == []
     # the file then moves org-b to GLOBEX_BI and masks GLOBEX_BI's PII
     moved = parse_config(

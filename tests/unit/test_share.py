@@ -33,16 +33,13 @@ from eventpipe.share import (
     AccessRow,
     Grant,
     ShareState,
-    apply_plan,
     apply_to_state,
     build_local_share,
     format_plan,
     load_config,
     parse_config,
     plan,
-    plan_statements,
     read_state,
-    render_snowflake_ddl,
 )
 from eventpipe.share.local import PRIVATE_SCHEMA
 from eventpipe.share.simulate import PATTERNS, SimulationError, classify
@@ -212,8 +209,8 @@ def test_golden_plan(scenario):
     assert got == path.read_text(), f"plan differs from {path} (see this module's docstring to regenerate)"
 
 
-def test_render_snowflake_ddl_is_the_plan_from_an_empty_account():
-    assert render_snowflake_ddl(BASE_CONFIG) == (GOLDEN / "plan_from_empty.sql").read_text()
+def test_the_plan_from_an_empty_account_is_the_whole_share():
+    assert format_plan(plan(ShareState(), BASE_CONFIG)) == (GOLDEN / "plan_from_empty.sql").read_text()
 
 
 def _all_statements() -> list[str]:
@@ -362,15 +359,17 @@ def test_read_state_reads_back_what_the_account_holds(start):
         assert len(sqlglot.parse(sql, read="snowflake")) == 1
 
 
-def test_apply_plan_through_a_cursor_converges_and_then_does_nothing():
+def test_apply_through_a_cursor_converges_and_then_does_nothing():
+    from eventpipe.share.sync import apply_to_snowflake
+
     cursor = SimulatedSnowflake(ShareState(), BASE_CONFIG)
-    ran = apply_plan(cursor, BASE_CONFIG)
-    assert ran == plan(ShareState(), BASE_CONFIG)
+    applied = apply_to_snowflake(BASE_CONFIG, cursor)
+    assert applied.ran == plan(ShareState(), BASE_CONFIG) and applied.remaining == []
     assert cursor.state == desired_state(BASE_CONFIG)
     target = SCENARIOS["add_consumer"][1]
-    assert apply_plan(cursor, target) == plan(desired_state(BASE_CONFIG), target)
-    assert apply_plan(cursor, target) == []
-    assert plan_statements(target, read_state(cursor, target)) == []
+    assert apply_to_snowflake(target, cursor).ran == plan(desired_state(BASE_CONFIG), target)
+    assert apply_to_snowflake(target, cursor).ran == []
+    assert plan(read_state(cursor, target), target) == []
 
 
 # --------------------------------------------------------------------------------------------

@@ -198,7 +198,3 @@ def _check_options(where: str, kind: str, options: dict[str, Any]) -> None:
             raise DestinationConfigError(f"{where}: validate must be true or false")
     elif kind == "heap" and not isinstance(options["app_id"], str | int):
         raise DestinationConfigError(f"{where}: app_id must be the Heap app (environment) id")
-
-
-def for_organization(destinations: list[Destination], organization_id: str) -> list[Destination]:
-    return [d for d in destinations if d.enabled and d.applies_to(organization_id)]

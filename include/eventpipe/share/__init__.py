@@ -7,9 +7,9 @@ One column mapping (``views.VIEWS``) renders both engines:
   ALTER SHARE ... ACCOUNTS, planned as a diff against the account's current state (``state``).
 - DuckDB (``local``): one schema per consumer with the same views, for the embedded default.
 
-Functions a CLI or a DAG calls: ``load_config``, ``plan_statements``, ``render_snowflake_ddl``,
-``build_local_share`` (and ``read_state`` / ``apply_plan`` with a Snowflake cursor); ``sync`` plans and
-applies on a target (``eventpipe share plan|apply``, the share_sync DAG), ``commands`` is the CLI.
+Functions a CLI or a DAG calls: ``load_config``, ``plan`` / ``format_plan``, ``build_local_share`` and
+``read_state`` (with a Snowflake cursor); ``sync`` plans and applies on a target (``eventpipe share plan|apply``,
+the share_sync DAG), ``commands`` is the CLI.
 """
 
 import importlib
@@ -23,11 +23,8 @@ _EXPORTS = {
     "load_config": "config",
     "parse_config": "config",
     "build_local_share": "local",
-    "apply_plan": "planner",
     "format_plan": "planner",
     "plan": "planner",
-    "plan_statements": "planner",
-    "render_snowflake_ddl": "planner",
     "apply_to_state": "simulate",
     "AccessRow": "state",
     "Grant": "state",
@@ -50,14 +47,11 @@ __all__ = [
     "Grant",
     "ShareConfig",
     "ShareState",
-    "apply_plan",
     "apply_to_state",
     "build_local_share",
     "format_plan",
     "load_config",
     "parse_config",
     "plan",
-    "plan_statements",
     "read_state",
-    "render_snowflake_ddl",
 ]

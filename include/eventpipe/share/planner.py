@@ -9,11 +9,10 @@ Planning against the state a plan produces yields no statements (tested with ``a
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
 from eventpipe.share import snowflake as sf
 from eventpipe.share.config import ShareConfig
-from eventpipe.share.state import AccessRow, ShareState, read_state
+from eventpipe.share.state import AccessRow, ShareState
 from eventpipe.share.views import VIEWS
 
 
@@ -95,28 +94,6 @@ def _mapping_changes(config: ShareConfig, current: tuple[AccessRow, ...], target
     return statements
 
 
-def plan_statements(config: ShareConfig, state: ShareState) -> list[str]:
-    """``plan`` with the CLI's argument order: what to run to make ``state`` match ``config``."""
-    return plan(state, config)
-
-
-def render_snowflake_ddl(config: ShareConfig) -> str:
-    """The whole share as one script: the plan from an empty account."""
-    return format_plan(plan(ShareState(), config))
-
-
 def format_plan(statements: list[str]) -> str:
     """Statements as a script (``;`` terminated, a blank line between), as ``share plan`` prints it."""
     return "".join(f"{statement};\n\n" for statement in statements).rstrip("\n") + "\n" if statements else ""
-
-
-def apply_plan(cursor: Any, config: ShareConfig) -> list[str]:
-    """Read the account's state, plan, and run the plan through ``cursor``; returns what ran.
-
-    Statements run one at a time and in order: a failure leaves a partial but safe state (access is
-    narrowed before it is widened), and the next plan picks up from there.
-    """
-    statements = plan(read_state(cursor, config), config)
-    for statement in statements:
-        cursor.execute(statement)
-    return statements

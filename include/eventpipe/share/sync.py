@@ -236,9 +236,9 @@ def apply_share(config: ShareConfig, consumers: Path | None, target: str = "loca
         applied = _apply_local(config, consumers)
     elif cursor is None:
         with snowflake_cursor() as cursor:
-            applied = _apply_snowflake(config, cursor)
+            applied = apply_to_snowflake(config, cursor)
     else:
-        applied = _apply_snowflake(config, cursor)
+        applied = apply_to_snowflake(config, cursor)
     if applied.remaining:
         raise ShareSyncError(
             f"{len(applied.remaining)} statement(s) still planned right after apply on {target}:\n"
@@ -247,7 +247,8 @@ def apply_share(config: ShareConfig, consumers: Path | None, target: str = "loca
     return applied
 
 
-def _apply_snowflake(config: ShareConfig, cursor: Any) -> Applied:
+def apply_to_snowflake(config: ShareConfig, cursor: Any) -> Applied:
+    """Read the account's state through ``cursor``, plan, run the plan, and read what remains to do."""
     statements = plan(read_state(cursor, config), config)
     # One at a time, in order: a failure leaves a partial but safe state (access narrowed before it
     # is widened) that the next plan picks up from.
