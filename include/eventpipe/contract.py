@@ -14,6 +14,9 @@ from datetime import timedelta
 # An event's ``kind`` as producers write it, and the raw table each kind loads into (schema ``raw``).
 KINDS = ("Session", "Audit", "Platform")
 RAW_EVENT_TABLES = {"Session": "session_event", "Audit": "audit_event", "Platform": "platform_event"}
+SESSION, AUDIT, PLATFORM = KINDS
+# What a delivery sends (ops.delivery.kind): a kind, or ``analytics``, the Session events Heap and GA4 receive.
+ANALYTICS = "analytics"
 # The SQL files of a kind are named by its lower-case form: insert_session_event.sql, merge_audit_event.sql.
 TABLE_KINDS = ("session", "audit", "platform")
 QUARANTINE_TABLE = "quarantined_event"

@@ -31,9 +31,10 @@ from typing import Any
 import yaml
 
 from eventpipe import settings
+from eventpipe.contract import ANALYTICS, AUDIT, SESSION
 
 TYPES = ("s3", "splunk_hec", "heap", "ga4")
-S3_KINDS = ("Session", "Audit")
+S3_KINDS = (SESSION, AUDIT)
 WILDCARD = "*"
 _NAME = re.compile(r"^[a-z0-9_]{1,64}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -64,7 +65,7 @@ _OPTIONS: dict[str, dict[str, Any]] = {
     "ga4": {"measurement_id": None, "validate": False},
 }
 _REQUIRED = {"s3": ("bucket",), "splunk_hec": (), "heap": ("app_id",), "ga4": ("measurement_id",)}
-_KINDS = {"splunk_hec": ("Session",), "heap": ("analytics",), "ga4": ("analytics",)}
+_KINDS = {"splunk_hec": (SESSION,), "heap": (ANALYTICS,), "ga4": (ANALYTICS,)}
 
 
 class DestinationConfigError(ValueError):

@@ -15,11 +15,10 @@ from typing import Any
 
 import duckdb
 
+from eventpipe.contract import ANALYTICS, AUDIT, SESSION
 from eventpipe.warehouse import Warehouse, as_warehouse
 
-SESSION, AUDIT, ANALYTICS = "Session", "Audit", "analytics"
 EPOCH = datetime(1970, 1, 1)
-ENVELOPE_KEYS = ("organizationId", "eventTime", "eventId", "appId", "branchId", "sessionId", "deployId", "type", "kind")
 # What parsing or serialising one event can raise: JSON nested deeper than the interpreter's recursion allows
 # (RecursionError), invalid text (ValueError), a value JSON has no form for (TypeError, OverflowError).
 UNSENDABLE = (ValueError, TypeError, RecursionError, OverflowError)

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from eventpipe import settings
+from eventpipe.contract import ANALYTICS, AUDIT, SESSION
 
-KIND_LABELS = {"Session": "App Events", "Audit": "Audit logs", "analytics": "analytics events"}
+KIND_LABELS = {SESSION: "App Events", AUDIT: "Audit logs", ANALYTICS: "analytics events"}
 
 
 @dataclass

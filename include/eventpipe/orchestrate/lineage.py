@@ -18,9 +18,6 @@ from urllib.parse import SplitResult
 
 from eventpipe.orchestrate import assets
 
-# OpenLineage job namespace of every task and DAG run (AIRFLOW__OPENLINEAGE__NAMESPACE).
-JOB_NAMESPACE = "eventpipe"
-
 
 def provider_info() -> dict[str, Any]:
     return {
