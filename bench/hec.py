@@ -2,7 +2,7 @@
 
     uv run python bench/hec.py [--events 20000] [--single 2000] [--batch 500]
 
-Starts one receiver (``eventpipe.devtools.receivers.hec.serve``, ack-enabled token) in its own process, so the
+Starts one receiver (``eventpipe.devtools.receivers.hec_cli.serve``, ack-enabled token) in its own process, so the
 client and the server do not share one GIL, then sends App-Event-shaped payloads:
 
   1. batched:      HecClient(max_batch_events=--batch, gzip=True)              N = --events
@@ -69,7 +69,7 @@ def app_events(n: int, run: str) -> list[dict]:
 
 
 def start_receiver(token: str, out_dir: Path) -> tuple[subprocess.Popen, str]:
-    code = "import sys; from eventpipe.devtools.receivers.hec import serve; sys.exit(serve(sys.argv[1:]))"
+    code = "import sys; from eventpipe.devtools.receivers.hec_cli import serve; sys.exit(serve(sys.argv[1:]))"
     process = subprocess.Popen(
         [sys.executable, "-c", code, "--port", "0", "--ack", "--out-dir", str(out_dir)],
         env={**os.environ, TOKEN_ENV: token},

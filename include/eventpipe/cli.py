@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["hec-receiver"]:  # its own options (eventpipe.devtools.receivers.hec), passed through as they are
+    if argv[:1] == ["hec-receiver"]:  # its own options (devtools.receivers.hec_cli), passed through as they are
         return cmd_hec_receiver(argparse.Namespace(receiver_args=argv[1:]))
     args = build_parser().parse_args(argv)
     handler = {
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_hec_receiver(args: argparse.Namespace) -> int:
-    from eventpipe.devtools.receivers.hec import serve
+    from eventpipe.devtools.receivers.hec_cli import serve
 
     return serve(args.receiver_args)
 

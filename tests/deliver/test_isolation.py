@@ -17,8 +17,9 @@ from eventpipe.deliver.ga4 import Ga4Client, client_id
 from eventpipe.deliver.heap import heap_event
 from eventpipe.deliver.run import deliver_interval
 from eventpipe.deliver.s3 import LocalStore, UnsafeKeyError
-from eventpipe.devtools.receivers.analytics import Ga4Receiver, HeapReceiver, read_ndjson
+from eventpipe.devtools.receivers.analytics import Ga4Receiver, HeapReceiver
 from eventpipe.devtools.receivers.hec import HecReceiver
+from eventpipe.devtools.receivers.server import read_ndjson
 from tests.deliver.conftest import BUCKET, HOURS, destinations, free_port, http_conn, interval_ids, objects
 from tests.deliver.test_push import API_SECRET, TOKEN, event, hec_destination
 

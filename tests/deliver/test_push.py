@@ -19,8 +19,9 @@ from eventpipe.deliver.ga4 import Ga4Client, client_id
 from eventpipe.deliver.heap import HeapClient
 from eventpipe.deliver.run import DeliveryFailed, deliver_interval, raise_if_failed
 from eventpipe.deliver.transport import DeliveryAuthError
-from eventpipe.devtools.receivers.analytics import Ga4Receiver, HeapReceiver, read_ndjson
+from eventpipe.devtools.receivers.analytics import Ga4Receiver, HeapReceiver
 from eventpipe.devtools.receivers.hec import Faults, HecReceiver
+from eventpipe.devtools.receivers.server import read_ndjson
 from tests.deliver.conftest import HOURS, destinations, http_conn, interval_ids
 
 TOKEN = "7a3c1e55-2b8d-4f0e-9c41-5d6e7f809a1b"

@@ -489,7 +489,7 @@ def test_retries_run_out_with_the_partial_report(make_receiver):
 
 def test_serve_reads_the_token_from_the_environment_and_never_prints_it(tmp_path):
     env = {**os.environ, "EVENTPIPE_HEC_TOKEN": TOKEN, "EVENTPIPE_HOME": str(tmp_path)}
-    code = "import sys; from eventpipe.devtools.receivers.hec import serve; sys.exit(serve(sys.argv[1:]))"
+    code = "import sys; from eventpipe.devtools.receivers.hec_cli import serve; sys.exit(serve(sys.argv[1:]))"
     process = subprocess.Popen(
         [sys.executable, "-c", code, "--port", "0", "--out-dir", str(tmp_path / "out")],
         env=env,

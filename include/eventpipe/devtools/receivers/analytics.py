@@ -16,27 +16,25 @@ they accept, one JSON object a line, under ``out_dir``:
   Unlike GA4 (which answers 2xx to a wrong ``api_secret``), the stand-in answers 403, so that a misconfigured local
   run fails loudly.
 
-Both take ``eventpipe.devtools.receivers.hec.Faults`` (503 bursts with Retry-After, 500s, latency, dropped connections).
+Both take ``eventpipe.devtools.receivers.server.Faults`` (503 bursts with Retry-After, 500s, latency, dropped
+connections).
 
 Both are bounded like the HEC receiver (``eventpipe.devtools.receivers.body``): the path and GA4's ``measurement_id`` /
 ``api_secret`` are checked before the body is read; a body over ``max_body_bytes`` (declared, or read chunked) is
 answered 413 unread; a gzip body (``Content-Encoding: gzip``) is inflated at most to ``max_decompressed_bytes``
-(413 past it, 400 when corrupt); JSON nested too deeply to parse is a 400, not a crash.
+(413 past it, 400 when corrupt); JSON nested too deeply to parse is a 400, not a crash. They answer
+``application/json`` (an empty body when there is none) and log nothing: GA4's query string carries its api_secret.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import json
 import re
-import socket
-import struct
 import threading
 import time
 from collections import Counter
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
@@ -47,16 +45,10 @@ from eventpipe.devtools.receivers.body import (
     DEFAULT_MAX_DECOMPRESSED_BYTES,
     BodyTooLarge,
     BodyUnreadable,
-    finish_unread,
     gunzip,
     read_body,
 )
-from eventpipe.devtools.receivers.hec import Faults
-
-
-class _Reply:
-    def __init__(self, status: int, body: Any = None, retry_after: int | None = None, drop: bool = False) -> None:
-        self.status, self.body, self.retry_after, self.drop = status, body, retry_after, drop
+from eventpipe.devtools.receivers.server import Faults, Handler, Reply, Server
 
 
 class _StandIn:
@@ -81,8 +73,7 @@ class _StandIn:
         self.stats: Counter = Counter()
         self._lock = threading.Lock()
         self._files: dict[str, TextIO] = {}
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: Server | None = None
 
     @property
     def url(self) -> str:
@@ -90,28 +81,16 @@ class _StandIn:
 
     def start(self):
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        stand_in = self
-
-        class Handler(_Handler):
-            owner = stand_in
-
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
-        self._server.daemon_threads = True
+        self._server = Server((self.host, self.port), _Handler, self)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=self.endpoint, daemon=True
-        )
-        self._thread.start()
+        self._server.start(self.endpoint)
         return self
 
     def stop(self) -> None:
         if self._server is None:
             return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
+        self._server.stop()
+        self._server = None
         with self._lock:
             for handle in self._files.values():
                 handle.close()
@@ -123,36 +102,36 @@ class _StandIn:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def handle(self, path: str, query: dict[str, str], body: bytes) -> _Reply:
+    def handle(self, path: str, query: dict[str, str], body: bytes) -> Reply:
         faults = self.faults  # one endpoint here: Faults.endpoints does not apply
         if faults.latency_s > 0:
             time.sleep(faults.latency_s)
         if faults.roll(faults.busy_rate):
-            return _Reply(503, {"error": "busy"}, retry_after=faults.retry_after_s)
+            return Reply(503, {"error": "busy"}, retry_after=faults.retry_after_s)
         if faults.roll(faults.error_rate):
-            return _Reply(500, {"error": "internal error"})
+            return Reply(500, {"error": "internal error"})
         drop = faults.roll(faults.drop_connection_rate)
         if drop and faults.drop_when == "before":
-            return _Reply(0, drop=True)
+            return Reply(0, dropped="before")
         try:
             document = json.loads(body) if body else None
         except (ValueError, RecursionError):  # nested too deeply to parse is not JSON this endpoint takes
-            return _Reply(400, {"error": "body is not JSON"})
+            return Reply(400, {"error": "body is not JSON"})
         reply = self.route(path, query, document)
         if drop:  # "after": the request was acted on, the answer is lost
-            reply = _Reply(0, drop=True)
+            reply = Reply(0, dropped="after")
         with self._lock:
             self.stats[reply.status] += 1
         return reply
 
-    def route(self, path: str, query: dict[str, str], document: Any) -> _Reply:
+    def route(self, path: str, query: dict[str, str], document: Any) -> Reply:
         raise NotImplementedError
 
-    def precheck(self, path: str, query: dict[str, str]) -> _Reply | None:
+    def precheck(self, path: str, query: dict[str, str]) -> Reply | None:
         """The answer to a request refused on its path or credential alone (its body is never read), or None."""
         return None
 
-    def count(self, reply: _Reply) -> _Reply:
+    def count(self, reply: Reply) -> Reply:
         with self._lock:
             self.stats[reply.status] += 1
         return reply
@@ -175,21 +154,21 @@ class HeapReceiver(_StandIn):
         self.app_ids = app_ids  # None: any numeric app id
         self.batch_sizes: list[int] = []  # events per accepted request
 
-    def precheck(self, path: str, query: dict[str, str]) -> _Reply | None:
+    def precheck(self, path: str, query: dict[str, str]) -> Reply | None:
         if path.rstrip("/") != heap.TRACK_PATH:
-            return _Reply(404, {"error": "not found"})
+            return Reply(404, {"error": "not found"})
         return None
 
-    def route(self, path: str, query: dict[str, str], document: Any) -> _Reply:
+    def route(self, path: str, query: dict[str, str], document: Any) -> Reply:
         if path.rstrip("/") != heap.TRACK_PATH:
-            return _Reply(404, {"error": "not found"})
+            return Reply(404, {"error": "not found"})
         problem = self.problem(document)
         if problem:
-            return _Reply(400, {"error": problem})
+            return Reply(400, {"error": problem})
         self.write(str(document["app_id"]), [{"app_id": str(document["app_id"]), **e} for e in document["events"]])
         with self._lock:
             self.batch_sizes.append(len(document["events"]))
-        return _Reply(200, {})
+        return Reply(200, {})
 
     def problem(self, document: Any) -> str | None:
         if not isinstance(document, dict):
@@ -237,16 +216,16 @@ class Ga4Receiver(_StandIn):
     def __repr__(self) -> str:
         return f"Ga4Receiver(url={self.url!r}, api_secret=****)"
 
-    def precheck(self, path: str, query: dict[str, str]) -> _Reply | None:
+    def precheck(self, path: str, query: dict[str, str]) -> Reply | None:
         if path.rstrip("/") not in (ga4.COLLECT_PATH, ga4.DEBUG_PATH):
-            return _Reply(404, {"error": "not found"})
+            return Reply(404, {"error": "not found"})
         if not re.fullmatch(r"G-[A-Z0-9]{4,20}", query.get("measurement_id", "")):
-            return _Reply(400, {"error": "measurement_id missing or invalid"})
+            return Reply(400, {"error": "measurement_id missing or invalid"})
         if not hmac.compare_digest(query.get("api_secret", "").encode(), self._api_secret.encode()):
-            return _Reply(403, {"error": "api_secret not valid for this stream"})
+            return Reply(403, {"error": "api_secret not valid for this stream"})
         return None
 
-    def route(self, path: str, query: dict[str, str], document: Any) -> _Reply:
+    def route(self, path: str, query: dict[str, str], document: Any) -> Reply:
         refusal = self.precheck(path, query)
         if refusal is not None:
             return refusal
@@ -254,7 +233,7 @@ class Ga4Receiver(_StandIn):
         measurement_id = query["measurement_id"]
         messages = self.validate(document)
         if path == ga4.DEBUG_PATH:
-            return _Reply(200, {"validationMessages": messages})
+            return Reply(200, {"validationMessages": messages})
         if messages:
             self.write("invalid", [{"measurement_id": measurement_id, "messages": messages, "request": document}])
         else:
@@ -267,7 +246,7 @@ class Ga4Receiver(_StandIn):
                     for e in document["events"]
                 ],
             )
-        return _Reply(204)
+        return Reply(204)
 
     def validate(self, document: Any) -> list[dict[str, str]]:
         def message(path: str, code: str, description: str) -> dict[str, str]:
@@ -307,84 +286,43 @@ class Ga4Receiver(_StandIn):
         return found
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(Handler):
+    """Path and credential, then size, on the headers; only then the body (at most the limit), then gunzip."""
+
     server_version = "eventpipe-stand-in"
-    sys_version = ""
-    timeout = 60
-    disable_nagle_algorithm = True
-    owner: _StandIn
+    content_type = "application/json"
 
     def do_POST(self) -> None:
-        """Path and credential, then size, on the headers; only then the body (at most the limit), then gunzip."""
-        owner = self.owner
+        owner: _StandIn = self.server.owner
         url = urlsplit(self.path)
         query = {key: values[-1] for key, values in parse_qs(url.query).items()}
         refusal = owner.precheck(url.path, query)
         if refusal is not None:
-            self._answer_unread(owner.count(refusal))
+            self.answer_unread(owner.count(refusal))
             return
         try:
             body = read_body(self.rfile, self.headers, owner.max_body_bytes)
         except BodyTooLarge:
-            self._answer_unread(owner.count(_Reply(413, {"error": "body too large"})))
+            self.answer_unread(owner.count(Reply(413, {"error": "body too large"})))
             return
         except BodyUnreadable:
-            self._answer_unread(owner.count(_Reply(400, {"error": "body unreadable"})))
+            self.answer_unread(owner.count(Reply(400, {"error": "body unreadable"})))
             return
         encoding = (self.headers.get("Content-Encoding") or "").strip().lower()
         if encoding == "gzip":
             try:
                 body = gunzip(body, owner.max_decompressed_bytes)
             except BodyTooLarge:
-                self._answer(owner.count(_Reply(413, {"error": "body inflates past the limit"})))
+                self.answer(owner.count(Reply(413, {"error": "body inflates past the limit"})))
                 return
             except ValueError:
-                self._answer(owner.count(_Reply(400, {"error": "body is not valid gzip"})))
+                self.answer(owner.count(Reply(400, {"error": "body is not valid gzip"})))
                 return
         elif encoding not in ("", "identity"):
-            self._answer(owner.count(_Reply(415, {"error": "unsupported Content-Encoding"})))
+            self.answer(owner.count(Reply(415, {"error": "unsupported Content-Encoding"})))
             return
         reply = owner.handle(url.path, query, body)
-        if reply.drop:
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                self.connection.close()
+        if reply.dropped:
+            self.reset()
             return
-        self._answer(reply)
-
-    def _answer(self, reply: _Reply, close: bool = False) -> None:
-        payload = b"" if reply.body is None else json.dumps(reply.body).encode()
-        self.send_response(reply.status)
-        if payload:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        if reply.retry_after is not None:
-            self.send_header("Retry-After", str(reply.retry_after))
-        if close:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def _answer_unread(self, reply: _Reply) -> None:
-        """Answer a request whose body is left unread, then close the connection (the body cannot be skipped)."""
-        self.close_connection = True
-        self._answer(reply, close=True)
-        with contextlib.suppress(OSError):
-            self.wfile.flush()
-        finish_unread(self.connection)
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass  # never the query string: it carries GA4's api_secret
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-def read_ndjson(path: Path | str) -> list[dict[str, Any]]:
-    path = Path(path)
-    if not path.exists():
-        return []
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+        self.answer(reply)
