@@ -34,8 +34,8 @@ def marts_warehouse(tmp_path_factory) -> Path:
     """A small warehouse with real marts (3 orgs, 2 hours: generate -> load -> dbt build), built once
     per run for the share's tests, also under pytest-xdist: the first worker to need it builds it in the run's
     base directory, under a lock, and the others wait for it. Read-only: copy it
-    (tests.share_support.copy_warehouse) to write."""
-    from tests.share_support import build_marts_warehouse
+    (tests.share.support.copy_warehouse) to write."""
+    from tests.share.support import build_marts_warehouse
 
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -66,23 +66,28 @@ def pytest_ignore_collect(collection_path, config):
 
 # ------------------------------------------------------------------------------------------------------------
 # Kinds of slow parts (markers registered in pyproject.toml; `make test-fast` deselects them all).
-# Marked here: every test of a directory below, and every test that uses one of the fixtures below, directly or
-# through another fixture; a test module marks what else it runs itself (`pytestmark`).
+# Marked here: every test of a directory below, every DAG's test module, and every test that uses one of the fixtures
+# below, directly or through another fixture; a test module marks what else it runs itself (`pytestmark`).
 # ------------------------------------------------------------------------------------------------------------
 FIXTURE_KINDS = {
     "marts_warehouse": ("dbt",),  # generate -> load -> dbt build (above)
     "marts_home": ("airflow", "dbt"),  # tests/explorer/conftest.py: `eventpipe run` (event_pipeline, dbt)
-    "snowflake": ("emulator",),  # tests/unit/test_snowflake_loader.py: the emulator over HTTP
-    "endpoint": ("emulator",),  # tests/unit/test_snowflake_concurrent_load.py
+    "snowflake": ("emulator",),  # tests/warehouse/test_snowflake_loader.py: the emulator over HTTP
+    "endpoint": ("emulator",),  # tests/warehouse/test_snowflake_concurrent_load.py
 }
 # tests/dags: DagBag and dag.test(); tests/e2e: `eventpipe run` (event_pipeline with its dbt tasks) or Airflow itself.
 DIRECTORY_KINDS = {"dags": ("airflow",), "dbt": ("dbt",), "e2e": ("airflow", "dbt")}
+# A DAG's own tests sit with the stage it runs (tests/share/test_share_sync_dag.py, tests/deliver/
+# test_redeliver_dag.py) and are named test_<dag>_dag.py: they run it through dag.test().
+DAG_MODULE_SUFFIX = "_dag.py"
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     for item in items:
         kinds = set(DIRECTORY_KINDS.get(item.path.parent.name, ()))
+        if item.path.name.endswith(DAG_MODULE_SUFFIX):
+            kinds.add("airflow")
         for name in item.fixturenames:
             kinds.update(FIXTURE_KINDS.get(name, ()))
         for kind in sorted(kinds):

@@ -21,15 +21,12 @@ import sys
 from collections import Counter
 
 import duckdb
-import pytest
 
 from eventpipe import warehouse
 from eventpipe.deliver.run import deliver_interval
 from eventpipe.devtools.receivers.local import local_receivers
 from eventpipe.orchestrate import airflow_env
 from tests.deliver.conftest import HOURS, interval_ids
-
-pytestmark = pytest.mark.airflow  # dag.test() in a subprocess
 
 RUNS = r"""
 import hashlib, json, os, sys

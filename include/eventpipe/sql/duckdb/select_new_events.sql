@@ -2,7 +2,7 @@
 -- event_time lies in the window's core and that no earlier batch loaded into any raw table, into new_event.
 --
 -- History is read only within the window: the raw tables are inserted in event_time order per load, so
--- DuckDB's row-group zone maps skip every other row group (tests/unit/test_dedup_pruning.py checks the plan).
+-- DuckDB's row-group zone maps skip every other row group (tests/ingest/test_dedup_pruning.py checks the plan).
 -- A copy re-sent with an eventTime moved outside the window is not caught (README, "Dedup").
 insert into new_event
 with history as (

@@ -5,7 +5,7 @@
 -- is then its prefix) and nesting_depth (set only when the line could be nested deeper than $max_depth).
 -- `$name` parameters are DuckDB syntax that sqlfluff's DuckDB lexer cannot read (LXR), leaving the rest of
 -- their expression unparsed (PRS): the lines holding them carry noqa. Full lint: see the root .sqlfluff.
--- Reason codes, first that applies (tests/unit/test_validate.py has one case per code):
+-- Reason codes, first that applies (tests/ingest/test_validate.py has one case per code):
 --   line_too_long, invalid_utf8, empty_line, invalid_json, too_deeply_nested, not_an_object,
 --   missing_required_field, invalid_field_type, invalid_organization_id, unknown_kind, invalid_event_time,
 --   event_time_out_of_range

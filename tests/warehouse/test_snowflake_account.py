@@ -1,6 +1,6 @@
 """Opt-in: the loader on a REAL Snowflake account (skipped, and reported as skipped, without credentials).
 
-The same checks as tests/unit/test_snowflake_loader.py runs on the emulator: one generated hour loaded
+The same checks as tests/warehouse/test_snowflake_loader.py runs on the emulator: one generated hour loaded
 through PUT + COPY INTO + MERGE, the same counts as the embedded loader, a re-run that loads nothing,
 and a balanced reconciliation. Everything lands in a throw-away database (EVENTPIPE_LOAD_TEST_<random>)
 that is dropped at the end.

@@ -31,7 +31,7 @@ from eventpipe.share.simulate import apply_to_state
 from eventpipe.share.state import ShareState
 from eventpipe.share.sync import load_consumers, plan_share
 from eventpipe.warehouse import connect
-from tests.share_support import copy_warehouse, organizations, write_consumers
+from tests.share.support import copy_warehouse, organizations, write_consumers
 
 RUNS = r"""
 import json, sys

@@ -15,8 +15,8 @@ from eventpipe.ingest import load, validate
 from eventpipe.ingest.linescan import Limits, lines_table
 from eventpipe.sql import load_sql
 from tests.conftest import write_landing_file
-from tests.unit.test_snowflake_loader import snowflake  # noqa: F401  (the emulator fixture)
-from tests.unit.test_validate import HOUR, PARTITION, event, line
+from tests.ingest.test_validate import HOUR, PARTITION, event, line
+from tests.warehouse.test_snowflake_loader import snowflake  # noqa: F401  (the emulator fixture)
 
 ROW_GROUP_ROWS = 122_880  # DuckDB's row group size
 

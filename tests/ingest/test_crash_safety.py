@@ -15,7 +15,7 @@ import pytest
 from eventpipe import warehouse
 from eventpipe.ingest import load, reconcile
 from tests.conftest import write_landing_file
-from tests.unit.test_validate import HOUR, PARTITION, event, line
+from tests.ingest.test_validate import HOUR, PARTITION, event, line
 
 # Runs in the child: the real load, with two observation points patched in from test code only. The
 # child writes the marker when it reaches the point, then slows down there so the kill lands inside.

@@ -13,7 +13,7 @@ from eventpipe import warehouse
 from eventpipe.ingest import extract, load, reconcile
 from eventpipe.local import report
 from tests.conftest import write_landing_file
-from tests.unit.test_validate import HOUR, PARTITION, event, line
+from tests.ingest.test_validate import HOUR, PARTITION, event, line
 
 
 @pytest.fixture

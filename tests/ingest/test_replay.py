@@ -8,7 +8,7 @@ import pytest
 from eventpipe import warehouse
 from eventpipe.ingest import reconcile, replay, validate
 from eventpipe.sql import load_sql
-from tests.unit.test_validate import HOUR, event, line, load_lines
+from tests.ingest.test_validate import HOUR, event, line, load_lines
 
 # "The bug": a validator that does not know the Audit kind yet.
 BUGGY_VALIDATION = load_sql("duckdb", "validate_chunk").replace(

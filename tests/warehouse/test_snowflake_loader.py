@@ -107,14 +107,14 @@ def test_a_crash_after_the_merges_is_repaired_by_the_rerun(snowflake, landing, m
 
 
 def test_replay_on_snowflake_loads_what_a_fix_lets_through(snowflake, tmp_path, monkeypatch):
-    """The same replay as tests/unit/test_replay.py, on the emulator: quarantined by a validator that did
+    """The same replay as tests/ingest/test_replay.py, on the emulator: quarantined by a validator that did
     not know the Audit kind, replayed after the fix; cut short after its MERGEs, finished by the next one."""
     from eventpipe.ingest import replay, validate
     from eventpipe.sql import load_sql
     from tests.conftest import write_landing_file
-    from tests.unit.test_replay import BUGGY_VALIDATION
-    from tests.unit.test_validate import HOUR as TEST_HOUR
-    from tests.unit.test_validate import PARTITION, event, line
+    from tests.ingest.test_replay import BUGGY_VALIDATION
+    from tests.ingest.test_validate import HOUR as TEST_HOUR
+    from tests.ingest.test_validate import PARTITION, event, line
 
     monkeypatch.setattr(
         validate, "load_sql", lambda e, n: BUGGY_VALIDATION if n == "validate_chunk" else load_sql(e, n)
@@ -145,7 +145,7 @@ def test_replay_on_snowflake_loads_what_a_fix_lets_through(snowflake, tmp_path, 
 
 def test_an_event_id_kept_as_one_kind_is_a_duplicate_as_another_on_both_engines(snowflake, tmp_path):
     from tests.conftest import write_landing_file
-    from tests.unit.test_validate import event, line
+    from tests.ingest.test_validate import event, line
 
     landing = tmp_path / "landing"
     first, second = datetime(2026, 11, 27, 10), datetime(2026, 11, 27, 11)
@@ -172,9 +172,9 @@ def test_a_file_quarantined_whole_on_snowflake_as_on_duckdb(snowflake, tmp_path)
     import os
 
     from tests.conftest import write_landing_file
-    from tests.unit.test_file_quarantine import good_lines, land_hour
-    from tests.unit.test_validate import CASES, PARTITION
-    from tests.unit.test_validate import HOUR as TEST_HOUR
+    from tests.ingest.test_file_quarantine import good_lines, land_hour
+    from tests.ingest.test_validate import CASES, PARTITION
+    from tests.ingest.test_validate import HOUR as TEST_HOUR
 
     landing = tmp_path / "landing"
     bad = land_hour(landing, good_lines("b"))

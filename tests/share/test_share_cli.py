@@ -28,13 +28,13 @@ from eventpipe.share import VIEWS, ShareState, load_config, plan
 from eventpipe.share.local import PRIVATE_SCHEMA
 from eventpipe.share.sync import ShareSyncError, apply_share, plan_share, state_path
 from eventpipe.warehouse import connect
-from tests.share_support import SimulatedSnowflake, copy_warehouse, organizations, write_consumers
+from tests.share.support import SimulatedSnowflake, copy_warehouse, organizations, write_consumers
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden" / "share"
 EXAMPLE = REPO / "config" / "consumers.example.yml"
 
-# The consumers of the golden scenarios (tests/unit/test_share.py: SCENARIOS).
+# The consumers of the golden scenarios (tests/share/test_share.py: SCENARIOS).
 ACME = {"account": "ACME_ANALYTICS", "organizations": ["org-a1", "org-a2"], "pii": False}
 GLOBEX = {"account": "GLOBEX_BI", "organizations": ["org-g1"], "pii": True}
 INITECH = {"account": "INITECH_DATA", "organizations": ["org-i1"], "pii": False}

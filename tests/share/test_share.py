@@ -9,10 +9,10 @@ AND GIVEN marts built by dbt from generated events, the local DuckDB share shows
 exactly its organizations' rows in every view, masks EMAIL unless PII is granted, has Airkit's
 column names, and runs every query in docs/querying-the-share.md.
 
-Golden files: tests/golden/share/plan_<scenario>.sql. After an intended change to the statements,
+Golden files: tests/share/golden/plan_<scenario>.sql. After an intended change to the statements,
 regenerate them and review the diff:
 
-    EVENTPIPE_UPDATE_GOLDEN=1 uv run --frozen pytest tests/unit/test_share.py -k golden
+    EVENTPIPE_UPDATE_GOLDEN=1 uv run --frozen pytest tests/share/test_share.py -k golden
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from eventpipe.share.local import PRIVATE_SCHEMA
 from eventpipe.share.simulate import PATTERNS, SimulationError, classify
 from eventpipe.share.snowflake import desired_state
 from eventpipe.warehouse import connect
-from tests.share_support import START, SimulatedSnowflake, copy_warehouse
+from tests.share.support import START, SimulatedSnowflake, copy_warehouse
 from tests.tenant_support import SHARED_SESSION_ID, colliding_events
 
 REPO = Path(__file__).resolve().parents[2]

@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from eventpipe import warehouse
 from eventpipe.contract import LINE_REASON_CODES as ALL_REASON_CODES
 from eventpipe.ingest import extract, load, reconcile
-from tests.unit.test_validate import HOUR, PARTITION
+from tests.ingest.test_validate import HOUR, PARTITION
 
 MAX_LINE_BYTES = 2048  # the cap for this suite (EVENTPIPE_MAX_LINE_BYTES): over-cap lines stay cheap
 PREFIX_BYTES = 4096
