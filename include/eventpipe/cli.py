@@ -1,4 +1,11 @@
-"""The ``eventpipe`` command: generate, run, demo, up."""
+"""The ``eventpipe`` command, from landing to share: ``generate`` (landing files with their ground truth),
+``run`` (event_pipeline over a range of hours: load, dbt, reconcile, deliver), ``demo`` (both, for a day),
+``replay-quarantine`` (quarantined lines again, after a fix), ``share plan|apply`` (the Secure Data Share),
+``up`` (the Airflow UI, with the Activity Explorer) and ``hec-receiver`` (a local Splunk HEC stand-in).
+
+It wires production code to the local stand-ins (``eventpipe.devtools``): besides ``eventpipe.local``, the only
+module that imports them, lazily, in the commands that need them.
+"""
 
 from __future__ import annotations
 
