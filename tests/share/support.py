@@ -18,7 +18,7 @@ from eventpipe.share.state import ShareState
 from eventpipe.warehouse import connect
 from tests.tenant_support import organizations_and_apps, write_colliding_sessions
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 START = datetime(2026, 3, 2, 10)
 HOURS = 2
 

@@ -49,7 +49,7 @@ from tests.share.support import START, SimulatedSnowflake, copy_warehouse
 from tests.tenant_support import SHARED_SESSION_ID, colliding_events
 
 REPO = Path(__file__).resolve().parents[2]
-GOLDEN = REPO / "tests" / "golden" / "share"
+GOLDEN = Path(__file__).parent / "golden"
 DOC = REPO / "docs" / "querying-the-share.md"
 MARTS_YML = REPO / "dbt_project" / "models" / "marts" / "_marts__models.yml"
 

@@ -31,7 +31,7 @@ from eventpipe.warehouse import connect
 from tests.share.support import SimulatedSnowflake, copy_warehouse, organizations, write_consumers
 
 REPO = Path(__file__).resolve().parents[2]
-GOLDEN = REPO / "tests" / "golden" / "share"
+GOLDEN = Path(__file__).parent / "golden"
 EXAMPLE = REPO / "config" / "consumers.example.yml"
 
 # The consumers of the golden scenarios (tests/share/test_share.py: SCENARIOS).

@@ -36,7 +36,7 @@ import time
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from eventpipe.deliver import ga4, heap
@@ -48,7 +48,7 @@ from eventpipe.devtools.receivers.body import (
     gunzip,
     read_body,
 )
-from eventpipe.devtools.receivers.server import Faults, Handler, Reply, Server
+from eventpipe.devtools.receivers.server import Faults, Handler, NdjsonFiles, Reply, Server
 
 
 class _StandIn:
@@ -72,7 +72,7 @@ class _StandIn:
         self.faults = faults or Faults()
         self.stats: Counter = Counter()
         self._lock = threading.Lock()
-        self._files: dict[str, TextIO] = {}
+        self._written = NdjsonFiles(self.out_dir)
         self._server: Server | None = None
 
     @property
@@ -91,10 +91,7 @@ class _StandIn:
             return
         self._server.stop()
         self._server = None
-        with self._lock:
-            for handle in self._files.values():
-                handle.close()
-            self._files.clear()
+        self._written.close()
 
     def __enter__(self):
         return self.start()
@@ -137,13 +134,9 @@ class _StandIn:
         return reply
 
     def write(self, name: str, records: list[dict[str, Any]]) -> None:
-        lines = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records)
-        with self._lock:
-            handle = self._files.get(name)
-            if handle is None:
-                handle = self._files[name] = (self.out_dir / f"{name}.ndjson").open("a", encoding="utf-8")
-            handle.write(lines)
-            handle.flush()
+        self._written.append(
+            name, "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records)
+        )
 
 
 class HeapReceiver(_StandIn):

@@ -38,7 +38,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from eventpipe.deliver.hec import CHANNEL_HEADER, REDACTED, is_channel
 from eventpipe.devtools.receivers.body import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DECOMPRESSED_BYTES, BodyTooLarge
@@ -55,7 +55,7 @@ from eventpipe.devtools.receivers.hec_events import (
     validate,
 )
 from eventpipe.devtools.receivers.hec_http import HecHandler
-from eventpipe.devtools.receivers.server import Faults, Reply, Server, read_ndjson
+from eventpipe.devtools.receivers.server import Faults, NdjsonFiles, Reply, Server, read_ndjson
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class HecReceiver:
         self._tokens = {token: Token.from_config(config or {}) for token, config in (tokens or {}).items()}
         self._lock = threading.Lock()
         self._stats = ReceiverStats()
-        self._files: dict[str, TextIO] = {}
+        self._written = NdjsonFiles(self.out_dir)
         self._acks: dict[str, dict[int, float]] = defaultdict(dict)  # channel -> ackId -> when it turns true
         self._next_ack: Counter[str] = Counter()
         self._token_uses: Counter[str] = Counter()
@@ -146,10 +146,7 @@ class HecReceiver:
             return
         self._server.stop()
         self._server = None
-        with self._lock:
-            for handle in self._files.values():
-                handle.close()
-            self._files.clear()
+        self._written.close()
 
     def __enter__(self) -> HecReceiver:
         return self.start()
@@ -302,9 +299,7 @@ class HecReceiver:
         reply.events = count
         with self._lock:
             for index, index_lines in lines.items():
-                handle = self._file(index)
-                handle.write("\n".join(index_lines) + "\n")
-                handle.flush()
+                self._written.append(index, "\n".join(index_lines) + "\n")
             stats = self._stats
             stats.events_written += count
             stats.batch_events.append(count)
@@ -316,12 +311,6 @@ class HecReceiver:
                 self._acks[channel][ack_id] = time.monotonic() + self.faults.ack_delay_s
                 reply.body["ackId"] = ack_id
         return reply
-
-    def _file(self, index: str) -> TextIO:
-        handle = self._files.get(index)
-        if handle is None or handle.closed:
-            handle = self._files[index] = (self.out_dir / f"{index}.ndjson").open("a", encoding="utf-8")
-        return handle
 
     def _answer_acks(self, request: Request, config: Token) -> Reply:
         """``{"acks": {"N": bool}}``. An ackId reported true is forgotten, as Splunk does: asking again says false."""

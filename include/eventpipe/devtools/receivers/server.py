@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from eventpipe.devtools.receivers.body import finish_unread
 
@@ -180,6 +180,30 @@ class Server(ThreadingHTTPServer):
         for connection in connections:
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
+
+
+class NdjsonFiles:
+    """What a receiver accepts: one append-only NDJSON file per name (``<out_dir>/<name>.ndjson``), shared by the
+    server's threads, each write flushed so a reader sees it at once."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self._files: dict[str, TextIO] = {}
+        self._lock = threading.Lock()
+
+    def append(self, name: str, text: str) -> None:
+        with self._lock:
+            handle = self._files.get(name)
+            if handle is None or handle.closed:
+                handle = self._files[name] = (self.out_dir / f"{name}.ndjson").open("a", encoding="utf-8")
+            handle.write(text)
+            handle.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            for handle in self._files.values():
+                handle.close()
+            self._files.clear()
 
 
 def read_ndjson(path: Path | str) -> list[dict[str, Any]]:
