@@ -6,15 +6,12 @@ SIGKILLing) one stops everything it started; ``Topology.close`` stops them all a
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +19,7 @@ from pathlib import Path
 from eventpipe import settings
 from eventpipe.local import up
 from eventpipe.orchestrate import airflow_env
+from tests.e2e.support import api
 
 POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -154,17 +152,7 @@ class Topology:
             raise RuntimeError(f"Airflow processes exited: {dead}; logs in {self.logs}")
 
     def api(self, path: str, body: dict | None = None, method: str | None = None) -> dict:
-        request = urllib.request.Request(
-            f"{self.base_url}/api/v2{path}",
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
-            method=method or ("POST" if body is not None else "GET"),
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return json.load(response)
-        except urllib.error.HTTPError as error:
-            raise AssertionError(f"{method or 'GET/POST'} {path}: HTTP {error.code} {error.read()[:2000]!r}") from None
+        return api(self.base_url, self.token, path, body, method, timeout=60)
 
     def wait_for(self, predicate: Callable[[], object], timeout: float, what: str, every: float = 2):
         deadline = time.monotonic() + timeout

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import datetime
 from pathlib import Path
@@ -40,7 +41,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def api(base_url, token, path, body=None, method=None):
+def api(base_url, token, path, body=None, method=None, timeout=30):
+    """One Airflow REST API v2 call as JSON; an HTTP error carries the API's own words."""
     request = urllib.request.Request(
         f"{base_url}/api/v2{path}",
         data=None if body is None else json.dumps(body).encode(),
@@ -48,7 +50,7 @@ def api(base_url, token, path, body=None, method=None):
         method=method or ("POST" if body is not None else "GET"),
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.load(response)
     except urllib.error.HTTPError as error:
         error.msg = f"{error.msg}: {error.read().decode(errors='replace')[:2000]}"  # the API's own words
@@ -181,8 +183,9 @@ class Standalone:
 
     def log(self, run_id: str, task_id: str, try_number: int) -> str:
         """A task try's log as the UI shows it, one JSON line per event."""
+        run, task = (urllib.parse.quote(part, safe="") for part in (run_id, task_id))  # a backfill's id has "+"
         request = urllib.request.Request(
-            f"{self.base_url}/api/v2/dags/{self.dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/"
+            f"{self.base_url}/api/v2/dags/{self.dag_id}/dagRuns/{run}/taskInstances/{task}/logs/"
             f"{try_number}?full_content=true",
             headers={"Authorization": f"Bearer {self.token}", "Accept": "application/json"},
         )

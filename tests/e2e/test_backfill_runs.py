@@ -17,8 +17,7 @@ import duckdb
 import pytest
 
 from eventpipe.devtools.generate.landing import generate
-from eventpipe.local import up
-from tests.e2e.test_airflow_rest import api, free_port, wait_for
+from tests.e2e.support import Standalone, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -50,18 +49,8 @@ def finish(process: subprocess.Popen, timeout: float = 600) -> str:
     return output
 
 
-def task_log(base_url, token, run_id: str, task_id: str, try_number: int = 1) -> str:
-    """The log the UI's log view shows: its structured lines' events, joined."""
-    path = (
-        f"/dags/event_pipeline/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/"
-        f"{urllib.parse.quote(task_id, safe='')}/logs/{try_number}?full_content=true"
-    )
-    content = api(base_url, token, path)["content"]
-    return "\n".join(line.get("event", "") if isinstance(line, dict) else str(line) for line in content)
-
-
-def backfill_run(base_url, token, hour: datetime) -> dict:
-    runs = api(base_url, token, "/dags/event_pipeline/dagRuns?run_type=backfill&limit=100")["dag_runs"]
+def backfill_run(airflow: Standalone, hour: datetime) -> dict:
+    runs = airflow.api("/dags/event_pipeline/dagRuns?run_type=backfill&limit=100")["dag_runs"]
     return next(r for r in runs if r["data_interval_start"].startswith(hour.isoformat()))
 
 
@@ -77,57 +66,45 @@ def test_eventpipe_run_is_a_backfill_with_logs_here_and_on_the_scheduler(tmp_pat
     here = eventpipe_run(home, HOUR_HERE)
     finish(here)
 
-    port = free_port()
-    base_url = f"http://localhost:{port}"
-    standalone = up.start_standalone(port, log_path=tmp_path / "standalone.log")
-    try:
-        up.wait_healthy(base_url, standalone)
-        token = up.access_token(base_url, "admin", up.admin_password())
-
+    with Standalone(tmp_path / "standalone.log") as airflow:
         # The run `eventpipe run` executed itself: a backfill run, dated when it ran, its task logs in the UI.
-        run = backfill_run(base_url, token, HOUR_HERE)
+        run = backfill_run(airflow, HOUR_HERE)
         assert run["run_type"] == "backfill" and run["state"] == "success"
         started, ended = (datetime.fromisoformat(run[k]) for k in ("start_date", "end_date"))
         assert began < started < ended < datetime.now(UTC), run
         assert ended - started < timedelta(minutes=10), run
-        load_log = task_log(base_url, token, run["dag_run_id"], "load_raw_events")
+        load_log = airflow.log(run["dag_run_id"], "load_raw_events", 1)
         assert "files landed" in load_log and "loaded now" in load_log, load_log[:2000]
-        deliver_log = task_log(base_url, token, run["dag_run_id"], "deliver")
+        deliver_log = airflow.log(run["dag_run_id"], "deliver", 1)
         assert "local_splunk" in deliver_log, deliver_log[:2000]
         assert "Log file not found" not in load_log + deliver_log
 
         # With a scheduler alive on the metadata database, `eventpipe run` hands the backfill to it and waits.
         def scheduler_healthy():
-            health = api(base_url, token, "/monitor/health")
+            health = airflow.api("/monitor/health")
             return health["scheduler"]["status"] == "healthy"
 
         wait_for(scheduler_healthy, 120, "the scheduler's heartbeat")
         scheduled = eventpipe_run(home, HOUR_BY_SCHEDULER)
         finish(scheduled)
-        run = backfill_run(base_url, token, HOUR_BY_SCHEDULER)
+        run = backfill_run(airflow, HOUR_BY_SCHEDULER)
         assert run["state"] == "success", run
-        instances = api(
-            base_url,
-            token,
-            f"/dags/event_pipeline/dagRuns/{urllib.parse.quote(run['dag_run_id'])}/taskInstances?limit=200",
-        )["task_instances"]
+        instances = list(airflow.task_instances(urllib.parse.quote(run["dag_run_id"])).values())
         assert instances and all(ti["state"] in ("success", "skipped") for ti in instances), instances
         pids = {ti["pid"] for ti in instances if ti["task_id"] == "load_raw_events"}
         assert pids and scheduled.pid not in pids, "the scheduler's executor ran the tasks, not `eventpipe run`"
-        assert "files landed" in task_log(base_url, token, run["dag_run_id"], "load_raw_events")
+        assert "files landed" in airflow.log(run["dag_run_id"], "load_raw_events", 1)
 
         # One task at a time on the embedded DuckDB, whatever run or DAG it belongs to.
-        assert api(base_url, token, "/pools/default_pool")["slots"] == 1
+        assert airflow.api("/pools/default_pool")["slots"] == 1
 
         def backfills_completed():  # the scheduler marks its backfill completed on a later loop
-            backfills = api(base_url, token, "/backfills?dag_id=event_pipeline")["backfills"]
+            backfills = airflow.api("/backfills?dag_id=event_pipeline")["backfills"]
             return backfills if all(b["completed_at"] for b in backfills) else None
 
         backfills = wait_for(backfills_completed, 120, "both backfills to be marked completed")
         assert len(backfills) == 2, backfills
         assert {b["from_date"][:13] for b in backfills} == {"2026-11-27T05", "2026-11-27T06"}
-    finally:
-        up.stop(standalone)
 
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         lines = dict(con.execute("SELECT interval_start, sum(lines) FROM ops.load_batch GROUP BY 1").fetchall())
