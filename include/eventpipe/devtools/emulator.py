@@ -58,6 +58,10 @@ class Endpoint:
         return {
             "EVENTPIPE_TARGET": "snowflake",
             "EVENTPIPE_DBT_TARGET": "snowflake_emulator",
+            # What the emulator cannot run, dbt does otherwise on this target (dbt_project.yml reads them): no MERGE
+            # inside a transaction, no qualified temporary tables.
+            "EVENTPIPE_DBT_INCREMENTAL_STRATEGY": "delete+insert",
+            "EVENTPIPE_DBT_TMP_RELATION_TYPE": "transient",
             "AIRFLOW_CONN_SNOWFLAKE_DEFAULT": json.dumps(connection),
             "EVENTPIPE_EMULATOR_HOST": self.host,
             "EVENTPIPE_EMULATOR_PORT": str(self.port),
