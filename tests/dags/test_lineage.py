@@ -56,7 +56,7 @@ def parse(tmp_path_factory, target: str) -> dict:
 
 @pytest.fixture(scope="module")
 def declared(tmp_path_factory):
-    return {target: parse(tmp_path_factory, target) for target in ("dev", "snowflake")}
+    return {target: parse(tmp_path_factory, target) for target in ("duckdb", "snowflake")}
 
 
 def all_uris(tasks: dict) -> set[str]:
@@ -64,11 +64,11 @@ def all_uris(tasks: dict) -> set[str]:
 
 
 def test_duckdb_and_snowflake_targets_declare_the_same_assets(declared):
-    dev, snowflake = declared["dev"], declared["snowflake"]
-    assert {k: (v["inlets"], v["outlets"]) for k, v in dev.items()} == {
+    duckdb, snowflake = declared["duckdb"], declared["snowflake"]
+    assert {k: (v["inlets"], v["outlets"]) for k, v in duckdb.items()} == {
         k: (v["inlets"], v["outlets"]) for k, v in snowflake.items()
     }
-    assert len(all_uris(dev)) >= 20
+    assert len(all_uris(duckdb)) >= 20
 
 
 def test_no_asset_names_a_machine_path_or_an_engine(declared, tmp_path_factory):
@@ -83,7 +83,7 @@ def test_no_asset_names_a_machine_path_or_an_engine(declared, tmp_path_factory):
 
 
 def test_each_model_is_written_by_its_own_task_and_every_input_is_written_upstream(declared):
-    tasks = declared["dev"]
+    tasks = declared["duckdb"]
     writers: dict[str, list[str]] = {}
     for task_id, task in tasks.items():
         for uri in task["outlets"]:
@@ -118,7 +118,7 @@ def test_each_model_is_written_by_its_own_task_and_every_input_is_written_upstre
 
 
 def test_landing_reaches_every_mart_delivery_and_share_view(declared):
-    tasks = declared["dev"]
+    tasks = declared["duckdb"]
     edges: dict[str, set[str]] = {}
     for task in tasks.values():
         for uri in task["inlets"]:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 TARGETS = ("duckdb", "snowflake", "snowflake-emulator")
 
 _ENVIRONMENTS = {
-    "duckdb": {"EVENTPIPE_TARGET": "duckdb", "EVENTPIPE_DBT_TARGET": "dev"},
+    "duckdb": {"EVENTPIPE_TARGET": "duckdb", "EVENTPIPE_DBT_TARGET": "duckdb"},
     "snowflake": {"EVENTPIPE_TARGET": "snowflake", "EVENTPIPE_DBT_TARGET": "snowflake"},
 }
 

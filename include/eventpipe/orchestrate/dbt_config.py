@@ -30,8 +30,8 @@ BUILD_TIMEOUT = timedelta(minutes=45)
 
 
 def dbt_target() -> str:
-    """``EVENTPIPE_DBT_TARGET``: ``dev`` (embedded DuckDB, default) or ``snowflake``."""
-    return os.environ.get("EVENTPIPE_DBT_TARGET", "dev")
+    """``EVENTPIPE_DBT_TARGET``: ``duckdb`` (embedded, default) or ``snowflake``."""
+    return os.environ.get("EVENTPIPE_DBT_TARGET", "duckdb")
 
 
 project_config = ProjectConfig(
