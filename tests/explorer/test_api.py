@@ -589,7 +589,9 @@ def test_missing_warehouse_or_marts_is_a_503(tmp_path):
 
 
 def test_snowflake_seam_binds_named_parameters_as_pyformat():
+    from eventpipe.sql import to_driver  # the one translation, which the Snowflake reader's fetch applies
+
     sql = "-- uses $name parameters, 100%\nselect '$x 5%' as s where a = $f0 and b ilike $f1 escape '!'  -- $f2\n"
-    assert SnowflakeMartsReader.to_pyformat(sql) == (
+    assert to_driver(SnowflakeMartsReader.engine, sql) == (
         "\nselect '$x 5%%' as s where a = %(f0)s and b ilike %(f1)s escape '!'  \n"
     )

@@ -171,8 +171,8 @@ def test_each_snowflake_merge_joins_history_within_the_bound_window(kind):
     sql = re.sub(r"\s+", " ", load_sql("snowflake", f"merge_{kind}_event"))
     window = "event_time between %(window_start)s and %(window_end)s"
     assert f"on existing.event_id = staged.event_id and existing.{window}" in sql
-    core = f"{kind}_event_stage.event_time >= %(core_start)s and {kind}_event_stage.event_time < %(core_end)s"
-    assert f"where {core} and not exists" in sql
+    core = "event_time >= %(core_start)s and event_time < %(core_end)s"  # the staged rows (its one table)
+    assert f"from raw.{kind}_event_stage_{{token}} as {kind}_event_stage where {core} and not exists" in sql
     for other in {"session", "audit", "platform"} - {kind}:
         assert f"{other}_event.event_id = {kind}_event_stage.event_id and {other}_event.{window}" in sql
     assert "cluster by (to_date(event_time))" in load_sql("snowflake", "create_tables")

@@ -5,8 +5,8 @@ again, so the explorer never holds DuckDB's file lock while a DAG run needs to w
 holds the lock it retries briefly, then raises ``WarehouseUnavailable`` (the API answers 503).
 
 ``SnowflakeMartsReader`` is the production seam: the same .sql files and named parameters through a
-DB-API connection (snowflake-connector's ``pyformat`` binding); tested on fakesnow, not against a real
-Snowflake account here.
+DB-API connection (snowflake-connector's ``pyformat`` binding, which ``eventpipe.sql.to_driver`` writes the
+parameters in); tested on fakesnow, not against a real Snowflake account here.
 
 ``ConfiguredMartsReader`` (what the plugin uses) picks one of the two per request from ``EVENTPIPE_TARGET``:
 DuckDB by default, Snowflake through the loader's Airflow Connection when the target is ``snowflake``.
@@ -14,7 +14,6 @@ DuckDB by default, Snowflake through the loader's Airflow Connection when the ta
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +22,9 @@ from typing import Any, Protocol
 
 import duckdb
 
+from eventpipe.sql import to_driver
+
+# SQL with `$name` parameters (eventpipe.sql's one style) and their values -> rows as dicts.
 Fetch = Callable[[str, dict[str, Any]], list[dict[str, Any]]]
 
 
@@ -31,10 +33,11 @@ class WarehouseUnavailable(Exception):
 
 
 class MartsReader(Protocol):
-    engine: str  # the folder of include/eventpipe/sql the queries come from
+    engine: str  # the engine whose folder of include/eventpipe/sql the queries come from, and whose driver runs them
 
     def session(self) -> Any:
-        """A context manager yielding ``fetch(sql, params) -> rows as dicts``, for one request."""
+        """A context manager yielding ``fetch(sql, params) -> rows as dicts``, for one request: ``sql`` has
+        ``$name`` parameters, which ``fetch`` writes in its driver's style (``eventpipe.sql.to_driver``)."""
 
 
 def _rows(cursor) -> list[dict[str, Any]]:
@@ -85,7 +88,7 @@ class DuckDBMartsReader:
 
             def fetch(sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
                 try:
-                    return _rows(con.execute(sql, params))
+                    return _rows(con.execute(to_driver(self.engine, sql), params))
                 except duckdb.CatalogException as error:
                     raise WarehouseUnavailable(
                         f"The marts are not built yet ({str(error).splitlines()[0]}): run event_pipeline first."
@@ -96,33 +99,14 @@ class DuckDBMartsReader:
             con.close()
 
 
-# A string literal, a line comment, a $name parameter or a lone %: what to_pyformat must tell apart.
-_TOKENS = re.compile(r"'(?:[^']|'')*'|--[^\n]*|\$([a-z_][a-z0-9_]*)|%")
-
-
 class SnowflakeMartsReader:
     """Production seam: ``connect()`` returns a DB-API connection (e.g. a SnowflakeHook's
     ``get_conn()``) whose session already uses the database holding the ``marts`` and ``ops`` schemas."""
 
-    engine = "duckdb"  # the explorer's .sql files use only SQL that Snowflake reads the same way
+    engine = "snowflake"  # the explorer's queries are portable (sql/portable): the same files as DuckDB's
 
     def __init__(self, connect: Callable[[], Any]) -> None:
         self._connect = connect
-
-    @staticmethod
-    def to_pyformat(sql: str) -> str:
-        """``$name`` -> ``%(name)s`` in the SQL itself (not in comments, which are dropped, nor in strings);
-        every literal ``%`` doubled, as the connector's client-side ``%`` formatting needs."""
-
-        def replace(match: re.Match) -> str:
-            text = match.group(0)
-            if text.startswith("--"):
-                return ""
-            if text.startswith("'") or text == "%":
-                return text.replace("%", "%%")
-            return f"%({match.group(1)})s"
-
-        return _TOKENS.sub(replace, sql)
 
     @contextmanager
     def session(self) -> Iterator[Fetch]:
@@ -132,7 +116,7 @@ class SnowflakeMartsReader:
             def fetch(sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
                 cursor = con.cursor()
                 try:
-                    cursor.execute(self.to_pyformat(sql), params)
+                    cursor.execute(to_driver(self.engine, sql), params)
                     return _rows(cursor)
                 finally:
                     cursor.close()
@@ -145,7 +129,9 @@ class SnowflakeMartsReader:
 class ConfiguredMartsReader:
     """The warehouse ``EVENTPIPE_TARGET`` names, chosen when a request opens it (never at import)."""
 
-    engine = "duckdb"  # both warehouses read the same .sql files
+    @property
+    def engine(self) -> str:
+        return self.current().engine
 
     def current(self) -> DuckDBMartsReader | SnowflakeMartsReader:
         from eventpipe import settings

@@ -1,7 +1,8 @@
 """The one place SQL text is assembled: WHERE and ORDER BY over ``explorer_journeys.sql``.
 
 Column names come only from ``columns.BY_NAME`` (checked again here, whatever the caller validated);
-operators map to fixed SQL fragments; every value is a bound ``$name`` parameter.
+operators map to fixed SQL fragments; every value is a bound ``$name`` parameter (eventpipe.sql's one style,
+which the warehouse's fetch writes in its driver's: ``eventpipe.sql.to_driver``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from eventpipe.explorer.columns import BY_NAME, Op
 from eventpipe.explorer.models import Filter, JourneyQuery, Sort, TimeRange, coerce
-from eventpipe.sql import load_sql
+from eventpipe.sql import read_sql
 
 # The LIKE escape character: not a backslash, which Snowflake string literals would treat as an escape.
 ESCAPE = "!"
@@ -89,7 +90,7 @@ def order_sql(sort: list[Sort]) -> str:
 
 
 def _journeys(engine: str) -> str:
-    return load_sql(engine, "explorer_journeys").strip().rstrip(";")
+    return read_sql(engine, "explorer_journeys").strip().rstrip(";")
 
 
 def journeys_page_sql(engine: str, query: JourneyQuery) -> tuple[str, str, dict[str, Any]]:

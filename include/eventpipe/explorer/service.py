@@ -27,7 +27,7 @@ from eventpipe.explorer.models import (
     SessionDetail,
     SessionEvent,
 )
-from eventpipe.sql import load_sql
+from eventpipe.sql import read_sql
 
 # Hourly bars up to this span of the chart, then the finest of day, month and year that keeps the series
 # within MAX_BUCKETS points. The chart spans the requested range clamped to the data's (first session
@@ -49,7 +49,8 @@ class Explorer:
         self.run_url = run_url
 
     def _sql(self, name: str) -> str:
-        return load_sql(self.warehouse.engine, name)
+        """The named query with its ``$name`` parameters: the warehouse's fetch writes them in its driver's style."""
+        return read_sql(self.warehouse.engine, name)
 
     @staticmethod
     def columns() -> ColumnsResponse:

@@ -1,7 +1,6 @@
 -- The delivery ledger. Idempotent: run before every delivery.
 -- One row per destination, organization, kind, interval and part: a re-run skips parts already delivered
 -- (with the same checksum) and resends the rest.
--- Lint exception: RF04, `part` and `status` are keywords in the DuckDB grammar of the linter, plain columns here.
 create schema if not exists ops;
 
 create table if not exists ops.delivery (
@@ -10,10 +9,10 @@ create table if not exists ops.delivery (
     organization_id varchar not null,
     kind varchar not null,  -- Session (App Events) | Audit | analytics
     interval_start timestamp not null,
-    part varchar not null,  -- noqa: RF04
+    part varchar not null,
     target varchar,  -- the object key, or the endpoint path
     -- delivered: every event of the part delivered or dead-lettered (accounted for); failed: retry it
-    status varchar not null,  -- noqa: RF04
+    status varchar not null,
     events bigint not null,
     delivered bigint not null,
     dead_lettered bigint not null,
@@ -41,7 +40,7 @@ create table if not exists ops.delivery_dead_letter (
     organization_id varchar not null,
     kind varchar not null,
     interval_start timestamp not null,
-    part varchar not null,  -- noqa: RF04
+    part varchar not null,
     code varchar,
     reason varchar not null,
     recorded_at timestamp not null,

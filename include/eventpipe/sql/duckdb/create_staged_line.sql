@@ -43,7 +43,7 @@ create or replace temp table staged_line (
     resource_type varchar,
     resource_id varchar,
     login_type varchar,
-    domain varchar,  -- noqa: RF04
+    domain varchar,
     role_id varchar,
     api_key_id varchar,
     service varchar,

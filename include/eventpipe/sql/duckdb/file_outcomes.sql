@@ -1,9 +1,8 @@
 -- What became of each staged file's lines: loaded, duplicate (a valid copy of an event already kept) or quarantined.
--- Lint exceptions: RF04, `lines` is a keyword in sqlfluff's DuckDB grammar but the ledger's column name;
--- ST07, the staged lines and the new events share (source_file, line_number) by name.
+-- Lint exception: ST07, the staged lines and the new events share (source_file, line_number) by name.
 select
     staged_line.source_file,
-    count(*) as lines,  -- noqa: RF04
+    count(*) as lines,
     count(new_event.line_number) as loaded,
     count(*) filter (where staged_line.reason is null) - count(new_event.line_number) as duplicates,
     count(*) filter (where staged_line.reason is not null) as quarantined

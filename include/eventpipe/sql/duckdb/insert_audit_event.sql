@@ -1,8 +1,6 @@
 -- New Audit events of the batch into raw.audit_event, read from the columns validate_chunk.sql extracted.
 -- Parameters: $batch_id, $loaded_at. Rows go in event_time order, so that each row group's zone map covers a
 -- narrow range of event times and a later load's dedup (select_new_events.sql) skips the rest of history.
--- `$name` parameters are DuckDB syntax that sqlfluff's DuckDB lexer cannot read (LXR), leaving the rest of
--- their expression unparsed (PRS): the lines holding them carry noqa. Full lint: see the root .sqlfluff.
 insert into raw.audit_event
 select
     staged_line.event_id,
@@ -15,14 +13,14 @@ select
     staged_line.resource_type,
     staged_line.resource_id,
     staged_line.login_type,
-    staged_line.domain,  -- noqa: RF04
+    staged_line.domain,
     staged_line.role_id,
     staged_line.api_key_id,
     staged_line.payload,
     staged_line.source_file as _source_file,
     staged_line.line_number as _line_number,
-    $batch_id as _batch_id,  -- noqa: LXR, PRS, LT02
-    $loaded_at as _loaded_at  -- noqa: LXR
+    $batch_id as _batch_id,
+    $loaded_at as _loaded_at
 from staged_line
 -- ST07 (USING): staged_line and new_event share (source_file, line_number) by name
 semi join new_event using (source_file, line_number)  -- noqa: ST07

@@ -1,7 +1,6 @@
 -- Lines the replay found valid now (loaded, or a duplicate of an event already kept) leave the quarantine
 -- count: their row stays, as the record of what was quarantined, marked with the replay's batch.
--- Parameter: $batch_id. `$name` parameters are DuckDB syntax that sqlfluff's lexer cannot read.
--- noqa: disable=LXR,PRS
+-- Parameter: $batch_id.
 update raw.quarantined_event
 set replayed_batch_id = $batch_id
 from staged_line

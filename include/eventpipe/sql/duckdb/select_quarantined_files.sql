@@ -8,7 +8,7 @@ select
     detail
 from ops.quarantined_file
 where
-    source_file in (select unnest($urls))  -- noqa: LXR, PRS
+    source_file in (select unnest($urls))
     and source_file not in (select loaded_file.source_file from ops.loaded_file)
 qualify row_number() over (partition by source_file order by quarantined_at desc, batch_id desc) = 1
 order by source_file;

@@ -12,6 +12,7 @@ select
     lower(staged_line.kind) as reason_or_kind,
     count(*) as line_count
 from staged_line
+-- ST07 (USING): staged_line and new_event share (source_file, line_number) by name
 semi join new_event using (source_file, line_number)  -- noqa: ST07
 group by lower(staged_line.kind)
 order by outcome, reason_or_kind;

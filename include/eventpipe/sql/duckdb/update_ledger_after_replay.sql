@@ -11,6 +11,7 @@ from (
         count(new_event.line_number) as loaded,
         count(*) - count(new_event.line_number) as duplicates
     from staged_line
+    -- ST07 (USING): staged_line and new_event share (source_file, line_number) by name
     left join new_event using (source_file, line_number)  -- noqa: ST07
     where staged_line.reason is null
     group by staged_line.source_file

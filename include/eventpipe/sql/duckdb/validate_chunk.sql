@@ -3,8 +3,6 @@
 -- $max_depth (the limits the reader applied: eventpipe.ingest.linescan). `line_chunk` has line_number, raw_line,
 -- line_bytes (the whole line's length), line_sha256 (set only when the line is over $max_line_bytes: raw_line
 -- is then its prefix) and nesting_depth (set only when the line could be nested deeper than $max_depth).
--- `$name` parameters are DuckDB syntax that sqlfluff's DuckDB lexer cannot read (LXR), leaving the rest of
--- their expression unparsed (PRS): the lines holding them carry noqa. Full lint: see the root .sqlfluff.
 -- Reason codes, first that applies (tests/ingest/test_validate.py has one case per code):
 --   line_too_long, invalid_utf8, empty_line, invalid_json, too_deeply_nested, not_an_object,
 --   missing_required_field, invalid_field_type, invalid_organization_id, unknown_kind, invalid_event_time,
@@ -107,14 +105,14 @@ checked as (
 ),
 
 judged as (
-    select  -- noqa: LT09
+    select
         *,
-        case  -- noqa: PRS, LT02
+        case
             when line_sha256 is not null then 'line_too_long'
             when line_text is null then 'invalid_utf8'
             when regexp_full_match(line_text, '\s*') then 'empty_line'
             when root_type is null then 'invalid_json'
-            when nesting_depth > $max_depth then 'too_deeply_nested'  -- noqa: LXR
+            when nesting_depth > $max_depth then 'too_deeply_nested'
             when root_type <> 'OBJECT' then 'not_an_object'
             when list_bool_or(absent[1:5]) then 'missing_required_field'
             when t[4] = 'VARCHAR' and v[4] = 'Session' and (absent[6] or absent[7]) then 'missing_required_field'
@@ -127,30 +125,31 @@ judged as (
             when v[4] not in ('Session', 'Audit', 'Platform') then 'unknown_kind'
             when parsed_event_time is null then 'invalid_event_time'
             when
-                parsed_event_time < $interval_start - interval 366 day  -- noqa: LXR
-                or parsed_event_time > $interval_end + interval 24 hour then 'event_time_out_of_range'  -- noqa: LXR
+                parsed_event_time < $interval_start - interval 366 day
+                or parsed_event_time > $interval_end + interval 24 hour then 'event_time_out_of_range'
         end as reason
     from checked
 )
 
 select
-    $source_file as source_file,  -- noqa: LXR, PRS, LT02
+    $source_file as source_file,
     line_number,
     case when reason is not null then raw_line end as raw_line,
     reason,
     case reason
         when 'line_too_long'
-            then 'line of ' || line_bytes || ' bytes over the cap of ' || $max_line_bytes  -- noqa: LXR
-            || ' bytes; sha256 ' || line_sha256 || '; raw_line holds its first ' || octet_length(raw_line)
-            || ' bytes, the landing file the whole line'
+            then
+                'line of ' || line_bytes || ' bytes over the cap of ' || $max_line_bytes
+                || ' bytes; sha256 ' || line_sha256 || '; raw_line holds its first ' || octet_length(raw_line)
+                || ' bytes, the landing file the whole line'
         when 'invalid_utf8' then 'not valid UTF-8; raw_line holds the original bytes'
         when 'empty_line' then 'empty or whitespace-only line'
         when 'invalid_json' then 'not parseable as JSON'
         when 'too_deeply_nested'
-            then 'JSON nested ' || nesting_depth || ' levels deep, over the cap of ' || $max_depth  -- noqa: LXR
+            then 'JSON nested ' || nesting_depth || ' levels deep, over the cap of ' || $max_depth
         when 'not_an_object' then 'top-level JSON ' || lower(root_type) || ', not an object'
         -- list_filter with a two-parameter lambda (element, index) is beyond sqlfluff's DuckDB grammar
-        -- (PRS, and LT01 misreads the call); the noqa comments keep the linter to the rest.
+        -- (PRS, and LT01 misreads the call): the noqa comments below keep the linter to the rest.
         when 'missing_required_field'
             then 'missing or empty: ' || array_to_string(
                 list_filter(  -- noqa: LT01
@@ -224,7 +223,7 @@ select
     case when reason is null then v[34] end as resource_type,
     case when reason is null then v[35] end as resource_id,
     case when reason is null then v[36] end as login_type,
-    case when reason is null then v[37] end as domain,  -- noqa: RF04
+    case when reason is null then v[37] end as domain,
     case when reason is null then v[38] end as role_id,
     case when reason is null then v[39] end as api_key_id,
     case when reason is null then v[40] end as service,

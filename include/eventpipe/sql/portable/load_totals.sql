@@ -1,6 +1,6 @@
 -- Everything the ledger says was loaded, for the run summary.
 select
-    count(*) as files,  -- noqa: RF04
+    count(*) as files,
     coalesce(sum(lines), 0) as landed_lines,
     coalesce(sum(loaded), 0) as loaded_events,
     coalesce(sum(duplicates), 0) as duplicate_lines,

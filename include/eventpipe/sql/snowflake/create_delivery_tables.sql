@@ -1,7 +1,6 @@
 -- The delivery ledger. Idempotent: run before every delivery.
 -- One row per destination, organization, kind, interval and part: a re-run skips parts already delivered
 -- (with the same checksum) and resends the rest.
--- Lint exception: RF04, `part` and `status` are keywords in the DuckDB grammar of the linter, plain columns here.
 create schema if not exists ops;
 
 create table if not exists ops.delivery (
@@ -10,10 +9,10 @@ create table if not exists ops.delivery (
     organization_id varchar not null,
     kind varchar not null,  -- Session (App Events) | Audit | analytics
     interval_start timestamp_ntz not null,
-    part varchar not null,  -- noqa: RF04
+    part varchar not null,
     target varchar,  -- the object key, or the endpoint path
     -- delivered: every event of the part delivered or dead-lettered (accounted for); failed: retry it
-    status varchar not null,  -- noqa: RF04
+    status varchar not null,
     events bigint not null,
     delivered bigint not null,
     dead_lettered bigint not null,
@@ -25,7 +24,7 @@ create table if not exists ops.delivery (
     ack_ids varchar,  -- JSON list of HEC ackIds
     checksum varchar not null,  -- sha256 of the object (S3) or of the part's sorted event ids
     delivered_ids varchar,  -- JSON list, kept only while a part is partly delivered, so a retry skips them
-    error varchar,  -- noqa: RF04
+    error varchar,
     run_id varchar,
     updated_at timestamp_ntz not null
 );
@@ -37,7 +36,7 @@ create table if not exists ops.delivery_dead_letter (
     organization_id varchar not null,
     kind varchar not null,
     interval_start timestamp_ntz not null,
-    part varchar not null,  -- noqa: RF04
+    part varchar not null,
     code varchar,
     reason varchar not null,
     recorded_at timestamp_ntz not null

@@ -50,11 +50,11 @@ create table if not exists raw.audit_event (
     event_type varchar not null,
     app_id varchar,
     user_id varchar,
-    email varchar,  -- noqa: RF04
+    email varchar,
     resource_type varchar,
     resource_id varchar,
     login_type varchar,
-    domain varchar,  -- noqa: RF04
+    domain varchar,
     role_id varchar,
     api_key_id varchar,
     payload variant not null,
@@ -71,7 +71,7 @@ create table if not exists raw.platform_event (
     event_time timestamp_ntz not null,
     event_type varchar not null,
     app_id varchar,
-    service varchar,  -- noqa: RF04
+    service varchar,
     service_version varchar,
     status varchar,
     message varchar,
@@ -182,11 +182,11 @@ create transient table if not exists raw.audit_event_stage (
     event_type varchar,
     app_id varchar,
     user_id varchar,
-    email varchar,  -- noqa: RF04
+    email varchar,
     resource_type varchar,
     resource_id varchar,
     login_type varchar,
-    domain varchar,  -- noqa: RF04
+    domain varchar,
     role_id varchar,
     api_key_id varchar,
     payload varchar,
@@ -202,7 +202,7 @@ create transient table if not exists raw.platform_event_stage (
     event_time timestamp_ntz,
     event_type varchar,
     app_id varchar,
-    service varchar,  -- noqa: RF04
+    service varchar,
     service_version varchar,
     status varchar,
     message varchar,

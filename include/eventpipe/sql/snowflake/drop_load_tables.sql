@@ -1,5 +1,4 @@
 -- The load tables of one load ({token}), once its rows are merged (or its attempt failed: a retry stages anew).
--- noqa: disable=PRS,LT01,LT02
 drop table if exists raw.session_event_stage_{token};
 drop table if exists raw.audit_event_stage_{token};
 drop table if exists raw.platform_event_stage_{token};

@@ -1,10 +1,9 @@
 -- What the warehouse holds for each file of a group, after its MERGEs: rows kept per kind and lines
 -- quarantined (not replayed). Counted from the tables (not from what this attempt inserted), so a group re-loaded
--- after a crash still counts the rows the crashed attempt merged. Parameter: %(urls)s, a JSON array.
--- noqa: disable=PRS,LT01,LT02
+-- after a crash still counts the rows the crashed attempt merged. Parameter: $urls, a JSON array.
 with group_file as (
     select landing_file.value::varchar as source_file
-    from table(flatten(input => parse_json(%(urls)s))) as landing_file  -- noqa: RF02, RF03
+    from table(flatten(input => parse_json($urls))) as landing_file
 ),
 
 kept as (

@@ -1,19 +1,18 @@
 -- One ledger row per loaded landing file; MERGE keeps it to one however often a group is re-run.
--- noqa: disable=PRS,LT01,LT02
 merge into ops.loaded_file as existing
 using (
     select
-        %(source_file)s as source_file,
-        %(interval_start)s::timestamp_ntz as interval_start,
-        %(batch_id)s as batch_id,
-        %(file_bytes)s as file_bytes,
-        %(lines)s as lines,
-        %(loaded)s as loaded,
-        %(duplicates)s as duplicates,
-        %(quarantined)s as quarantined,
-        %(loaded_at)s::timestamp_ntz as loaded_at
+        $source_file as source_file,
+        $interval_start::timestamp_ntz as interval_start,
+        $batch_id as batch_id,
+        $file_bytes as file_bytes,
+        $lines as lines,
+        $loaded as loaded,
+        $duplicates as duplicates,
+        $quarantined as quarantined,
+        $loaded_at::timestamp_ntz as loaded_at
 ) as new_row
-on existing.source_file = new_row.source_file
+    on existing.source_file = new_row.source_file
 when not matched then insert (
     source_file, interval_start, batch_id, file_bytes, lines, loaded, duplicates, quarantined, loaded_at
 ) values (

@@ -6,7 +6,6 @@
 -- read only in window_start to window_end (the core give or take a day; a re-sent event keeps its eventTime, so
 -- its earlier copy lies within). The raw tables are clustered by event date, so Snowflake prunes every
 -- micro-partition outside the window, in the join and in NOT EXISTS.
--- noqa: disable=PRS,LT01,LT02
 merge into raw.audit_event as existing
 using (
     select
@@ -28,26 +27,26 @@ using (
         _line_number,
         _batch_id,
         _loaded_at
-    from raw.audit_event_stage_{token} as audit_event_stage  -- noqa: PRS
+    from raw.audit_event_stage_{token} as audit_event_stage
     -- an event_id is one event whatever its kind: kept already as another kind, it is a duplicate too
     where
-        audit_event_stage.event_time >= %(core_start)s and audit_event_stage.event_time < %(core_end)s
+        event_time >= $core_start and event_time < $core_end
         and not exists (
             select 1 from raw.session_event
             where
                 session_event.event_id = audit_event_stage.event_id
-                and session_event.event_time between %(window_start)s and %(window_end)s
+                and session_event.event_time between $window_start and $window_end
         )
         and not exists (
             select 1 from raw.platform_event
             where
                 platform_event.event_id = audit_event_stage.event_id
-                and platform_event.event_time between %(window_start)s and %(window_end)s
+                and platform_event.event_time between $window_start and $window_end
         )
 ) as staged
     on
         existing.event_id = staged.event_id
-        and existing.event_time between %(window_start)s and %(window_end)s
+        and existing.event_time between $window_start and $window_end
 when not matched then insert (
     event_id, organization_id, event_time, event_type, app_id, user_id, email, resource_type,
     resource_id, login_type, domain, role_id, api_key_id, payload, _source_file, _line_number,

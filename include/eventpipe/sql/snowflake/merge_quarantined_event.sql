@@ -10,7 +10,7 @@ using (
         batch_id,
         quarantined_at,
         replayed_batch_id
-    from raw.quarantined_event_stage_{token} as quarantined_event_stage  -- noqa: PRS
+    from raw.quarantined_event_stage_{token}
 ) as staged
     on existing.source_file = staged.source_file and existing.line_number = staged.line_number
 when not matched then insert (

@@ -1,4 +1,3 @@
 -- A load's own load tables are about to be created (eventpipe.warehouse.snowflake_tables).
--- noqa: disable=PRS
 insert into ops.load_in_progress (token, holder, started_at)
-values (%(token)s, %(holder)s, %(started_at)s);
+values ($token, $holder, $started_at);

@@ -1,5 +1,4 @@
 -- Give the lease back (only if this loader still holds it).
--- noqa: disable=PRS,LT01,LT02
 update ops.merge_lease
 set holder = null, expires_at = null
-where lease_name = 'raw_merge' and holder = %(holder)s;
+where lease_name = 'raw_merge' and holder = $holder;

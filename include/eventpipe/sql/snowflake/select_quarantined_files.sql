@@ -1,6 +1,5 @@
 -- The latest file-level quarantine record of each of the given files that the ledger does not hold (a file
--- loaded after a fixed copy landed is no longer quarantined). Parameter: %(urls)s, a JSON array of URLs.
--- noqa: disable=PRS,LT01,LT02
+-- loaded after a fixed copy landed is no longer quarantined). Parameter: $urls, a JSON array of URLs.
 select
     source_file,
     file_bytes,
@@ -11,7 +10,7 @@ from ops.quarantined_file
 where
     source_file in (
         select landing_file.value::varchar
-        from table(flatten(input => parse_json(%(urls)s))) as landing_file  -- noqa: RF02, RF03
+        from table(flatten(input => parse_json($urls))) as landing_file
     )
     and source_file not in (select loaded_file.source_file from ops.loaded_file)
 qualify row_number() over (partition by source_file order by quarantined_at desc, batch_id desc) = 1

@@ -1,5 +1,4 @@
 -- Whether a table exists (the marts do only after the first dbt build).
--- noqa: disable=PRS,LT01,LT02
 select count(*) > 0 as table_exists
 from information_schema.tables
-where table_schema = upper(%(table_schema)s) and table_name = upper(%(table_name)s);
+where table_schema = upper($table_schema) and table_name = upper($table_name);

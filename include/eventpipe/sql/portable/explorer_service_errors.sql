@@ -7,7 +7,7 @@ select
     cast(count(case when status in ('error', 'timeout') then 1 end) as double) / count(*) as error_rate
 from marts.fct_platform_events
 where
-    event_time >= $range_start  -- noqa: LXR, PRS, LT02
-    and event_time < $range_end  -- noqa: LXR
+    event_time >= $range_start
+    and event_time < $range_end
 group by service
 order by service asc

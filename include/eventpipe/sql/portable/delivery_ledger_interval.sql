@@ -1,13 +1,14 @@
 -- What the ledger holds for one destination and interval. Parameters: $destination, $interval_start.
--- Lint exception: RF04, `part` and `status` are plain column names here.
 select
     delivery.organization_id,
     delivery.kind,
-    delivery.part,  -- noqa: RF04
-    delivery.status,  -- noqa: RF04
+    delivery.part,
+    delivery.status,
     delivery.checksum,
     delivery.attempts,
     delivery.possible_duplicates,
     delivery.delivered_ids
 from ops.delivery
-where delivery.destination = $destination and delivery.interval_start = $interval_start;  -- noqa: LXR, PRS
+where
+    delivery.destination = $destination
+    and delivery.interval_start = cast($interval_start as timestamp without time zone);

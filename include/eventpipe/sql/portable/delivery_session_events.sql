@@ -1,6 +1,6 @@
 -- The App Events (kind Session) of one arrival-hour interval, as the deliveries read them: the raw rows of
 -- the landing files ledgered for that interval. A file's rows never change once loaded, so this set is stable
--- across re-runs. Parameter: %(interval_start)s.
+-- across re-runs. Parameter: $interval_start.
 select
     session_event.organization_id,
     session_event.event_id,
@@ -18,5 +18,5 @@ select
 from raw.session_event
 inner join ops.loaded_file
     on session_event._source_file = loaded_file.source_file
-where loaded_file.interval_start = %(interval_start)s::timestamp_ntz  -- noqa: PRS
+where loaded_file.interval_start = cast($interval_start as timestamp without time zone)
 order by session_event.organization_id, session_event.event_id;

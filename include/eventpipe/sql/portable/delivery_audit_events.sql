@@ -17,5 +17,5 @@ select
 from raw.audit_event
 inner join ops.loaded_file
     on audit_event._source_file = loaded_file.source_file
-where loaded_file.interval_start = $interval_start  -- noqa: LXR, PRS
+where loaded_file.interval_start = cast($interval_start as timestamp without time zone)
 order by audit_event.organization_id, audit_event.event_id;

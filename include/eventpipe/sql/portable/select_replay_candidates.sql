@@ -12,5 +12,5 @@ inner join ops.loaded_file
 where
     quarantined_event.replayed_batch_id is null
     and quarantined_event.reason <> 'line_too_long'
-    and (quarantined_event.reason = $reason or $reason is null)  -- noqa: LXR, PRS
+    and (quarantined_event.reason = $reason or $reason is null)
 order by quarantined_event.source_file, quarantined_event.line_number;

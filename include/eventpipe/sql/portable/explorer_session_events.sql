@@ -1,7 +1,6 @@
 -- One session's events in time order, each with the load attempt (Airflow DAG run and try) that
 -- inserted it. A session is (organization_id, session_id): session ids are unique only within an
 -- organization. Parameters: $organization_id, $session_id.
--- `$name` parameters are DuckDB syntax that sqlfluff's DuckDB lexer cannot read: see the root .sqlfluff.
 select
     session_events.event_id,
     session_events.event_type,
@@ -26,6 +25,6 @@ left join marts.fct_custom_metric_values as custom_metric_values
 left join ops.load_batch as load_batch
     on session_events._batch_id = load_batch.batch_id
 where
-    session_events.organization_id = $organization_id  -- noqa: LXR, PRS, LT02
-    and session_events.session_id = $session_id  -- noqa: LXR
+    session_events.organization_id = $organization_id
+    and session_events.session_id = $session_id
 order by session_events.event_time asc, session_events.event_id asc

@@ -9,7 +9,7 @@ select
     count(csat_score) as csat_responses
 from marts.fct_sessions
 where
-    started_at >= $range_start  -- noqa: LXR, PRS, LT02
-    and started_at < $range_end  -- noqa: LXR
+    started_at >= $range_start
+    and started_at < $range_end
 group by app_id
 order by app_id asc

@@ -1,19 +1,16 @@
 -- Per landing file of an interval: what the ledger says, and what the raw and quarantine tables hold.
 -- Parameter: $interval_start.
--- `$name` parameters are DuckDB syntax that sqlfluff's DuckDB lexer cannot read (LXR), leaving the rest of
--- their expression unparsed (PRS): the lines holding them carry noqa. Full lint: see the root .sqlfluff.
--- Lint exceptions below: RF04, `rows` is a keyword in sqlfluff's DuckDB grammar but a plain column
--- name here; ST07, the ledger and the counts share the `source_file` column by name.
+-- Lint exception below: ST07, the ledger and the counts share the `source_file` column by name.
 with ledger as (
     select *
     from ops.loaded_file
-    where interval_start = $interval_start  -- noqa: LXR, PRS
+    where interval_start = cast($interval_start as timestamp without time zone)
 ),
 
 kept as (
     select
         raw_rows._source_file as source_file,
-        count(*) as rows  -- noqa: RF04
+        count(*) as row_count
     from (
         select _source_file from raw.session_event
         union all
@@ -28,7 +25,7 @@ kept as (
 quarantined as (
     select
         quarantined_event.source_file,
-        count(*) as rows  -- noqa: RF04
+        count(*) as row_count
     from raw.quarantined_event
     where
         quarantined_event.source_file in (select ledger.source_file from ledger)
@@ -43,8 +40,8 @@ select
     ledger.loaded,
     ledger.duplicates,
     ledger.quarantined,
-    coalesce(kept.rows, 0) as rows_in_raw,
-    coalesce(quarantined.rows, 0) as rows_in_quarantine
+    coalesce(kept.row_count, 0) as rows_in_raw,
+    coalesce(quarantined.row_count, 0) as rows_in_quarantine
 from ledger
 left join kept using (source_file)  -- noqa: ST07
 left join quarantined using (source_file)  -- noqa: ST07

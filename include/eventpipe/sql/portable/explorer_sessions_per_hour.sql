@@ -8,8 +8,8 @@ started as (
         count(*) as sessions_started
     from marts.fct_sessions
     where
-        started_at >= $range_start  -- noqa: LXR, PRS, LT02
-        and started_at < $range_end  -- noqa: LXR
+        started_at >= $range_start
+        and started_at < $range_end
     group by date_trunc('hour', started_at)
 ),
 
@@ -19,8 +19,8 @@ completed as (
         count(*) as sessions_completed
     from marts.fct_sessions
     where
-        ended_at >= $range_start  -- noqa: LXR, PRS, LT02
-        and ended_at < $range_end  -- noqa: LXR
+        ended_at >= $range_start
+        and ended_at < $range_end
     group by date_trunc('hour', ended_at)
 )
 
