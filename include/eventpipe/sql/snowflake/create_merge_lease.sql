@@ -1,5 +1,5 @@
--- The lease that serializes the loaders' MERGE step (eventpipe.warehouse.snowflake_lock): one row, free when holder is null
--- or its lease has expired (a loader that died holding it blocks the others for one lease at most).
+-- The lease that serializes the loaders' MERGE step (eventpipe.warehouse.snowflake_lock): one row, free when
+-- holder is null or its lease has expired (a loader that died holding it blocks the others for one lease at most).
 create table if not exists ops.merge_lease (
     lease_name varchar not null,
     holder varchar,
