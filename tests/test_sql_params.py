@@ -200,7 +200,7 @@ def test_every_portable_query_runs_on_both_engines_with_the_same_answer(tmp_path
     import fakesnow
     import snowflake.connector
 
-    from eventpipe.snowflake_warehouse import SnowflakeWarehouse
+    from eventpipe.warehouse.snowflake_engine import SnowflakeWarehouse
     from eventpipe.warehouse import DuckDBWarehouse, connect
 
     queries = sorted(n for n in names("portable") if not n.startswith(("explorer_", "insert_", "delivery_expected")))
