@@ -200,8 +200,8 @@ def test_every_portable_query_runs_on_both_engines_with_the_same_answer(tmp_path
     import fakesnow
     import snowflake.connector
 
-    from eventpipe.warehouse.snowflake_engine import SnowflakeWarehouse
     from eventpipe.warehouse import DuckDBWarehouse, connect
+    from eventpipe.warehouse.snowflake_engine import SnowflakeWarehouse
 
     queries = sorted(n for n in names("portable") if not n.startswith(("explorer_", "insert_", "delivery_expected")))
     answers = {}

@@ -50,6 +50,7 @@ FILE_REASON_CODES = ("truncated", "corrupt_compression", "unsupported_compressio
 REQUIRED_FIELDS = ("eventId", "organizationId", "eventTime", "kind", "type")
 SESSION_REQUIRED_FIELDS = ("appId", "sessionId")
 
-# An organization id: what validate_chunk.sql accepts (``invalid_organization_id`` otherwise) and what the
+# An organization id: the platform's (UUIDs today), a safe charset, never a quote or a space. What
+# validate_chunk.sql accepts (``invalid_organization_id`` otherwise) and what the
 # share's consumer config may name.
 ORGANIZATION_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")

@@ -1,5 +1,5 @@
 """What event_pipeline's tasks log and return, and check_volume, on a real DuckDB warehouse loaded by the real
-loader (no Airflow; tests/unit/test_outcome_dag.py runs the tasks through dag.test()).
+loader (no Airflow; tests/dags/test_pipeline_outcomes.py runs the tasks through dag.test()).
 
 GIVEN arrival hours loaded a week apart: 06:00 with many sessions on 11-20 and few on 11-27; 07:00 the same on
 both days; 08:00 landing nothing on 11-27; 09:00 landing only a truncated file,

@@ -95,7 +95,7 @@ class JsonSender:
         return redact(text, self._secrets)
 
     def post(self, path: str, body: bytes) -> Answer:
-        """One request (no retry); ````NoAnswer`` when no HTTP answer came back."""
+        """One request (no retry); ``NoAnswer`` when no HTTP answer came back."""
         status, headers, data = self._connection.request(self.root + path, body, dict(self._headers))
         text = self.redact(data.decode("utf-8", "replace"))
         try:

@@ -12,23 +12,22 @@ S3 objects are overwritten under the same keys and Heap keeps one event per ``id
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from eventpipe.contract import ORGANIZATION_ID
 from eventpipe.deliver import ledger
 from eventpipe.deliver.config import WILDCARD, Destination
 from eventpipe.deliver.events import UNSENDABLE, read_interval
 from eventpipe.deliver.parts import push_parts
-from eventpipe.utc import hour_floor, naive_utc
+from eventpipe.utc import hour_floor, naive_utc, utc_now
 from eventpipe.warehouse import Warehouse
 
 PARAMS = ("destination", "organization", "start", "end", "dry_run")
 MAX_RANGE = timedelta(days=7)
 DEFAULT_RANGE = timedelta(days=1)
-_ORGANIZATION = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 # What a second copy of an event does at each destination type.
 ON_RESEND = {
     "s3": "overwrites the same objects (no copies)",
@@ -67,7 +66,7 @@ def parse_request(
     now: datetime | None = None,
 ) -> RedeliverRequest:
     """The run's parameters as a RedeliverRequest, or BadParams listing every bad one and what is allowed."""
-    now = naive_utc(now or datetime.now(UTC))
+    now = naive_utc(now) if now else utc_now()
     errors = []
     unknown = sorted(str(key) for key in params if key not in PARAMS)
     if unknown:
@@ -87,7 +86,7 @@ def parse_request(
     organization = params.get("organization") or WILDCARD
     if organization != WILDCARD and chosen:
         listed = sorted({org for d in chosen for org in d.organizations if org != WILDCARD})
-        if not isinstance(organization, str) or not _ORGANIZATION.match(organization):
+        if not isinstance(organization, str) or not ORGANIZATION_ID.fullmatch(organization):
             errors.append(f"organization {organization!r} is not an organization id ([A-Za-z0-9_-]{{1,128}})")
         elif not any(d.applies_to(organization) for d in chosen):
             whose = f"destination {destination}" if destination != WILDCARD else source
@@ -110,9 +109,15 @@ def _range(start: Any, end: Any, now: datetime, errors: list[str]) -> tuple[date
             parsed[name] = None
             continue
         try:
-            parsed[name] = naive_utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
         except ValueError:
             errors.append(f"{name} {value!r} is not an ISO-8601 time (e.g. 2026-11-26T00:00:00+00:00)")
+            parsed[name] = None
+            continue
+        try:
+            parsed[name] = naive_utc(moment)
+        except ValueError as error:  # a time whose UTC is outside years 1-9999
+            errors.append(f"{name}: {error}")
             parsed[name] = None
     # Empty: the last whole day of arrival hours before now (or before end / after start when one is given).
     end_at = parsed["end"] or (parsed["start"] + DEFAULT_RANGE if parsed["start"] else hour_floor(now))

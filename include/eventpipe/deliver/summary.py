@@ -51,7 +51,7 @@ def received_locally(home: Path) -> dict[str, tuple[int, int]]:
         if paths:
             ids = [event_id(json.loads(line)) for path in paths for line in _lines(path)]
             found[name] = (len(ids), len(set(ids)))
-    for kind in ("Session", "Audit"):
+    for kind in (SESSION, AUDIT):  # what S3 receives, under a folder named by kind
         paths = sorted((home / "s3").glob(f"*/**/{kind}/dt=*/hour=*/*.json.gz"))
         if paths:
             ids = [json.loads(line)["eventId"] for path in paths for line in _lines(path)]

@@ -8,13 +8,13 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from eventpipe import settings
 from eventpipe.local import backfill
 from eventpipe.local.backfill import RunOutcome
 from eventpipe.orchestrate import airflow_env
-from eventpipe.utc import hour_floor, naive_utc
+from eventpipe.utc import hour_floor, naive_utc, utc_now
 
 PIPELINE_DAG_ID = "event_pipeline"
 
@@ -31,7 +31,7 @@ def hourly_intervals(start: datetime, end: datetime) -> list[datetime]:
 
 def hours_not_over(hours: list[datetime]) -> list[datetime]:
     """The hours that have not ended yet: no backfill (nor scheduled run) loads an hour before it is over."""
-    now = naive_utc(datetime.now(UTC))
+    now = utc_now()
     return [hour for hour in hours if hour + timedelta(hours=1) > now]
 
 

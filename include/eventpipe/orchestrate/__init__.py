@@ -1,1 +1,2 @@
-"""Airflow glue: the environment, assets, lineage, dbt through Cosmos, task logs, runs."""
+"""Airflow glue: the Airflow environment, assets and lineage, dbt through Cosmos (dbt_config, watcher_rerun), run
+outcomes, the Celery workers' settings."""

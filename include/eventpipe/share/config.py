@@ -21,7 +21,6 @@ from eventpipe.contract import ORGANIZATION_ID
 # Account locators and account names fit this too; they are upper-cased, as Snowflake does.
 
 IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,254}")
-# Organization ids are the platform's (UUIDs today): a safe charset, never a quote or a space.
 
 # Snowflake's reserved words: unquoted, they would break a statement (or change it) as an identifier.
 _RESERVED_WORDS = """ACCOUNT ALL ALTER AND ANY AS BETWEEN BY CASE CAST CHECK COLUMN CONNECT CONNECTION CONSTRAINT

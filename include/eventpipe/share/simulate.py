@@ -13,12 +13,13 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from eventpipe.contract import ORGANIZATION_ID
 from eventpipe.share.config import ShareConfig
 from eventpipe.share.state import FINGERPRINT, AccessRow, Grant, ShareState
 
 _ID = r"[A-Z][A-Z0-9_]*"
 _NAME = rf"{_ID}(?:\.{_ID}){{0,2}}"
-_ORG = r"[A-Za-z0-9_-]{1,128}"
+_ORG = ORGANIZATION_ID.pattern
 _ORGS = rf"'{_ORG}'(?:, '{_ORG}')*"
 _ACCOUNTS = rf"{_ID}(?:, {_ID})*"
 _ACCESS = rf"{_ID}\.{_ID}\.SHARING_ACCESS"

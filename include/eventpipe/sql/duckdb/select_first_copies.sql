@@ -1,4 +1,4 @@
--- Dedup, first step (staging.select_new_events): the staged group's first copy of each event_id, and the
+-- Dedup, first step (validate.select_new_events): the staged group's first copy of each event_id, and the
 -- event-time windows its dedup reads history in.
 --
 -- first_copy: the first copy of each event_id among the group's valid lines (earliest file, then line).

@@ -1,7 +1,7 @@
 -- The staged group's new Platform events into raw.platform_event: an event_id already loaded by any earlier
 -- load (this hour's earlier groups, a crashed attempt, any earlier hour) is not inserted again.
 -- Dedup in O(new), one event-time window at a time (the loader runs this once per window of the group,
--- staging.new_event_windows): the staged rows whose event_time lies in the window's core (core_start up to,
+-- validate.new_event_windows): the staged rows whose event_time lies in the window's core (core_start up to,
 -- not including, core_end: the whole days of one island of the group's event days) are checked against history
 -- read only in window_start to window_end (the core give or take a day; a re-sent event keeps its eventTime, so
 -- its earlier copy lies within). The raw tables are clustered by event date, so Snowflake prunes every
