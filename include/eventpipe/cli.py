@@ -28,7 +28,7 @@ def _fraction(value: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="eventpipe", description=__doc__)
+    parser = argparse.ArgumentParser(prog="eventpipe", description=__doc__.split("\n\n")[0])  # the commands
     commands = parser.add_subparsers(dest="command", required=True)
 
     gen = commands.add_parser("generate", help="write realistic, deterministic event logs to a landing zone")
