@@ -31,7 +31,6 @@ from __future__ import annotations
 import hmac
 import json
 import re
-import threading
 import time
 from collections import Counter
 from datetime import datetime
@@ -48,11 +47,11 @@ from eventpipe.devtools.receivers.body import (
     gunzip,
     read_body,
 )
-from eventpipe.devtools.receivers.server import Faults, Handler, NdjsonFiles, Reply, Server
+from eventpipe.devtools.receivers.server import Faults, Handler, Reply, StandIn
 
 
-class _StandIn:
-    """Threaded HTTP server with fault injection and NDJSON output; subclasses answer ``route``."""
+class _StandIn(StandIn):
+    """Heap's and GA4's common part: fault injection, JSON bodies, per-status counts; subclasses answer ``route``."""
 
     endpoint = "stand-in"
 
@@ -66,38 +65,16 @@ class _StandIn:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
     ):
-        self.host, self.port = host, port
-        self.max_body_bytes, self.max_decompressed_bytes = max_body_bytes, max_decompressed_bytes
-        self.out_dir = Path(out_dir)
-        self.faults = faults or Faults()
+        super().__init__(host, port, out_dir, faults, max_body_bytes, max_decompressed_bytes)
         self.stats: Counter = Counter()
-        self._lock = threading.Lock()
-        self._written = NdjsonFiles(self.out_dir)
-        self._server: Server | None = None
 
     @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+    def thread_name(self) -> str:
+        return self.endpoint
 
-    def start(self):
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        self._server = Server((self.host, self.port), _Handler, self)
-        self.port = self._server.server_address[1]
-        self._server.start(self.endpoint)
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.stop()
-        self._server = None
-        self._written.close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    @property
+    def handler(self) -> type[Handler]:
+        return _Handler  # defined below
 
     def handle(self, path: str, query: dict[str, str], body: bytes) -> Reply:
         faults = self.faults  # one endpoint here: Faults.endpoints does not apply

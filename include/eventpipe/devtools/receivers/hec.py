@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -55,7 +54,7 @@ from eventpipe.devtools.receivers.hec_events import (
     validate,
 )
 from eventpipe.devtools.receivers.hec_http import HecHandler
-from eventpipe.devtools.receivers.server import Faults, NdjsonFiles, Reply, Server, read_ndjson
+from eventpipe.devtools.receivers.server import Faults, Reply, StandIn, read_ndjson
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +89,15 @@ class ReceiverStats:
         )
 
 
-class HecReceiver:
+class HecReceiver(StandIn):
     """A threaded HEC-compatible server. ``tokens``: ``{token: {"ack": bool, "indexes": [...] | None}}``.
 
     A token may also carry ``"default_index"`` (else its first index, else ``main``) and ``"disabled": True``.
     With ``indexes`` None any well-formed index name is accepted; with a list only those are (code 7 otherwise).
     """
+
+    handler = HecHandler
+    thread_name = "hec-receiver"
 
     def __init__(
         self,
@@ -112,47 +114,15 @@ class HecReceiver:
             from eventpipe import settings
 
             out_dir = settings.eventpipe_home() / "received" / "splunk"
-        self.host = host
-        self.port = port
-        self.out_dir = Path(out_dir)
-        self.faults = faults or Faults()
-        self.max_body_bytes, self.max_decompressed_bytes = max_body_bytes, max_decompressed_bytes
+        super().__init__(host, port, out_dir, faults, max_body_bytes, max_decompressed_bytes)
         self._tokens = {token: Token.from_config(config or {}) for token, config in (tokens or {}).items()}
-        self._lock = threading.Lock()
         self._stats = ReceiverStats()
-        self._written = NdjsonFiles(self.out_dir)
         self._acks: dict[str, dict[int, float]] = defaultdict(dict)  # channel -> ackId -> when it turns true
         self._next_ack: Counter[str] = Counter()
         self._token_uses: Counter[str] = Counter()
-        self._server: Server | None = None
 
     def __repr__(self) -> str:
         return f"HecReceiver(url={self.url!r}, tokens={len(self._tokens)} x {REDACTED}, out_dir={str(self.out_dir)!r})"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def start(self) -> HecReceiver:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        self._server = Server((self.host, self.port), HecHandler, self)
-        self.port = self._server.server_address[1]
-        self._server.start("hec-receiver")
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and cut kept-alive connections, so a stopped receiver really accepts nothing more."""
-        if self._server is None:
-            return
-        self._server.stop()
-        self._server = None
-        self._written.close()
-
-    def __enter__(self) -> HecReceiver:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def stats(self) -> ReceiverStats:
         with self._lock:

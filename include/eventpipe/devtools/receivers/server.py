@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TextIO
 
-from eventpipe.devtools.receivers.body import finish_unread
+from eventpipe.devtools.receivers.body import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DECOMPRESSED_BYTES, finish_unread
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +204,56 @@ class NdjsonFiles:
             for handle in self._files.values():
                 handle.close()
             self._files.clear()
+
+
+class StandIn:
+    """A stand-in's life: its ``Server`` on ``host:port`` (0: a free port) in a daemon thread, answering with
+    ``handler``, and what it accepts written under ``out_dir``. Subclasses answer the requests."""
+
+    handler: type[Handler]
+    thread_name = "stand-in"
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        out_dir: Path | str,
+        faults: Faults | None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
+    ) -> None:
+        self.host, self.port = host, port
+        self.out_dir = Path(out_dir)
+        self.faults = faults or Faults()
+        self.max_body_bytes, self.max_decompressed_bytes = max_body_bytes, max_decompressed_bytes
+        self._lock = threading.Lock()
+        self._written = NdjsonFiles(self.out_dir)
+        self._server: Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self):
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._server = Server((self.host, self.port), self.handler, self)
+        self.port = self._server.server_address[1]
+        self._server.start(self.thread_name)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and cut kept-alive connections, so a stopped stand-in really accepts nothing more."""
+        if self._server is None:
+            return
+        self._server.stop()
+        self._server = None
+        self._written.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def read_ndjson(path: Path | str) -> list[dict[str, Any]]:
