@@ -46,6 +46,17 @@ def load_group_bytes() -> int:
     return int(os.environ.get("EVENTPIPE_LOAD_GROUP_BYTES", 32 * 1024 * 1024))
 
 
+def replay_page() -> tuple[int, int]:
+    """``(EVENTPIPE_REPLAY_PAGE_LINES, EVENTPIPE_REPLAY_PAGE_BYTES)``: how many quarantined lines, and how many of
+    their bytes, a replay reads, validates and loads at once (one commit), which bounds its memory (defaults 10,000
+    and 32 MiB, a load group's order of size; a single line over the byte bound is a page of its own)."""
+    lines = int(os.environ.get("EVENTPIPE_REPLAY_PAGE_LINES", 10_000))
+    size = int(os.environ.get("EVENTPIPE_REPLAY_PAGE_BYTES", 32 * 1024 * 1024))
+    if lines < 1 or size < 1:
+        raise ValueError("EVENTPIPE_REPLAY_PAGE_LINES and EVENTPIPE_REPLAY_PAGE_BYTES must be at least 1")
+    return lines, size
+
+
 def warehouse_target() -> str:
     """``EVENTPIPE_TARGET``: ``duckdb`` (the embedded warehouse, default) or ``snowflake``.
 

@@ -27,7 +27,8 @@ def write_history(con, rows: int, extra: list[tuple[str, datetime]] = ()) -> Non
     con.execute(
         """
         insert into raw.audit_event (event_id, organization_id, event_time, event_type, payload,
-                                     _source_file, _line_number, _batch_id, _loaded_at)
+                                     _source_file, _line_number, _batch_id, _loaded_at,
+                                         _commit_seq)
         with history as (
             select
                 'h-' || i as event_id,
@@ -36,7 +37,8 @@ def write_history(con, rows: int, extra: list[tuple[str, datetime]] = ()) -> Non
             union all
             select unnest($ids), unnest($times)
         )
-        select event_id, 'org-1', t, 'history', '{}', 'history', 1, 'history', $hour from history order by t
+        select event_id, 'org-1', t, 'history', '{}', 'history', 1, 'history', $hour, 0
+            from history order by t
         """,
         {"hour": HOUR, "rows": rows, "ids": [e for e, _ in extra], "times": [t for _, t in extra]},
     )
@@ -167,18 +169,17 @@ def test_a_re_send_with_another_event_time_outside_the_window_is_not_caught(con,
 
 
 @pytest.mark.parametrize("kind", ["session", "audit", "platform"])
-def test_each_snowflake_merge_joins_history_within_the_bound_window(kind):
-    sql = re.sub(r"\s+", " ", load_sql("snowflake", f"merge_{kind}_event"))
+def test_each_snowflake_insert_reads_history_within_the_bound_window(kind):
+    sql = re.sub(r"\s+", " ", load_sql("snowflake", f"insert_{kind}_event"))
     window = "event_time between %(window_start)s and %(window_end)s"
-    assert f"on existing.event_id = staged.event_id and existing.{window}" in sql
-    core = "event_time >= %(core_start)s and event_time < %(core_end)s"  # the staged rows (its one table)
-    assert f"from raw.{kind}_event_stage_{{token}} as {kind}_event_stage where {core} and not exists" in sql
-    for other in {"session", "audit", "platform"} - {kind}:
-        assert f"{other}_event.event_id = {kind}_event_stage.event_id and {other}_event.{window}" in sql
+    core = "staged.event_time >= %(core_start)s and staged.event_time < %(core_end)s"  # the staged rows
+    assert f"from raw.{kind}_event_stage_{{token}} as staged where {core} and not exists" in sql
+    for table in ("session", "audit", "platform"):  # its own table and the two others
+        assert f"{table}_event.event_id = staged.event_id and {table}_event.{window}" in sql
     assert "cluster by (to_date(event_time))" in load_sql("snowflake", "create_tables")
 
 
-def test_the_snowflake_merge_prunes_by_the_window_and_still_dedups_within_it(snowflake, tmp_path):  # noqa: F811
+def test_the_snowflake_insert_prunes_by_the_window_and_still_dedups_within_it(snowflake, tmp_path):  # noqa: F811
     """On the emulator: a copy within the window (same eventTime) is a duplicate, also across kinds, also in the
     group's second window (a 300-day-old event's, each window merged on its own); a history row of the same id
     outside the window is not read, so that copy loads (the documented limit)."""
@@ -192,8 +193,8 @@ def test_the_snowflake_merge_prunes_by_the_window_and_still_dedups_within_it(sno
         ]:
             cursor.execute(
                 f"insert into raw.{table} (event_id, organization_id, event_time, event_type, payload, _source_file,"
-                " _line_number, _batch_id, _loaded_at) select %(event_id)s, 'org-1', %(event_time)s, 'history',"
-                " parse_json('{}'), %(source_file)s, %(line_number)s, %(batch_id)s, %(loaded_at)s",
+                " _line_number, _batch_id, _loaded_at, _commit_seq) select %(event_id)s, 'org-1', %(event_time)s,"
+                " 'history', parse_json('{}'), %(source_file)s, %(line_number)s, %(batch_id)s, %(loaded_at)s, 0",
                 params | {"event_id": event_id, "event_time": event_time},
             )
     lines = [line(event(eventId=event_id)) for event_id in ("e-same", "e-other-kind", "e-moved", "e-new")]

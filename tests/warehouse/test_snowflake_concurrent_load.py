@@ -1,12 +1,20 @@
-"""Two Snowflake loaders at once (the emulator over HTTP, one connection each, as two Celery workers would run them),
-on overlapping events: every event is loaded exactly once, nothing is lost, both intervals reconcile, and no load
-table is left behind. Then a loader that died holding the merge lease: the next loader proceeds once it expires."""
+"""Snowflake loaders at once (the emulator over HTTP, one connection each, as Celery workers would run them), on the
+same events: every event is kept exactly once, nothing is lost, the intervals reconcile, no load table is left
+behind, whatever the timing: two loaders on overlapping hours, a commit held open far longer than any lease, two
+commits of the same event ids released at the same instant, a loader SIGKILLed inside its commit.
+(eventpipe.warehouse.commits: the warehouse serializes the commits, no clock does.)"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +23,7 @@ import pytest
 from eventpipe import warehouse
 from eventpipe.devtools import emulator
 from eventpipe.devtools.generate.landing import generate
-from eventpipe.ingest import load, reconcile
+from eventpipe.ingest import extract, load, reconcile
 from eventpipe.warehouse.snowflake_engine import SnowflakeWarehouse
 
 HOUR_A = datetime(2026, 11, 26, 10)
@@ -43,6 +51,18 @@ def landing(tmp_path_factory) -> str:
     for path in sorted(hour_a.iterdir()):
         shutil.copy(path, hour_b / f"again-{path.name}")
     return str(root)
+
+
+@contextlib.contextmanager
+def mock_env(env: dict[str, str]):
+    """The emulator is a child process: it reads its settings from this process's environment when it starts."""
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @pytest.fixture
@@ -125,23 +145,195 @@ def test_two_loaders_at_once_load_every_event_once(endpoint, landing, tmp_path, 
         target.close()
 
 
-def test_a_crashed_holder_s_lease_expires_and_the_next_loader_proceeds(endpoint, landing, monkeypatch):
-    from eventpipe.warehouse import snowflake_lock
+def copies_of_hour_a(landing: str, tmp_path: Path, copies: int) -> str:
+    """A landing zone whose hour A holds ``copies`` copies of every file of hour A under other names: every event id
+    arrives ``copies`` times, in different files (what an at-least-once producer does)."""
+    root = tmp_path / "copies"
+    source = Path(landing) / f"dt={HOUR_A:%Y-%m-%d}" / f"hour={HOUR_A:%H}"
+    target = root / source.relative_to(landing)
+    target.mkdir(parents=True)
+    for number in range(copies):
+        for path in sorted(source.iterdir()):
+            shutil.copy(path, target / f"copy{number}-{path.name}")
+    return str(root)
 
-    monkeypatch.setenv("EVENTPIPE_MERGE_LEASE_SECONDS", "3")
-    crashed = connect(endpoint)
-    lease = snowflake_lock.acquire(crashed.conn, holder="worker-that-died")
-    assert lease is not None
-    crashed.conn.close()  # died holding the lease: it is never released
 
-    survivor = connect(endpoint)
-    assert snowflake_lock.acquire(survivor.conn, holder="too-early") is None, "a live lease was taken over"
-    started = datetime.now()
-    result = load.load_interval(survivor, landing, HOUR_A, run_id="after-crash")
-    waited = (datetime.now() - started).total_seconds()
-    assert result.loaded > 0 and reconcile.reconcile_interval(survivor, landing, HOUR_A).balanced
-    assert waited >= 1, "the loader merged while the dead holder's lease was still live"
-    survivor.close()
+def stalled_inside_the_commit(monkeypatch, seconds: float, who: str) -> threading.Event:
+    """Make the loader running in thread ``who`` stop for ``seconds`` inside its load commit, after inserting its
+    rows, holding the commit sequence: far longer than a MERGE took (and, with the old lease at a few seconds, longer
+    than the lease: tests/warehouse/README-style proof that no clock hands anything over). Returns an event set once
+    the stall began."""
+    stalled = threading.Event()
+    insert = SnowflakeWarehouse._insert_new_rows
+
+    def slow(cursor, token, staged, commit_seq):
+        insert(cursor, token, staged, commit_seq)
+        if threading.current_thread().name == who and not stalled.is_set():
+            stalled.set()
+            time.sleep(seconds)
+
+    monkeypatch.setattr(SnowflakeWarehouse, "_insert_new_rows", staticmethod(slow))
+    return stalled
+
+
+def test_a_commit_held_open_past_any_lease_blocks_the_other_loader_and_each_event_is_kept_once(
+    endpoint, landing, tmp_path, monkeypatch
+):
+    """Loader A stops inside its commit, its rows inserted, for 8 s (the merge lease this replaced expired after
+    EVENTPIPE_MERGE_LEASE_SECONDS, here 2); loader B commits copies of the same events meanwhile. B waits for A's
+    commit (the warehouse serializes them), then finds every event kept: one row per event id, A's commit first."""
+    monkeypatch.setenv("EVENTPIPE_MERGE_LEASE_SECONDS", "2")  # what the old lease would have allowed
+    zone = copies_of_hour_a(landing, tmp_path, copies=2)
+    source = Path(zone) / f"dt={HOUR_A:%Y-%m-%d}" / f"hour={HOUR_A:%H}"
+    first, second = sorted(p for p in source.iterdir() if p.name.startswith("copy0")), None
+    for path in sorted(source.iterdir()):  # A gets the copy0 files, B the copy1 files of the same events
+        if path.name.startswith("copy1"):
+            path.rename(path.with_name("z-" + path.name))
+    second = sorted(p for p in source.iterdir() if p.name.startswith("z-"))
+    assert first and len(first) == len(second)
+    stalled = stalled_inside_the_commit(monkeypatch, 8, who="loader-a")
+    a, b = connect(endpoint), connect(endpoint)
+    results: dict[str, load.LoadResult] = {}
+    timings: dict[str, float] = {}
+
+    def run(name: str, target: SnowflakeWarehouse) -> None:
+        started = time.monotonic()
+        results[name] = load.load_interval(target, zone, HOUR_A, run_id=name)
+        timings[name] = time.monotonic() - started
+
+    monkeypatch.setenv("EVENTPIPE_LOAD_GROUP_BYTES", str(10**12))  # one group (one commit) per loader
+    loader_a = threading.Thread(target=run, args=("a", a), name="loader-a")
+    loader_a.start()
+    assert stalled.wait(120), "loader A never reached its commit"
+    b_started = time.monotonic()
+    run("b", b)
+    b_took = time.monotonic() - b_started
+    loader_a.join(120)
+    ids = event_ids(a)
+    assert len(ids) == len(set(ids)), "an event id was inserted twice"
+    assert b_took > 4, f"B committed in {b_took:.1f}s, while A held the commit sequence"
+    assert results["a"].commits == [1] and results["b"].commits in ([2], [])
+    assert results["a"].loaded == len(set(ids)) and results["b"].loaded == 0
+    assert reconcile.reconcile_interval(a, zone, HOUR_A).balanced
+    for target in (a, b):
+        target.close()
+
+
+def test_two_commits_of_the_same_event_ids_at_the_same_instant_keep_one_row(endpoint, landing, tmp_path, monkeypatch):
+    """Two loaders, each with its own copies of the same events, released at once at the start of their commits, many
+    times over (small groups): every event id is kept once, and the ledger balances."""
+    zone = copies_of_hour_a(landing, tmp_path, copies=2)
+    monkeypatch.setenv("EVENTPIPE_LOAD_GROUP_BYTES", "1")
+    take = SnowflakeWarehouse._take_commit_seq
+    gate = threading.Barrier(2, timeout=60)
+
+    def together(cursor):
+        with contextlib.suppress(threading.BrokenBarrierError):
+            gate.wait()  # both loaders reach the commit point, then both ask for the sequence
+        return take(cursor)
+
+    monkeypatch.setattr(SnowflakeWarehouse, "_take_commit_seq", staticmethod(together))
+    source = Path(zone) / f"dt={HOUR_A:%Y-%m-%d}" / f"hour={HOUR_A:%H}"
+    halves = {0: [], 1: []}
+    for path in sorted(source.iterdir()):
+        halves[int(path.name[4])].append(path)
+    zones = []
+    for number, paths in halves.items():  # two landing zones: each loader sees one copy of every event
+        root = tmp_path / f"zone{number}" / source.relative_to(zone)
+        root.mkdir(parents=True)
+        for path in paths:
+            shutil.copy(path, root / path.name)
+        zones.append(str(tmp_path / f"zone{number}"))
+    loaders = [connect(endpoint), connect(endpoint)]
+    errors: list[Exception] = []
+
+    def run(target, zone_url):
+        try:
+            load.load_interval(target, zone_url, HOUR_A, run_id="same-instant")
+        except Exception as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=pair) for pair in zip(loaders, zones, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(600)
+    assert not errors, errors
+    ids = event_ids(loaders[0])
+    assert len(ids) == len(set(ids)), "an event id was inserted twice"
+    seqs = [row[0] for row in loaders[0].fetchall("list_commits")]
+    assert seqs == list(range(1, len(seqs) + 1)), "commit numbers are not dense and in order"
+    # Every line of both zones accounted for once: each file ledgered once, its lines loaded, duplicate or quarantined.
+    landed = [path for zone_url in zones for path in Path(zone_url).rglob("*.json.gz")]
+    lines = sum(extract.count_lines(str(path)) for path in landed)
+    with loaders[0].conn.cursor() as cursor:
+        ledger = cursor.execute(
+            "select count(*), count(distinct source_file), sum(lines), sum(loaded), sum(duplicates), sum(quarantined)"
+            " from ops.loaded_file"
+        ).fetchone()
+        quarantined = cursor.execute("select count(*) from raw.quarantined_event").fetchone()[0]
+    files, distinct_files, ledger_lines, loaded, duplicates, ledger_quarantined = map(int, ledger)
+    assert files == distinct_files == len(landed)
+    assert ledger_lines == lines == loaded + duplicates + ledger_quarantined
+    assert loaded == len(ids) and ledger_quarantined == quarantined
+    for target in loaders:
+        target.close()
+
+
+KILLED_INSIDE_THE_COMMIT = """
+import sys, time
+from pathlib import Path
+from datetime import datetime
+from snowflake import connector
+from eventpipe.ingest import load
+from eventpipe.warehouse.snowflake_engine import SnowflakeWarehouse
+
+host, port, landing, marker = sys.argv[1:5]
+insert = SnowflakeWarehouse._insert_new_rows
+
+
+def stop_inside(cursor, token, staged, commit_seq):
+    insert(cursor, token, staged, commit_seq)
+    Path(marker).write_text(str(commit_seq))
+    time.sleep(600)
+
+
+SnowflakeWarehouse._insert_new_rows = staticmethod(stop_inside)
+conn = connector.connect(user="x", password="x", account="fakesnow", host=host, port=int(port), protocol="http",
+                         database="ANALYTICS")
+load.load_interval(SnowflakeWarehouse(conn), landing, datetime(2026, 11, 26, 10), run_id="killed")
+"""
+
+
+def test_a_loader_sigkilled_inside_its_commit_leaves_nothing_and_the_next_one_proceeds(landing, tmp_path):
+    """A loader is SIGKILLed inside its load commit (rows inserted, transaction open, holding the sequence): none of
+    its rows is ever visible; the next loader waits until the warehouse rolls the dead transaction back (Snowflake
+    after five idle minutes, the emulator after EVENTPIPE_EMULATOR_IDLE_ABORT_SECONDS, here 3), then loads every
+    event once."""
+    marker = tmp_path / "inside"
+    env = os.environ | {"EVENTPIPE_EMULATOR_IDLE_ABORT_SECONDS": "3", "EVENTPIPE_LOAD_GROUP_BYTES": str(10**12)}
+    with mock_env(env), emulator.running(directory=tmp_path / "sf", log_path=tmp_path / "emulator.log") as endpoint:
+        child = subprocess.Popen(
+            [sys.executable, "-c", KILLED_INSIDE_THE_COMMIT, endpoint.host, str(endpoint.port), landing, str(marker)],
+            env=env,
+        )
+        deadline = time.monotonic() + 180
+        while not marker.exists():
+            assert child.poll() is None and time.monotonic() < deadline, "the loader never reached its commit"
+            time.sleep(0.05)
+        survivor = connect(endpoint)
+        assert sum(count for _, count in survivor.fetchall("raw_event_counts")) == 0, "uncommitted rows are visible"
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+        started = time.monotonic()
+        result = load.load_interval(survivor, landing, HOUR_A, run_id="after-the-kill")
+        waited = time.monotonic() - started
+        ids = event_ids(survivor)
+        assert len(ids) == len(set(ids)) and result.loaded == len(ids) > 0
+        assert result.commits == [1], "the killed loader's commit number was taken for good"
+        assert waited >= 2, "the survivor committed while the dead transaction still held the sequence"
+        assert reconcile.reconcile_interval(survivor, landing, HOUR_A).balanced
+        survivor.close()
 
 
 def test_what_a_killed_loader_left_is_dropped_by_a_later_load(endpoint, landing, monkeypatch):

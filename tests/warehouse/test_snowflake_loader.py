@@ -85,9 +85,11 @@ def test_a_rerun_loads_nothing_twice(snowflake, landing):
     assert len(snowflake.fetchall("reconcile_interval", {"interval_start": HOUR})) == 3
 
 
-def test_a_crash_after_the_merges_is_repaired_by_the_rerun(snowflake, landing, monkeypatch):
-    """Killed after MERGE, before the ledger: rows are in raw but no file is ledgered. The re-run
-    merges nothing twice and ledgers each file with the rows the crashed attempt already loaded."""
+def test_a_failure_after_the_inserts_leaves_nothing_and_the_rerun_loads_everything_once(
+    snowflake, landing, monkeypatch
+):
+    """Failing after the raw rows are inserted, before the ledger rows: the load commit is one transaction, so no
+    row of it stays (no raw row, no ledger row, no ops.load_commit row), and the re-run loads every event once."""
 
     def killed(*args, **kwargs):
         raise RuntimeError("worker killed")
@@ -95,20 +97,21 @@ def test_a_crash_after_the_merges_is_repaired_by_the_rerun(snowflake, landing, m
     monkeypatch.setattr(SnowflakeWarehouse, "_record_files", killed)
     with pytest.raises(RuntimeError, match="worker killed"):
         load.load_interval(snowflake, landing, HOUR, run_id="r", attempt=1)
-    rows_after_crash = {table: count for table, count in snowflake.fetchall("raw_event_counts")}
-    assert sum(rows_after_crash.values()) > 0
+    assert sum(count for _, count in snowflake.fetchall("raw_event_counts")) == 0
     assert snowflake.fetchall("load_totals")[0][0] == 0  # nothing ledgered
+    assert snowflake.fetchall("last_commit_seq") == [(0,)]
 
     monkeypatch.undo()
     rerun = load.load_interval(snowflake, landing, HOUR, run_id="r", attempt=2)
-    assert dict(snowflake.fetchall("raw_event_counts")) == rows_after_crash
-    assert rerun.loaded == sum(rows_after_crash.values())
+    assert rerun.loaded == sum(count for _, count in snowflake.fetchall("raw_event_counts")) > 0
+    assert rerun.commits == [1]
     assert reconcile.reconcile_interval(snowflake, landing, HOUR).balanced
 
 
 def test_replay_on_snowflake_loads_what_a_fix_lets_through(snowflake, tmp_path, monkeypatch):
     """The same replay as tests/ingest/test_replay.py, on the emulator: quarantined by a validator that did
-    not know the Audit kind, replayed after the fix; cut short after its MERGEs, finished by the next one."""
+    not know the Audit kind, replayed after the fix; a replay that fails inside its commit leaves nothing, the next
+    one replays it all."""
     from eventpipe.ingest import replay, validate
     from eventpipe.sql import load_sql
     from tests.conftest import write_landing_file
@@ -129,13 +132,14 @@ def test_replay_on_snowflake_loads_what_a_fix_lets_through(snowflake, tmp_path, 
     def killed(*args, **kwargs):
         raise RuntimeError("worker killed")
 
-    monkeypatch.setattr(SnowflakeWarehouse, "executemany", killed)  # after the MERGEs, before marking
+    monkeypatch.setattr(SnowflakeWarehouse, "_record_commit", killed)  # rows inserted and marked, not committed
     with pytest.raises(RuntimeError):
         replay.replay_quarantine(snowflake, reason="unknown_kind")
     monkeypatch.undo()
+    assert dict(snowflake.fetchall("raw_event_counts"))["raw.audit_event"] == 0
+    assert snowflake.fetchall("reconcile_interval", {"interval_start": TEST_HOUR})[0][1:5] == (4, 0, 0, 4)
     result = replay.replay_quarantine(snowflake, reason="unknown_kind")
-    # The crashed attempt merged a-1 and a-2: now both are duplicates of events already kept.
-    assert (result.replayed, result.loaded, result.duplicates, result.still_quarantined) == (3, 0, 3, 0)
+    assert (result.replayed, result.loaded, result.duplicates, result.still_quarantined) == (3, 2, 1, 0)
     assert dict(snowflake.fetchall("raw_event_counts"))["raw.audit_event"] == 2
     ledger = snowflake.fetchall("reconcile_interval", {"interval_start": TEST_HOUR})[0]
     assert ledger[1:5] == (4, 2, 1, 1)  # lines, loaded, duplicates, quarantined

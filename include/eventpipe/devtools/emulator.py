@@ -8,6 +8,12 @@ so an emulated warehouse outlives the run that filled it, like a real one.
 
 What fakesnow cannot emulate (CREATE SHARE, GRANT ... TO SHARE, masking policies) is not asked of
 it: the share's DDL is generated and checked as code (``eventpipe.share``).
+
+Two behaviours of Snowflake that the load commits rely on (``eventpipe.warehouse.commits``) are added here, since
+fakesnow's DuckDB answers otherwise (``Transactions``): a write conflict is an error the client sees, as Snowflake's
+lock errors are (DuckDB aborts the second writer where Snowflake would make it wait; either way it retries), and a
+transaction whose client is gone (SIGKILLed, or logged out without committing) is rolled back once it has been idle
+``EVENTPIPE_EMULATOR_IDLE_ABORT_SECONDS`` (default 300, Snowflake's five minutes) and blocks another writer.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from eventpipe import settings
 
@@ -68,6 +76,89 @@ class Endpoint:
         }
 
 
+class Transactions:
+    """Each fakesnow session's open transaction, the write conflicts it meets, and the rolling back of idle ones.
+
+    Wraps ``FakeSnowflakeConnection.cursor`` (a public method: every statement the server runs goes through a cursor
+    it makes), so that each statement of a session runs under the session's lock and is timed, and a DuckDB write
+    conflict becomes Snowflake's lock error (errno 625) instead of an unhandled exception, which the server would
+    answer with HTTP 500 and the connector retry for minutes against an aborted transaction.
+    """
+
+    CONFLICT_ERRNO = 625  # Snowflake: "... has locked table ... and this lock has not yet been released"
+
+    def __init__(self, idle_abort_seconds: float) -> None:
+        self.idle_abort_seconds = idle_abort_seconds
+        self._guard = threading.Lock()
+        self._sessions: dict[int, dict[str, Any]] = {}  # id(connection) -> connection, lock, open, last_active
+
+    def install(self) -> None:
+        from fakesnow.fakes import FakeSnowflakeConnection
+
+        make_cursor = FakeSnowflakeConnection.cursor
+        transactions = self
+
+        def cursor(connection, *args, **kwargs):
+            made = make_cursor(connection, *args, **kwargs)
+            made.execute = transactions.guarded(connection, made.execute)
+            return made
+
+        FakeSnowflakeConnection.cursor = cursor
+
+    def _session(self, connection) -> dict[str, Any]:
+        with self._guard:
+            return self._sessions.setdefault(
+                id(connection),
+                {"connection": connection, "lock": threading.RLock(), "open": False, "last_active": time.monotonic()},
+            )
+
+    def guarded(self, connection, execute):
+        import duckdb
+        from snowflake.connector.errors import ProgrammingError
+
+        session = self._session(connection)
+
+        def run(command, *args, **kwargs):
+            verb = command.lstrip().split(None, 1)[0].lower() if command.strip() else ""
+            with session["lock"]:
+                try:
+                    result = execute(command, *args, **kwargs)
+                except duckdb.TransactionException as error:
+                    conflict = "conflict" in str(error).lower()
+                    if conflict:
+                        self._abort_idle(session)
+                    raise ProgrammingError(
+                        msg=f"write conflict (another transaction holds the row): {error}" if conflict else str(error),
+                        errno=self.CONFLICT_ERRNO if conflict else 2,
+                        sqlstate="57014" if conflict else "25000",
+                    ) from None
+                finally:
+                    session["last_active"] = time.monotonic()
+                if verb in ("begin", "start"):
+                    session["open"] = True
+                elif verb in ("commit", "rollback"):
+                    session["open"] = False
+                return result
+
+        return run
+
+    def _abort_idle(self, blocked: dict[str, Any]) -> None:
+        """Roll back every other session idle in a transaction for longer than the limit (what Snowflake does to a
+        transaction that blocks another while its client is gone)."""
+        now = time.monotonic()
+        with self._guard:
+            others = [s for s in self._sessions.values() if s is not blocked and s["open"]]
+        for session in others:
+            if now - session["last_active"] < self.idle_abort_seconds or not session["lock"].acquire(blocking=False):
+                continue
+            try:
+                session["connection"].rollback()
+                session["open"] = False
+                sys.stderr.write(f"emulator: rolled back a transaction idle for {now - session['last_active']:.0f}s\n")
+            finally:
+                session["lock"].release()
+
+
 def data_dir() -> Path:
     return settings.eventpipe_home() / "snowflake"
 
@@ -93,6 +184,7 @@ def serve(argv: list[str] | None = None) -> int:
     # Every session shares one instance whose databases are files in `directory` (fakesnow's own
     # per-session db_path would attach the same file twice in one process).
     fakesnow_server.shared_fs = FakeSnow(db_path=directory)
+    Transactions(float(os.environ.get("EVENTPIPE_EMULATOR_IDLE_ABORT_SECONDS", "300"))).install()
     uvicorn.Server(uvicorn.Config(fakesnow_server.app, host=args.host, port=args.port, log_level="warning")).run()
     return 0
 

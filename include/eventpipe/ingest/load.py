@@ -1,10 +1,11 @@
 """Extract, validate and load one arrival-hour interval of landing files into the raw tables.
 
 An interval's new files load in groups of bounded size (``EVENTPIPE_LOAD_GROUP_BYTES``), each
-through the warehouse's ``load_group`` (``eventpipe.warehouse``): on DuckDB a group's raw rows,
-quarantined lines and ledger rows commit together or not at all; on Snowflake each step is
-idempotent and the ledger row is written last. Either way a task killed half-way leaves only whole
-files in the ledger, and a re-run skips exactly the files the ledger holds.
+through the warehouse's ``load_group`` (``eventpipe.warehouse``) as one load commit
+(``eventpipe.warehouse.commits``): a group's raw rows, quarantined lines, ledger rows and commit row
+commit together or not at all, numbered by the warehouse in commit order, on either engine. A task
+killed half-way leaves only whole files in the ledger, and a re-run skips exactly the files the ledger
+holds; a file another load of the hour committed first is left to it (counted as loaded before).
 
 A file that cannot be read to its end (``extract.UnreadableFile``) is quarantined as a file
 (``ops.quarantined_file``) instead of ledgered: none of its lines load, its group's other files load
@@ -47,6 +48,8 @@ class LoadResult:
     quarantined: int = 0
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     loaded_by_kind: dict[str, int] = field(default_factory=dict)
+    # The load commits that hold what this load committed (eventpipe.warehouse.commits), in order.
+    commits: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self) | {"interval_start": self.interval_start.isoformat()}
@@ -63,6 +66,9 @@ class LoadResult:
             self.quarantined_by_reason[reason] = self.quarantined_by_reason.get(reason, 0) + lines
         for url, unreadable in group.unreadable.items():
             self.add_quarantined_file(url, unreadable.reason, unreadable.detail, new=True)
+        self.files_skipped += len(group.already_loaded)  # another load of the hour committed them first
+        if group.commit_seq is not None:
+            self.commits.append(group.commit_seq)
 
     def add_quarantined_file(self, url: str, reason: str, detail: str | None, *, new: bool) -> None:
         self.files_quarantined += 1
@@ -119,9 +125,11 @@ def load_interval(
         result.files_quarantined,
     )
 
+    skipped_before = result.files_skipped
     for group in group_files(new_files, settings.load_group_bytes()):
         result.add(warehouse.load_group(group, interval_start, batch_id, utc_now()))
-    result.files_loaded = len(new_files) - sum(entry["new"] for entry in result.quarantined_files)
+    concurrent = result.files_skipped - skipped_before
+    result.files_loaded = len(new_files) - concurrent - sum(entry["new"] for entry in result.quarantined_files)
     warehouse.record_batch(
         {
             "batch_id": batch_id,

@@ -43,6 +43,9 @@ class GroupOutcome:
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     # Files that could not be read to their end: none of their lines staged, not in ``files``.
     unreadable: dict[str, extract.UnreadableFile] = field(default_factory=dict)
+    # Files of the group that another load committed first (two loads of one hour at once): left to it.
+    already_loaded: list[str] = field(default_factory=list)
+    commit_seq: int | None = None  # the load commit that holds the group (None: nothing was committed)
 
 
 def stage_group(
@@ -51,8 +54,10 @@ def stage_group(
     interval_start: datetime,
     batch_id: str,
     loaded_at: datetime,
+    commit_seq: int,
 ) -> GroupOutcome:
-    """Validate ``urls`` and insert the group's new events and quarantined lines into ``con``'s raw tables.
+    """Validate ``urls`` and insert the group's new events and quarantined lines into ``con``'s raw tables, numbered
+    ``commit_seq`` (``eventpipe.warehouse.commits``).
 
     "New" means the first copy of each event_id in the group, and not already in ``con``'s raw tables.
     The caller owns the transaction, and drops the staging tables with ``drop_staging``.
@@ -60,7 +65,7 @@ def stage_group(
     con.execute(load_sql("duckdb", "create_staged_line"))
     unreadable = _validate_files(con, urls, interval_start)
     select_new_events(con)
-    params = {"batch_id": batch_id, "loaded_at": loaded_at}
+    params = {"batch_id": batch_id, "loaded_at": loaded_at, "commit_seq": commit_seq}
     for kind in TABLE_KINDS:
         con.execute(load_sql("duckdb", f"insert_{kind}_event"), params)
     con.execute(load_sql("duckdb", "insert_quarantined_event"), params)
@@ -80,7 +85,7 @@ def stage_group(
 
 
 def stage_replayed_lines(
-    con: duckdb.DuckDBPyConnection, candidates: list[tuple], batch_id: str, loaded_at: datetime
+    con: duckdb.DuckDBPyConnection, candidates: list[tuple], batch_id: str, loaded_at: datetime, commit_seq: int
 ) -> GroupOutcome:
     """Validate quarantined lines again, ``(source_file, interval_start, line_number, raw_line)`` each,
     and insert those that pass now and are new into ``con``'s raw tables (quarantine: nothing new).
@@ -96,7 +101,8 @@ def stage_replayed_lines(
         validate_chunk(con, source_file, chunk, interval_start, limits)
     select_new_events(con)
     for kind in TABLE_KINDS:
-        con.execute(load_sql("duckdb", f"insert_{kind}_event"), {"batch_id": batch_id, "loaded_at": loaded_at})
+        params = {"batch_id": batch_id, "loaded_at": loaded_at, "commit_seq": commit_seq}
+        con.execute(load_sql("duckdb", f"insert_{kind}_event"), params)
     outcome = GroupOutcome()
     for kind_or_reason, label, lines in con.execute(load_sql("duckdb", "staged_outcomes")).fetchall():
         counts = outcome.quarantined_by_reason if kind_or_reason == "quarantined" else outcome.loaded_by_kind

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from eventpipe import storage
 from eventpipe.ingest import validate
+from eventpipe.warehouse.commits import CommitTotals
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,15 @@ class QuarantinedFile:
         if self.reason == "file_missing":
             return False
         return (self.file_bytes, self.file_version) == (stored.size, stored.version)
+
+
+@dataclass
+class ReplayPage:
+    """One page of a quarantine replay: the lines tried, the last (file, line) of the page, what became of them."""
+
+    tried: int
+    last: tuple[str, int] | None
+    outcome: validate.GroupOutcome
 
 
 class Warehouse(Protocol):
@@ -59,11 +69,18 @@ class Warehouse(Protocol):
     def record_batch(self, params: dict[str, Any]) -> None:
         """One ``ops.load_batch`` row for a load attempt."""
 
-    def replay_quarantine(
-        self, reason: str | None, batch_id: str, loaded_at: datetime
-    ) -> tuple[int, validate.GroupOutcome]:
-        """Validate unreplayed quarantined lines again (``eventpipe.ingest.replay``): load those that pass, mark
-        them replayed, move them from quarantined in their files' ledger rows. Returns (lines tried, outcome)."""
+    def replay_page(
+        self,
+        reason: str | None,
+        after: tuple[str, int] | None,
+        page: tuple[int, int],
+        batch_id: str,
+        loaded_at: datetime,
+    ) -> ReplayPage:
+        """Validate again the next page of unreplayed quarantined lines (at most ``page``: lines, bytes) after
+        ``after`` (file, line), of ``reason`` if given (``eventpipe.ingest.replay``): load those that pass, mark them
+        replayed, move them from quarantined in their files' ledger rows; one load commit (none when the page is
+        empty)."""
 
     def close(self) -> None: ...
 
@@ -91,4 +108,34 @@ def quarantined_file_row(stored: storage.StoredFile, unreadable, interval_start,
         "file_bytes": stored.size,
         "file_version": stored.version,
         "batch_id": batch_id,
+    }
+
+
+def add_file(totals: CommitTotals, counts: validate.FileOutcome) -> None:
+    """Count one ledgered file in its commit's totals."""
+    totals.files += 1
+    totals.lines += counts.lines
+    totals.loaded += counts.loaded
+    totals.duplicates += counts.duplicates
+    totals.quarantined += counts.quarantined
+
+
+def replay_totals(tried: int, outcome: validate.GroupOutcome) -> CommitTotals:
+    """A replay commit's totals: lines tried again, loaded now, duplicates of kept events, still quarantined."""
+    loaded = sum(outcome.loaded_by_kind.values())
+    quarantined = sum(outcome.quarantined_by_reason.values())
+    return CommitTotals(0, tried, loaded, tried - loaded - quarantined, quarantined)
+
+
+def replay_params(reason: str | None, after: tuple[str, int] | None, page: tuple[int, int]) -> dict[str, Any]:
+    """The parameters of ``select_replay_candidates.sql``: the page after ``after`` (file, line) of at most
+    ``page`` (lines, bytes)."""
+    after_file, after_line = after or (None, None)
+    lines, size = page
+    return {
+        "reason": reason,
+        "after_file": after_file,
+        "after_line": after_line,
+        "page_lines": lines,
+        "page_bytes": size,
     }

@@ -1,9 +1,10 @@
-"""The embedded warehouse: DuckDB, where a group is validated and loaded in one transaction."""
+"""The embedded warehouse: DuckDB, where a group is validated and loaded in one transaction: one load commit."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,16 @@ import duckdb
 from eventpipe import settings
 from eventpipe.ingest import validate
 from eventpipe.sql import load_sql
-from eventpipe.warehouse.base import QuarantinedFile, ledger_row, quarantined_file_row
+from eventpipe.warehouse import commits
+from eventpipe.warehouse.base import (
+    QuarantinedFile,
+    ReplayPage,
+    add_file,
+    ledger_row,
+    quarantined_file_row,
+    replay_params,
+    replay_totals,
+)
 
 
 def connect(path: Path | str | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -71,21 +81,35 @@ class DuckDBWarehouse:
         return {row[0]: QuarantinedFile(*row) for row in rows}
 
     def load_group(self, group, interval_start, batch_id, loaded_at) -> validate.GroupOutcome:
-        """Raw rows, quarantined lines and files, and ledger rows of the group commit together or not at all."""
+        """Raw rows, quarantined lines and files, ledger rows and the ``ops.load_commit`` row of the group commit
+        together or not at all, numbered by the commit sequence (``eventpipe.warehouse.commits``)."""
+        return commits.retry_conflicts(
+            lambda: self._commit_group(group, interval_start, batch_id, loaded_at), f"load of {len(group)} file(s)"
+        )
+
+    def _commit_group(self, group, interval_start, batch_id, loaded_at) -> validate.GroupOutcome:
         con = self.con
         con.begin()
         try:
-            outcome = validate.stage_group(con, [f.url for f in group], interval_start, batch_id, loaded_at)
-            for stored in group:
+            commit_seq = self._take_commit_seq()
+            already = self.loaded_files([stored.url for stored in group])  # by a load that committed first
+            todo = [stored for stored in group if stored.url not in already]
+            if not todo:
+                con.rollback()
+                return validate.GroupOutcome(already_loaded=sorted(already))
+            outcome = validate.stage_group(con, [f.url for f in todo], interval_start, batch_id, loaded_at, commit_seq)
+            outcome.already_loaded, outcome.commit_seq = sorted(already), commit_seq
+            totals = commits.CommitTotals()
+            for stored in todo:
                 if stored.url in outcome.unreadable:
                     row = quarantined_file_row(stored, outcome.unreadable[stored.url], interval_start, batch_id)
                     con.execute(load_sql("duckdb", "insert_quarantined_file"), row | {"quarantined_at": loaded_at})
                     continue
                 counts = outcome.files[stored.url]
-                con.execute(
-                    load_sql("duckdb", "insert_loaded_file"),
-                    ledger_row(stored, counts, interval_start, batch_id, loaded_at),
-                )
+                row = ledger_row(stored, counts, interval_start, batch_id, loaded_at)
+                con.execute(load_sql("duckdb", "insert_loaded_file"), row | {"commit_seq": commit_seq})
+                add_file(totals, counts)
+            self._record_commit(commit_seq, batch_id, commits.LOAD, totals, loaded_at)
             validate.drop_staging(con)
             con.commit()
         except BaseException:
@@ -93,18 +117,46 @@ class DuckDBWarehouse:
             raise
         return outcome
 
+    def _take_commit_seq(self) -> int:
+        """The transaction's first statement: the next commit number (a write conflict if another writer has it)."""
+        self.con.execute(load_sql("duckdb", "advance_commit_seq"))
+        return self.con.execute(load_sql("duckdb", "current_commit_seq")).fetchone()[0]
+
+    def _record_commit(self, commit_seq, batch_id, kind, totals: commits.CommitTotals, committed_at) -> None:
+        params = {"commit_seq": commit_seq, "batch_id": batch_id, "commit_kind": kind, "committed_at": committed_at}
+        self.con.execute(load_sql("duckdb", "insert_load_commit"), params | asdict(totals))
+
     def record_batch(self, params: dict[str, Any]) -> None:
         self.con.execute(load_sql("duckdb", "insert_load_batch"), params)
 
-    def replay_quarantine(self, reason, batch_id, loaded_at) -> tuple[int, validate.GroupOutcome]:
-        """All of it in one transaction."""
-        with self.transaction():
-            candidates = self.fetchall("select_replay_candidates", {"reason": reason})
-            outcome = validate.stage_replayed_lines(self.con, candidates, batch_id, loaded_at)
-            self.con.execute(load_sql("duckdb", "update_ledger_after_replay"))
-            self.con.execute(load_sql("duckdb", "mark_replayed"), {"batch_id": batch_id})
-            validate.drop_staging(self.con)
-        return len(candidates), outcome
+    def replay_page(self, reason, after, page, batch_id, loaded_at) -> ReplayPage:
+        """One page of quarantined lines, read and replayed in one transaction: one load commit."""
+        return commits.retry_conflicts(
+            lambda: self._commit_replay(reason, after, page, batch_id, loaded_at), "quarantine replay"
+        )
+
+    def _commit_replay(self, reason, after, page, batch_id, loaded_at) -> ReplayPage:
+        con = self.con
+        con.begin()
+        try:
+            commit_seq = self._take_commit_seq()
+            candidates = self.fetchall("select_replay_candidates", replay_params(reason, after, page))
+            if not candidates:
+                con.rollback()
+                return ReplayPage(0, None, validate.GroupOutcome())
+            outcome = validate.stage_replayed_lines(con, candidates, batch_id, loaded_at, commit_seq)
+            con.execute(load_sql("duckdb", "update_ledger_after_replay"))
+            con.execute(load_sql("duckdb", "mark_replayed"), {"batch_id": batch_id})
+            validate.drop_staging(con)
+            self._record_commit(
+                commit_seq, batch_id, commits.REPLAY, replay_totals(len(candidates), outcome), loaded_at
+            )
+            outcome.commit_seq = commit_seq
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+        return ReplayPage(len(candidates), (candidates[-1][0], candidates[-1][2]), outcome)
 
     def close(self) -> None:
         self.con.close()

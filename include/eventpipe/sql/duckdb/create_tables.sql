@@ -38,7 +38,8 @@ create table if not exists raw.session_event (
     _source_file varchar not null,
     _line_number bigint not null,
     _batch_id varchar not null,
-    _loaded_at timestamp not null
+    _loaded_at timestamp not null,  -- the loader's clock: information only, never a handover
+    _commit_seq bigint not null  -- the load commit that inserted the row (ops.load_commit)
 );
 
 create table if not exists raw.audit_event (
@@ -59,7 +60,8 @@ create table if not exists raw.audit_event (
     _source_file varchar not null,
     _line_number bigint not null,
     _batch_id varchar not null,
-    _loaded_at timestamp not null
+    _loaded_at timestamp not null,  -- the loader's clock: information only, never a handover
+    _commit_seq bigint not null  -- the load commit that inserted the row (ops.load_commit)
 );
 
 create table if not exists raw.platform_event (
@@ -79,7 +81,8 @@ create table if not exists raw.platform_event (
     _source_file varchar not null,
     _line_number bigint not null,
     _batch_id varchar not null,
-    _loaded_at timestamp not null
+    _loaded_at timestamp not null,  -- the loader's clock: information only, never a handover
+    _commit_seq bigint not null  -- the load commit that inserted the row (ops.load_commit)
 );
 
 -- Lines that failed validation, byte for byte (BLOB keeps invalid UTF-8), with where they came from.
@@ -91,7 +94,8 @@ create table if not exists raw.quarantined_event (
     line_number bigint not null,
     batch_id varchar not null,
     quarantined_at timestamp not null,
-    replayed_batch_id varchar
+    replayed_batch_id varchar,
+    commit_seq bigint not null  -- the load commit that quarantined the line
 );
 
 -- One row per landing file ever loaded: re-running an interval skips these.
@@ -104,7 +108,8 @@ create table if not exists ops.loaded_file (
     loaded bigint not null,
     duplicates bigint not null,
     quarantined bigint not null,
-    loaded_at timestamp not null
+    loaded_at timestamp not null,
+    commit_seq bigint not null  -- the load commit that ledgered the file
 );
 
 -- One row per load attempt of an interval (each Airflow run), including ones that found nothing new.
@@ -137,3 +142,38 @@ create table if not exists ops.quarantined_file (
     batch_id varchar not null,
     quarantined_at timestamp not null
 );
+
+-- The handover between stages: every load (and quarantine replay) commits its rows, its ledger rows and one
+-- ops.load_commit row in one transaction, numbered by ops.load_sequence, whose one row it updates first. Two
+-- writers cannot both update that row (DuckDB aborts the second, Snowflake makes it wait for the lock), so
+-- commits are serialized by the warehouse and numbered in commit order: when commit n is visible, so is every
+-- commit before it. What a later stage takes next is decided by these numbers, never by a clock.
+create table if not exists ops.load_sequence (
+    sequence_name varchar not null primary key,
+    last_value bigint not null
+);
+
+insert into ops.load_sequence
+select
+    'load_commit' as sequence_name,
+    0 as last_value
+where not exists (select 1 from ops.load_sequence where sequence_name = 'load_commit');
+
+create table if not exists ops.load_commit (
+    commit_seq bigint not null primary key,
+    batch_id varchar not null,  -- the load attempt (or replay) the commit belongs to
+    commit_kind varchar not null,  -- load | replay
+    files bigint not null,  -- landing files ledgered by it
+    lines bigint not null,
+    loaded bigint not null,
+    duplicates bigint not null,
+    quarantined bigint not null,
+    committed_at timestamp not null  -- the loader's clock: information only
+);
+
+-- Warehouses created before the commit sequence: their rows count as commit 0, absorbed by any first build.
+alter table raw.session_event add column if not exists _commit_seq bigint default 0;
+alter table raw.audit_event add column if not exists _commit_seq bigint default 0;
+alter table raw.platform_event add column if not exists _commit_seq bigint default 0;
+alter table raw.quarantined_event add column if not exists commit_seq bigint default 0;
+alter table ops.loaded_file add column if not exists commit_seq bigint default 0;

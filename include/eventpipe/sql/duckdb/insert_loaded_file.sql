@@ -2,5 +2,5 @@
 insert into ops.loaded_file
 values (
     $source_file, $interval_start, $batch_id, $file_bytes, $lines, $loaded, $duplicates, $quarantined,
-    $loaded_at
+    $loaded_at, $commit_seq
 );

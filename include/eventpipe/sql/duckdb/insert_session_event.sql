@@ -1,6 +1,7 @@
 -- New Session events of the batch into raw.session_event, read from the columns validate_chunk.sql extracted.
--- Parameters: $batch_id, $loaded_at. Rows go in event_time order, so that each row group's zone map covers a
--- narrow range of event times and a later load's dedup (select_new_events.sql) skips the rest of history.
+-- Parameters: $batch_id, $loaded_at, $commit_seq (the group's load commit). Rows go in event_time order, so that
+-- each row group's zone map covers a narrow range of event times and a later load's dedup (select_new_events.sql)
+-- skips the rest of history.
 insert into raw.session_event
 select
     staged_line.event_id,
@@ -37,7 +38,8 @@ select
     staged_line.source_file as _source_file,
     staged_line.line_number as _line_number,
     $batch_id as _batch_id,
-    $loaded_at as _loaded_at
+    $loaded_at as _loaded_at,
+    $commit_seq as _commit_seq
 from staged_line
 -- ST07 (USING): staged_line and new_event share (source_file, line_number) by name
 semi join new_event using (source_file, line_number)  -- noqa: ST07

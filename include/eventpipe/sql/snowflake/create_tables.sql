@@ -39,7 +39,8 @@ create table if not exists raw.session_event (
     _source_file varchar not null,
     _line_number bigint not null,
     _batch_id varchar not null,
-    _loaded_at timestamp_ntz not null
+    _loaded_at timestamp_ntz not null,  -- the loader's clock: information only, never a handover
+    _commit_seq number not null  -- the load commit that inserted the row (ops.load_commit)
 )
 cluster by (to_date(event_time));
 
@@ -61,7 +62,8 @@ create table if not exists raw.audit_event (
     _source_file varchar not null,
     _line_number bigint not null,
     _batch_id varchar not null,
-    _loaded_at timestamp_ntz not null
+    _loaded_at timestamp_ntz not null,  -- the loader's clock: information only, never a handover
+    _commit_seq number not null  -- the load commit that inserted the row (ops.load_commit)
 )
 cluster by (to_date(event_time));
 
@@ -82,12 +84,13 @@ create table if not exists raw.platform_event (
     _source_file varchar not null,
     _line_number bigint not null,
     _batch_id varchar not null,
-    _loaded_at timestamp_ntz not null
+    _loaded_at timestamp_ntz not null,  -- the loader's clock: information only, never a handover
+    _commit_seq number not null  -- the load commit that inserted the row (ops.load_commit)
 )
 cluster by (to_date(event_time));
 
--- Clustered by event date: a load's dedup MERGE reads history only in its event-time window, and Snowflake
--- prunes the micro-partitions outside it (merge_*_event.sql). ALTER for tables created before the clustering.
+-- Clustered by event date: a load's dedup reads history only in its event-time window, and Snowflake
+-- prunes the micro-partitions outside it (insert_*_event.sql). ALTER for tables created before the clustering.
 alter table raw.session_event cluster by (to_date(event_time));
 alter table raw.audit_event cluster by (to_date(event_time));
 alter table raw.platform_event cluster by (to_date(event_time));
@@ -101,7 +104,8 @@ create table if not exists raw.quarantined_event (
     line_number bigint not null,
     batch_id varchar not null,
     quarantined_at timestamp_ntz not null,
-    replayed_batch_id varchar
+    replayed_batch_id varchar,
+    commit_seq number not null  -- the load commit that quarantined the line
 );
 
 -- One row per landing file ever loaded: re-running an interval skips these.
@@ -114,7 +118,8 @@ create table if not exists ops.loaded_file (
     loaded bigint not null,
     duplicates bigint not null,
     quarantined bigint not null,
-    loaded_at timestamp_ntz not null
+    loaded_at timestamp_ntz not null,
+    commit_seq number not null  -- the load commit that ledgered the file
 );
 
 -- One row per load attempt of an interval (each Airflow run), including ones that found nothing new.
@@ -134,9 +139,10 @@ create table if not exists ops.load_batch (
     finished_at timestamp_ntz not null
 );
 
--- Load stages: the loader COPYs each validated group (Parquet) into these, then MERGEs into the raw
--- tables above. Transient (no fail-safe; they only ever hold one group) and truncated before each group.
--- JSON columns arrive as text and are parsed in the MERGE: Parquet strings would load as VARIANT strings.
+-- Load tables' templates: each load COPYs its validated group (Parquet) into tables of its own made like these
+-- (create_load_tables.sql), then inserts the new rows into the raw tables above in its commit's transaction.
+-- Transient (no fail-safe; they only ever hold one group). JSON columns arrive as text and are parsed by the
+-- insert: Parquet strings would load as VARIANT strings.
 create transient table if not exists raw.session_event_stage (
     event_id varchar,
     organization_id varchar,
@@ -252,3 +258,38 @@ create table if not exists ops.load_in_progress (
     holder varchar not null,
     started_at timestamp_ntz not null
 );
+
+-- The handover between stages (eventpipe.warehouse.commits; sql/duckdb/create_tables.sql says the same): every load
+-- and quarantine replay commits its rows, ledger rows and one ops.load_commit row in one transaction that first
+-- updates ops.load_sequence's one row, which no other transaction can update before it ends (Snowflake holds the
+-- row's lock until commit or rollback, and aborts an idle transaction whose client died once it blocks another).
+-- Commits are serialized by the warehouse and numbered in commit order; no clock hands anything over.
+create table if not exists ops.load_sequence (
+    sequence_name varchar not null,
+    last_value number not null
+);
+
+insert into ops.load_sequence (sequence_name, last_value)
+select
+    'load_commit',
+    0
+where not exists (select 1 from ops.load_sequence where sequence_name = 'load_commit');
+
+create table if not exists ops.load_commit (
+    commit_seq number not null,
+    batch_id varchar not null,  -- the load attempt (or replay) the commit belongs to
+    commit_kind varchar not null,  -- load | replay
+    files number not null,  -- landing files ledgered by it
+    lines number not null,
+    loaded number not null,
+    duplicates number not null,
+    quarantined number not null,
+    committed_at timestamp_ntz not null  -- the loader's clock: information only
+);
+
+-- Warehouses created before the commit sequence: their rows count as commit 0, absorbed by any first build.
+alter table raw.session_event add column if not exists _commit_seq number default 0;
+alter table raw.audit_event add column if not exists _commit_seq number default 0;
+alter table raw.platform_event add column if not exists _commit_seq number default 0;
+alter table raw.quarantined_event add column if not exists commit_seq number default 0;
+alter table ops.loaded_file add column if not exists commit_seq number default 0;

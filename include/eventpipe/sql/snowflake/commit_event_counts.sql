@@ -1,18 +1,18 @@
--- Rows a load or a replay (its _batch_id) put in each raw table. Parameter: $batch_id.
+-- Rows one load commit put in each raw table. Parameter: $commit_seq.
 select
     'session' as kind,
     count(*) as row_count
 from raw.session_event
-where _batch_id = $batch_id
+where _commit_seq = $commit_seq
 union all
 select
     'audit' as kind,
     count(*) as row_count
 from raw.audit_event
-where _batch_id = $batch_id
+where _commit_seq = $commit_seq
 union all
 select
     'platform' as kind,
     count(*) as row_count
 from raw.platform_event
-where _batch_id = $batch_id;
+where _commit_seq = $commit_seq;
