@@ -12,14 +12,19 @@ Every hour, for the arrival hour that just ended (the run's data interval):
    **check_volume** (beside the rest, nothing waits for it): fails, red in the grid, when the hour had no
    landing files, none of its lines loaded, or fewer than half the lines of the same hour a week earlier
    (`ops.loaded_file`); the message says which and the figures. Late files: Clear `load_raw_events`.
-2. **dbt_marts**: the dbt project (staging, intermediate, marts), one task per model with its tests.
-3. **reconcile**: fails the run unless lines landed = rows loaded + duplicates dropped + quarantined, and
-   every landed file is loaded or quarantined whole (its return value names the quarantined files).
-4. **deliver**: the interval's App Events, Audit logs and analytics events to every destination configured
-   for their organization (`config/destinations.example.yml` locally; credentials in Airflow Connections):
-   S3, Splunk HEC, Heap, GA4. Each part is recorded in `ops.delivery`; a re-run skips delivered parts, and
-   one failing destination does not stop the others (the task fails after trying them all).
-   Resend a range from the `redeliver` DAG.
+2. **dbt_marts** (after the load): the dbt project (staging, intermediate, marts), one task per model with
+   its tests. Each incremental mart absorbs the load commits numbered above what it holds (`ops.load_commit`),
+   never rows by a timestamp: a load that commits late is absorbed by the next build.
+3. **reconcile** (after the load): fails the run unless lines landed = rows loaded + duplicates dropped +
+   quarantined, and every landed file is loaded or quarantined whole (its return value names them).
+4. **deliver** (after reconcile; it does not wait for dbt, whose failing test marks the run but never holds back
+   Splunk): every load commit a destination has not received, for every organization configured for it
+   (`config/destinations.example.yml` locally; credentials in Airflow Connections): App Events and Audit logs to
+   S3, App Events to Splunk HEC, analytics events to Heap and GA4. Each part is recorded in `ops.delivery_part`
+   as the destination acknowledges it; a re-run (or a crash's retry) sends only what a destination may not have,
+   and one failing destination does not stop the others (the task fails after trying them all). Events older
+   than a destination takes (GA4: 72 hours) are dead-lettered `too_old_for_destination`. Resend a range from
+   the `redeliver` DAG.
 
 #### Operating it from the UI
 
@@ -163,13 +168,13 @@ def event_pipeline():
         outlets=destination_assets(),
         show_return_value_in_logs=False,
     )
-    def deliver(data_interval_start=None, run_id=None) -> dict:
+    def deliver(run_id=None) -> dict:
         import logging
 
-        from eventpipe.deliver.run import deliver_hour
+        from eventpipe.deliver.run import deliver_task
         from eventpipe.orchestrate.outcome import finish_deliveries
 
-        run = deliver_hour(data_interval_start, run_id=run_id)
+        run = deliver_task(run_id=run_id)
         return finish_deliveries([run], logging.getLogger("eventpipe.pipeline"))
 
     marts = DbtTaskGroup(
@@ -184,7 +189,9 @@ def event_pipeline():
     declare_model_assets(marts)
 
     loaded = load_raw_events()
-    loaded >> marts >> reconcile() >> deliver()
+    # Deliveries read raw, not the marts: a failing dbt test marks the run, it never holds back Splunk.
+    loaded >> reconcile() >> deliver()
+    loaded >> marts
     loaded >> check_volume()  # nothing downstream waits for it
 
 

@@ -10,9 +10,10 @@ Resend what `event_pipeline`'s **deliver** task sent, for a range of arrival hou
 2. **plan**: what would be resent, read from the warehouse and the `ops.delivery` ledger: per destination,
    organization and kind, the intervals, parts and events, and the **duplicates** a resend makes at the
    receiver. The table is in the task log; its return value (XCom) sums it up. Nothing is sent or written.
-3. **resend**: **skipped unless `dry_run` is unticked**; then, for every interval the loader ledgered in
-   `[start, end)`, the events go again to the chosen destination(s) and organization(s), whatever
-   `ops.delivery` says, and the ledger rows are updated (attempts add up).
+3. **resend**: **skipped unless `dry_run` is unticked**; then the units of the arrival hours in `[start, end)`
+   (`ops.load_commit_unit`) go to the chosen destination(s) and organization(s): only what each destination does
+   not have by the ledger (`ops.delivery_part`: a destination that holds the range receives nothing), or, with
+   `include_delivered` ticked, everything again; the ledger rows are updated (attempts add up).
 
 Params:
 - **destination**: a name from the destinations file (`$EVENTPIPE_DESTINATIONS`, locally
@@ -21,10 +22,12 @@ Params:
 - **organization**: an organization id the destination is configured for, or `*` for all of them.
 - **start**, **end**: arrival hours starting in `[start, end)`, UTC when no offset; at most 7 days, `end` not in
   the future. Empty: the last 24 whole hours.
+- **include_delivered**: off (the default) sends only what the destinations do not have; on sends everything again.
 
 At the receivers: S3 objects are overwritten under the same keys (no copies); Heap keeps one event per
-`idempotency_key`; **Splunk HEC and GA4 do not deduplicate**: a resend there adds a second copy of each event
-they already received (the plan's `duplicates` column). Credentials come from the Airflow Connections the
+`idempotency_key`; **Splunk HEC and GA4 do not deduplicate**: with `include_delivered` ticked, a resend there adds
+a second copy of each event they already received (the plan's `duplicates` column); unticked, they receive only
+what they do not have. Credentials come from the Airflow Connections the
 destinations file names, as in `event_pipeline`.
 
 How to: trigger with the defaults and read **plan**'s log; narrow `destination`, `organization` and the range
@@ -74,6 +77,14 @@ from eventpipe.orchestrate.assets import delivery_inlets, destination_assets
             title="Organization",
             description="An organization id the destination is configured for, or * for all of them. An id that"
             " is not configured, or has no events in the range, fails the run at once, listing the allowed ids.",
+        ),
+        "include_delivered": Param(
+            False,
+            type="boolean",
+            title="Include what was delivered",
+            description="Off (the default): send only what the chosen destinations do not have by the ledger (a"
+            " destination that holds the range receives nothing). On: send everything in the range again; Splunk HEC"
+            " and GA4 then keep a second copy (the plan counts them).",
         ),
         "start": Param(
             None,
@@ -148,15 +159,20 @@ def redeliver():
         wanted = RedeliverRequest(**request)
         if wanted.dry_run:
             raise AirflowSkipException(
-                f"dry_run: {planned['events']} event(s) in {planned['parts']} part(s) of {planned['intervals']}"
+                f"dry_run: {planned['events']} event(s) of {planned['units']} unit(s) in {planned['intervals']}"
                 f" interval(s) would be resent, {planned['duplicates']} of them duplicated (see the plan task);"
                 " nothing sent"
             )
         start, end = wanted.range
-        runs = redeliver_range(
-            start, end, destination_name=wanted.destination, organization_id=wanted.organization, run_id=run_id
+        run = redeliver_range(
+            start,
+            end,
+            destination_name=wanted.destination,
+            organization_id=wanted.organization,
+            include_delivered=wanted.include_delivered,
+            run_id=run_id,
         )
-        return finish_deliveries(runs, logging.getLogger("eventpipe.redeliver"))
+        return finish_deliveries([run], logging.getLogger("eventpipe.redeliver"))
 
     request = check_params()
     resend(plan(request), request)

@@ -57,6 +57,16 @@ def replay_page() -> tuple[int, int]:
     return lines, size
 
 
+def delivery_chunk_events() -> int:
+    """``EVENTPIPE_DELIVERY_CHUNK_EVENTS``: events a delivery reads from the warehouse at once (default 5,000). With
+    the parts in flight (a destination's ``max_in_flight``), what bounds a delivery's memory, however large the
+    commit or the hour."""
+    value = int(os.environ.get("EVENTPIPE_DELIVERY_CHUNK_EVENTS", "5000"))
+    if value < 1:
+        raise ValueError("EVENTPIPE_DELIVERY_CHUNK_EVENTS must be at least 1")
+    return value
+
+
 def warehouse_target() -> str:
     """``EVENTPIPE_TARGET``: ``duckdb`` (the embedded warehouse, default) or ``snowflake``.
 

@@ -16,6 +16,10 @@ destinations:
 - ``heap``: ``app_id``. Sends analytics events.
 - ``ga4``: ``measurement_id``, ``validate`` (send each batch to ``/debug/mp/collect`` first). Sends analytics events.
 
+Every type also takes ``max_event_age_hours`` (events older are dead-lettered ``too_old_for_destination``, never sent:
+GA4's 72 hours by default and at most; see ``MAX_EVENT_AGE_HOURS`` for each destination's documented limit) and
+``max_in_flight`` (parts sent at once).
+
 A key that looks like a credential (token, password, secret, access key) is refused: those belong in the
 Connection. Unknown keys are refused too, so a typo cannot silently turn an option off.
 """
@@ -40,7 +44,21 @@ _NAME = re.compile(r"^[a-z0-9_]{1,64}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _MEASUREMENT_ID = re.compile(r"^G-[A-Z0-9]{4,20}$")
 _SECRET_WORDS = ("token", "password", "secret", "access_key", "api_key", "apikey", "credential")
-_COMMON = {"type", "organizations", "connection_id", "enabled", "max_retries"}
+_COMMON = {"type", "organizations", "connection_id", "enabled", "max_retries", "max_event_age_hours", "max_in_flight"}
+# The documented limit on how old an event each destination takes (max_event_age_hours; None: none documented):
+# - GA4's Measurement Protocol ignores events whose timestamp_micros is over 72 hours in the past, answering 2xx
+#   (developers.google.com/analytics/devguides/collection/protocol/ga4/sending-events: "backdate events by up to 72
+#   hours").
+# - Heap's server-side track takes any ISO-8601 timestamp (developers.heap.io/reference/track-1: "Defaults to the
+#   current time if not provided"; its bulk-track example backdates years): none.
+# - Splunk HEC indexes the event's own `time`, however old; the index then keeps only events younger than its
+#   frozenTimePeriodInSecs (indexes.conf, default 188,697,600 s, about six years): none by default, set
+#   max_event_age_hours to the index's retention to dead-letter what it would freeze at once.
+# - S3 keeps whatever it is given: none.
+MAX_EVENT_AGE_HOURS: dict[str, int | None] = {"ga4": 72, "heap": None, "splunk_hec": None, "s3": None}
+# Parts sent at once to a destination (one thread each): HEC awaits each part's acknowledgement (seconds on Splunk
+# Cloud), GA4 sends one request per session.
+MAX_IN_FLIGHT = {"splunk_hec": 8, "ga4": 4, "heap": 1, "s3": 4}
 _OPTIONS: dict[str, dict[str, Any]] = {
     "s3": {
         "bucket": None,
@@ -81,6 +99,8 @@ class Destination:
     options: dict[str, Any] = field(default_factory=dict, compare=False)
     max_retries: int = 8
     enabled: bool = True
+    max_event_age_hours: int | None = None  # older events are dead-lettered too_old_for_destination, not sent
+    max_in_flight: int = 1
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -153,12 +173,25 @@ def _destination(source: str, name: Any, entry: Any) -> Destination:
     enabled = entry.get("enabled", True)
     if not isinstance(enabled, bool):
         raise DestinationConfigError(f"{where}: enabled must be true or false")
+    limit = MAX_EVENT_AGE_HOURS[kind]
+    max_age = entry.get("max_event_age_hours", limit)
+    if max_age is not None and (not isinstance(max_age, int) or isinstance(max_age, bool) or max_age < 1):
+        raise DestinationConfigError(f"{where}: max_event_age_hours must be a positive number of hours, or null")
+    if limit is not None and (max_age is None or max_age > limit):
+        raise DestinationConfigError(
+            f"{where}: max_event_age_hours must be at most {limit}: {kind} ignores older events while answering 2xx"
+        )
+    in_flight = entry.get("max_in_flight", MAX_IN_FLIGHT[kind])
+    if not isinstance(in_flight, int) or isinstance(in_flight, bool) or not 1 <= in_flight <= 64:
+        raise DestinationConfigError(f"{where}: max_in_flight must be an integer in [1, 64]")
     options = {**_OPTIONS[kind], **{k: v for k, v in entry.items() if k in _OPTIONS[kind]}}
     for key in _REQUIRED[kind]:
         if not options.get(key):
             raise DestinationConfigError(f"{where}: {key} is required for type {kind}")
     _check_options(where, kind, options)
-    return Destination(name, kind, tuple(organizations), connection_id, options, max_retries, enabled)
+    return Destination(
+        name, kind, tuple(organizations), connection_id, options, max_retries, enabled, max_age, in_flight
+    )
 
 
 def _check_options(where: str, kind: str, options: dict[str, Any]) -> None:

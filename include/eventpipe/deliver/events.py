@@ -1,22 +1,23 @@
-"""The events an interval delivers, and the platform's stream envelope they travel in.
+"""The events a unit of delivery holds (``eventpipe.deliver.ledger.Unit``), streamed from the warehouse a chunk at a
+time, and the platform's stream envelope they travel in.
 
-"The events of an interval" are the raw rows whose landing file the loader ledgered for that arrival hour
-(``ops.loaded_file.interval_start``): a file's rows never change once loaded, so the set is the same on every
-re-run, and every event belongs to exactly one interval (raw tables hold one row per event id).
+A unit's events are the raw rows of one load commit, organization and arrival hour: a commit's rows never change, so
+the same unit streams the same events in the same order on every run, and every event belongs to exactly one unit
+(raw tables hold one row per event id).
 """
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import duckdb
-
+from eventpipe import settings
 from eventpipe.contract import ANALYTICS, AUDIT, SESSION
-from eventpipe.warehouse import Warehouse, as_warehouse
+from eventpipe.deliver.ledger import Unit
+from eventpipe.utc import naive_utc
 
 EPOCH = datetime(1970, 1, 1)
 # What parsing or serialising one event can raise: JSON nested deeper than the interpreter's recursion allows
@@ -72,82 +73,48 @@ class Event:
         return json.dumps(self.envelope(), ensure_ascii=False, separators=(",", ":")).encode()
 
 
-@dataclass
-class IntervalEvents:
-    """An interval's events by kind (``Session``, ``Audit``, ``analytics``) and organization, in event id order."""
-
-    interval_start: datetime
-    by_kind: dict[str, dict[str, list[Event]]]
-
-    def organizations(self) -> list[str]:
-        return sorted({org for orgs in self.by_kind.values() for org in orgs})
-
-    def of(self, kind: str, organization_id: str) -> list[Event]:
-        return self.by_kind.get(kind, {}).get(organization_id, [])
-
-    def count(self, kind: str) -> int:
-        return sum(len(events) for events in self.by_kind.get(kind, {}).values())
-
-
-def read_interval(
-    target: Warehouse | duckdb.DuckDBPyConnection, interval_start: datetime, kinds: set[str]
-) -> IntervalEvents:
-    """Read only the kinds some destination needs (``analytics`` comes from the Session rows)."""
-    warehouse = as_warehouse(target)
-    by_kind: dict[str, dict[str, list[Event]]] = {}
-    params = {"interval_start": interval_start}
-    if kinds & {SESSION, ANALYTICS}:
-        rows = warehouse.fetchall("delivery_session_events", params)
-        sessions = _group(rows, SESSION)
-        if SESSION in kinds:
-            by_kind[SESSION] = sessions
-        if ANALYTICS in kinds:
-            by_kind[ANALYTICS] = {
-                org: [e for e in events if e.event_type == "analytics_event"] for org, events in sessions.items()
-            }
-    if AUDIT in kinds:
-        rows = warehouse.fetchall("delivery_audit_events", params)
-        by_kind[AUDIT] = _group(rows, AUDIT)
-    return IntervalEvents(interval_start, by_kind)
+def stream(fetchall: Callable[[str, dict], list[tuple]], unit: Unit, chunk: int | None = None) -> Iterator[Event]:
+    """A unit's events in (session, event id) order, read ``chunk`` at a time (``analytics``: the Session events of
+    type analytics_event; ``Session``: every App Event; ``Audit``: the Audit logs)."""
+    chunk = chunk or settings.delivery_chunk_events()
+    kind = SESSION if unit.kind == ANALYTICS else unit.kind
+    if kind not in (SESSION, AUDIT):
+        raise ValueError(f"no delivery reads {unit.kind} events")
+    sql = "delivery_session_events" if kind == SESSION else "delivery_audit_events"
+    params: dict[str, Any] = {
+        "commit_seq": unit.commit_seq,
+        "organization_id": unit.organization_id,
+        "interval_start": unit.interval_start,
+        "after_session": "",
+        "after_event": "",
+        "chunk": chunk,
+    }
+    if kind == SESSION:
+        params["analytics_only"] = unit.kind == ANALYTICS
+    while True:
+        rows = fetchall(sql, params)
+        for row in rows:
+            yield event_of(row, kind)
+        if len(rows) < chunk:
+            return
+        params["after_session"], params["after_event"] = rows[-1][7] or "", rows[-1][1]
 
 
-def _group(rows: list[tuple], kind: str) -> dict[str, list[Event]]:
-    grouped: dict[str, list[Event]] = defaultdict(list)
-    for (
-        org,
-        event_id,
-        event_time,
-        event_type,
-        app_id,
-        branch_id,
-        deploy_id,
-        session_id,
-        analytics_name,
-        analytics_properties,
-        payload,
-        source_file,
-        batch_id,
-    ) in rows:
-        # Formatted here, not in SQL, so that every engine gives the same text (event_time is naive UTC).
-        event_time_ms = (event_time - EPOCH) // timedelta(milliseconds=1)
-        event_time_iso = f"{event_time:%Y-%m-%dT%H:%M:%S}.{event_time.microsecond // 1000:03d}Z"
-        grouped[org].append(
-            Event(
-                org,
-                event_id,
-                kind,
-                event_type,
-                event_time_iso,
-                event_time_ms,
-                app_id,
-                branch_id,
-                deploy_id,
-                session_id,
-                analytics_name,
-                analytics_properties,
-                payload,
-                source_file,
-                batch_id,
-            )
-        )
-    return dict(grouped)
+def event_of(row: tuple, kind: str) -> Event:
+    (org, event_id, event_time, event_type, app_id, branch_id, deploy_id, session_id, analytics_name,
+     analytics_properties, payload, source_file, batch_id) = row  # fmt: skip
+    event_time = naive_utc(event_time)
+    # Formatted here, not in SQL, so that every engine gives the same text (event_time is naive UTC).
+    event_time_ms = (event_time - EPOCH) // timedelta(milliseconds=1)
+    event_time_iso = f"{event_time:%Y-%m-%dT%H:%M:%S}.{event_time.microsecond // 1000:03d}Z"
+    return Event(
+        org, event_id, kind, event_type, event_time_iso, event_time_ms, app_id, branch_id, deploy_id, session_id,
+        analytics_name, _text(analytics_properties), _text(payload), source_file, batch_id,
+    )  # fmt: skip
+
+
+def _text(value: Any) -> str | None:
+    """JSON as text: DuckDB returns JSON columns as text, Snowflake VARIANT as text too (a dict if ever parsed)."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value)

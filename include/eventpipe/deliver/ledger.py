@@ -1,134 +1,280 @@
-"""``ops.delivery``: one row per destination, organization, kind, interval and part, and the dead letters.
+"""The delivery ledger: what each destination has taken, by unit and by part (``create_delivery_tables.sql``).
 
-Parts' rows are written together when a destination is done with an organization (or has failed), one
-transaction each, so a task that dies half-way keeps what it had recorded. A re-run skips parts whose row says
-``delivered`` with the same checksum; a part that failed part-way keeps the ids it did deliver
-(``delivered_ids``), and the retry sends only the others.
+- A **unit** is one ``ops.load_commit_unit`` row: a load commit's events of one organization, kind and arrival hour.
+  A destination takes next every unit without an ``ops.delivery_done`` row for it (``pending``), in commit order:
+  a ledger of committed loads, never a time (``eventpipe.warehouse.commits``).
+- A **part** is what the destination acknowledges at once (``eventpipe.deliver.parts``). Its ``ops.delivery_part`` row
+  is written before it is sent (``sending``), when HEC accepts it (``accepted``, with the part's channel and ackIds),
+  and when it is answered (``delivered`` or ``failed``). A run that dies leaves at most the parts it had in flight in
+  ``sending`` / ``accepted``: they are *in doubt*, and the next run resolves them (``eventpipe.deliver.sending``).
+- A **claim** (``ops.delivery_claim``): one run at a time delivers to a destination, so two runs never send the same
+  part. It is taken and renewed in a transaction serialized with the load commits, and expires by the warehouse's
+  clock (``EVENTPIPE_DELIVERY_CLAIM_SECONDS``, default 600), never by a worker's.
+
+Every write is one transaction, idempotent by key on both engines (``Warehouse.upsert``); writes from the sending
+threads are grouped into one transaction while another is in progress (``Ledger.write``), and a caller returns only
+once its rows are committed.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import os
+import socket
+import threading
+import uuid
+from dataclasses import astuple, dataclass, field
 from datetime import datetime
+from typing import Any
 
-import duckdb
+from eventpipe.utc import naive_utc, utc_now
+from eventpipe.warehouse import Warehouse, commits
 
-from eventpipe.utc import utc_now
-from eventpipe.warehouse import Warehouse, as_warehouse
-
-DELIVERED, FAILED = "delivered", "failed"
+SENDING, ACCEPTED, DELIVERED, FAILED = "sending", "accepted", "delivered", "failed"
+IN_DOUBT = (SENDING, ACCEPTED)
 
 
 @dataclass(frozen=True)
-class LedgerEntry:
-    status: str
-    checksum: str
-    attempts: int
-    possible_duplicates: int
-    delivered_ids: frozenset[str]
+class Unit:
+    """One ``ops.load_commit_unit`` row."""
+
+    commit_seq: int
+    organization_id: str
+    kind: str
+    interval_start: datetime
+    events: int
+
+    def params(self, destination: str) -> dict[str, Any]:
+        return {
+            "destination": destination,
+            "organization_id": self.organization_id,
+            "kind": self.kind,
+            "commit_seq": self.commit_seq,
+            "interval_start": self.interval_start,
+        }
+
+    def label(self) -> str:
+        return f"commit {self.commit_seq} {self.organization_id} {self.kind} {self.interval_start:%Y-%m-%dT%H}:00"
 
 
 @dataclass
-class PartResult:
-    """The outcome of one part; ``attempts`` / ``bytes`` are this run's, the ledger sums attempts over runs."""
+class PartRecord:
+    """One ``ops.delivery_part`` row (the fields in the table's column order)."""
 
     destination: str
     destination_type: str
     organization_id: str
     kind: str
+    commit_seq: int
     interval_start: datetime
-    part: str
-    target: str
+    part: int
     status: str
     events: int
-    delivered: int
-    checksum: str
+    delivered: int = 0
+    dead_lettered: int = 0
+    first_event_id: str | None = None
+    last_event_id: str | None = None
+    target: str | None = None
+    channel: str | None = None
+    ack_ids: list[int] = field(default_factory=list)
     bytes: int = 0
     attempts: int = 0
-    possible_duplicates: int = 0  # this run's (HEC / GA4 resends that may have doubled an event)
-    ack_ids: list[int] = field(default_factory=list)
-    delivered_ids: list[str] = field(default_factory=list)  # kept only while not fully delivered
-    dead_letters: list[tuple[str, str | None, str]] = field(default_factory=list)  # (event id, code, reason)
+    possible_duplicates: int = 0
+    checksum: str | None = None
+    delivered_ids: list[str] = field(default_factory=list)  # kept only while the part is partly delivered
     error: str | None = None
-    skipped: bool = False  # already delivered by an earlier run: nothing was sent
+    run_id: str | None = None
+    updated_at: datetime | None = None
 
-    @property
-    def dead_lettered(self) -> int:
-        return len(self.dead_letters)
-
-
-def ensure_tables(target: Warehouse | duckdb.DuckDBPyConnection) -> None:
-    as_warehouse(target).execute_script("create_delivery_tables")
-
-
-def entries(
-    target: Warehouse | duckdb.DuckDBPyConnection, destination: str, interval_start: datetime
-) -> dict[tuple[str, str, str], LedgerEntry]:
-    """``(organization, kind, part) -> entry`` for one destination and interval."""
-    rows = as_warehouse(target).fetchall(
-        "delivery_ledger_interval", {"destination": destination, "interval_start": interval_start}
-    )
-    return {
-        (org, kind, part): LedgerEntry(status, checksum, attempts, dups or 0, frozenset(json.loads(ids) if ids else ()))
-        for org, kind, part, status, checksum, attempts, dups, ids in rows
-    }
+    def row(self) -> list[Any]:
+        values = list(astuple(self))
+        values[15] = json.dumps(self.ack_ids) if self.ack_ids else None
+        keep = self.delivered_ids and self.status != DELIVERED
+        values[20] = json.dumps(sorted(self.delivered_ids)) if keep else None
+        values[23] = self.updated_at or utc_now()
+        return values
 
 
-def record(
-    target: Warehouse | duckdb.DuckDBPyConnection,
-    results: list[tuple[PartResult, LedgerEntry | None]],
-    run_id: str | None,
-) -> None:
-    """Write parts' rows (and their dead letters) in one transaction: ``[(result, its previous entry)]``."""
-    if not results:
-        return
-    now = utc_now()
-    rows, dead = [], []
-    for result, previous in results:
-        attempts = result.attempts + (previous.attempts if previous else 0)
-        duplicates = result.possible_duplicates + (previous.possible_duplicates if previous else 0)
-        keep = json.dumps(sorted(result.delivered_ids)) if result.status != DELIVERED and result.delivered_ids else None
-        rows.append(
-            [
-                result.destination,
-                result.destination_type,
-                result.organization_id,
-                result.kind,
-                result.interval_start,
-                result.part,
-                result.target,
-                result.status,
-                result.events,
-                result.delivered,
-                result.dead_lettered,
-                result.bytes,
-                attempts,
-                duplicates,
-                json.dumps(result.ack_ids) if result.ack_ids else None,
-                result.checksum,
-                keep,
-                result.error,
-                run_id,
-                now,
-            ]
+@dataclass(frozen=True)
+class DeadLetter:
+    """One ``ops.delivery_dead_letter`` row: an event not sent, never resent as it is."""
+
+    destination: str
+    event_id: str
+    organization_id: str
+    kind: str
+    interval_start: datetime
+    part: str
+    code: str | None
+    reason: str
+    commit_seq: int
+
+    def row(self, now: datetime) -> list[Any]:
+        return [
+            self.destination, self.event_id, self.organization_id, self.kind, self.interval_start, self.part,
+            self.code, self.reason, now, self.commit_seq,
+        ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Done:
+    """A unit a destination received whole (``ops.delivery_done``)."""
+
+    destination: str
+    unit: Unit
+    parts: int
+    events: int
+    delivered: int
+    dead_lettered: int
+
+    def row(self, run_id: str | None, now: datetime) -> list[Any]:
+        unit = self.unit
+        return [
+            self.destination, unit.organization_id, unit.kind, unit.commit_seq, unit.interval_start, self.parts,
+            self.events, self.delivered, self.dead_lettered, run_id, now,
+        ]  # fmt: skip
+
+
+class ClaimHeld(RuntimeError):
+    """Another run holds the destination's delivery claim: it is delivering now."""
+
+
+def claim_seconds() -> int:
+    return int(os.environ.get("EVENTPIPE_DELIVERY_CLAIM_SECONDS", "600"))
+
+
+def ensure_tables(warehouse: Warehouse) -> None:
+    warehouse.execute_script("create_delivery_tables")
+
+
+class Ledger:
+    """The ledger as one delivery run writes it: from several sending threads, through one warehouse connection."""
+
+    def __init__(self, warehouse: Warehouse, run_id: str | None) -> None:
+        self.warehouse = warehouse
+        self.run_id = run_id
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lock = threading.RLock()  # the warehouse connection is not shared between threads unguarded
+        self._changed = threading.Condition()
+        self._queue: list[tuple[list[PartRecord], list[DeadLetter], list[Done]]] = []
+        self._flushing = False
+        self._written = 0  # batches committed (a caller waits for its own)
+        self._queued = 0
+        self._error: BaseException | None = None
+
+    # -- reading ---------------------------------------------------------------------------------------------
+
+    def fetchall(self, sql_name: str, params: dict[str, Any] | None = None) -> list[tuple]:
+        with self.lock:
+            return self.warehouse.fetchall(sql_name, params)
+
+    def last_commit(self) -> int:
+        return int(self.fetchall("last_commit_seq")[0][0] or 0)
+
+    def pending(self, destination: str, kinds: tuple[str, ...], through: int) -> list[Unit]:
+        rows = self.fetchall(
+            "delivery_pending_units", {"destination": destination, "kinds": _kinds(kinds), "through": through}
         )
-        dead += [
-            [
-                result.destination,
-                event_id,
-                result.organization_id,
-                result.kind,
-                result.interval_start,
-                result.part,
-                None if code is None else str(code),
-                reason,
-                now,
-            ]
-            for event_id, code, reason in result.dead_letters
-        ]
-    warehouse = as_warehouse(target)
-    with warehouse.transaction():
-        warehouse.executemany("upsert_delivery", rows)
-        if dead:
-            warehouse.executemany("upsert_delivery_dead_letter", dead)
+        return [_unit(row) for row in rows]
+
+    def in_range(self, kinds: tuple[str, ...], start: datetime, end: datetime) -> list[Unit]:
+        params = {"kinds": _kinds(kinds), "range_start": start, "range_end": end}
+        return [_unit(row) for row in self.fetchall("delivery_units_in_range", params)]
+
+    def unit_parts(self, destination: str, unit: Unit) -> dict[int, PartRecord]:
+        """The unit's ledger rows at the destination, by part number."""
+        found = {}
+        rows = self.fetchall("delivery_unit_parts", unit.params(destination))
+        for part, status, events, delivered, dead, channel, ack_ids, attempts, dups, checksum, ids, updated in rows:
+            found[int(part)] = PartRecord(
+                destination, "", unit.organization_id, unit.kind, unit.commit_seq, unit.interval_start, int(part),
+                status, int(events), int(delivered), int(dead), channel=channel,
+                ack_ids=json.loads(ack_ids) if ack_ids else [], attempts=int(attempts),
+                possible_duplicates=int(dups), checksum=checksum, delivered_ids=json.loads(ids) if ids else [],
+                updated_at=naive_utc(updated) if updated else None,
+            )  # fmt: skip
+        return found
+
+    # -- writing ---------------------------------------------------------------------------------------------
+
+    def write(self, parts: list[PartRecord] = (), dead: list[DeadLetter] = (), done: list[Done] = ()) -> None:
+        """Commit these rows; return once they are committed. Calls from several threads meanwhile are committed
+        together, in one transaction (group commit)."""
+        for record in parts:
+            record.run_id = self.run_id
+            record.updated_at = utc_now()
+        with self._changed:
+            self._queue.append((list(parts), list(dead), list(done)))
+            self._queued += 1
+            mine = self._queued
+            while self._written < mine:
+                if self._error is not None:
+                    raise RuntimeError("the delivery ledger could not be written") from self._error
+                if not self._flushing:
+                    self._flushing = True
+                    batch, self._queue = self._queue, []
+                    last = self._queued
+                    self._changed.release()
+                    try:
+                        self._commit(batch)
+                    except BaseException as error:
+                        self._changed.acquire()
+                        self._error, self._flushing = error, False
+                        self._changed.notify_all()
+                        raise
+                    self._changed.acquire()
+                    self._written, self._flushing = last, False
+                    self._changed.notify_all()
+                else:
+                    self._changed.wait()
+
+    def _commit(self, batch: list[tuple[list[PartRecord], list[DeadLetter], list[Done]]]) -> None:
+        now = utc_now()
+        part_rows = {tuple(r.row()[:7]): r.row() for parts, _, _ in batch for r in parts}  # the latest per part
+        dead_rows = {(d.destination, d.event_id): d.row(now) for _, dead, _ in batch for d in dead}
+        done_rows = [d.row(self.run_id, now) for _, _, done in batch for d in done]
+        with self.lock, self.warehouse.transaction():
+            self.warehouse.upsert("delivery_part", list(part_rows.values()))
+            self.warehouse.upsert("delivery_dead_letter", list(dead_rows.values()))
+            self.warehouse.upsert("delivery_done", done_rows)
+
+    # -- the claim -------------------------------------------------------------------------------------------
+
+    def claim(self, destination: str) -> None:
+        """Take the destination's claim (free, expired, or already this run's), else ``ClaimHeld``."""
+        self._serialized(lambda: self._take(destination), f"claim of {destination}")
+
+    def renew(self, destination: str) -> None:
+        """Extend this run's claim; ``ClaimHeld`` if it expired and another run took it."""
+        self.claim(destination)
+
+    def release(self, destination: str) -> None:
+        with self.lock:
+            self.warehouse.fetchall("delete_delivery_claim", {"destination": destination, "holder": self.holder})
+
+    def _take(self, destination: str) -> None:
+        now, holder, expires_at = self.warehouse.fetchall("delivery_claim", {"destination": destination})[0]
+        if holder and holder != self.holder and naive_utc(expires_at) > naive_utc(now):
+            raise ClaimHeld(f"{destination} is being delivered by {holder} (its claim runs to {expires_at:%H:%M:%S})")
+        self.warehouse.fetchall("delete_delivery_claim", {"destination": destination, "holder": None})
+        params = {"destination": destination, "holder": self.holder, "seconds": claim_seconds()}
+        self.warehouse.fetchall("insert_delivery_claim", params)
+
+    def _serialized(self, step, what: str) -> None:
+        """``step`` inside a transaction serialized with the load commits (and so with every other claim)."""
+
+        def attempt() -> None:
+            with self.lock, self.warehouse.transaction():
+                self.warehouse.fetchall("serialize_with_commits")
+                step()
+
+        commits.retry_conflicts(attempt, what)
+
+
+def _kinds(kinds: tuple[str, ...]) -> str:
+    return "," + ",".join(kinds) + ","
+
+
+def _unit(row: tuple) -> Unit:
+    commit_seq, organization_id, kind, interval_start, events = row
+    return Unit(int(commit_seq), organization_id, kind, naive_utc(interval_start), int(events))

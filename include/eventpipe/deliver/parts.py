@@ -1,161 +1,121 @@
-"""A destination's parts of an interval, and sending them: one ledger record (``PartResult``) per part.
+"""A unit's parts at one destination: what the destination acknowledges at once, cut from the unit's event stream.
 
-S3 parts are an organization's events of one kind, cut by count and bytes (``eventpipe.deliver.s3``). HEC, Heap
-and GA4 parts are an organization's events of one kind from one landing file, at most ``PUSH_PART_EVENTS`` a part,
-so a part holds the same events on every run; a part that fails part-way keeps the ids it delivered and its retry
-sends only the others.
+- Splunk HEC: at most ``max_batch_events`` App Events and about ``max_batch_bytes`` (one HEC batch), sent on a
+  request channel of the part's own, so that the part's ackIds say whether it landed, whatever became of the run
+  that sent it.
+- Heap: at most 1,000 analytics events (one bulk track request).
+- GA4: one session's analytics events, at most 25 (one Measurement Protocol request carries one ``client_id``).
+- S3: one object of at most ``max_part_events`` events and ``max_part_bytes`` uncompressed bytes, built as the events
+  stream by (``eventpipe.deliver.s3.ObjectBuilder``).
+
+The stream's order never changes (``eventpipe.deliver.events.stream``), so a part holds the same events on every run
+and its number identifies it in the ledger.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-from collections import defaultdict
-from collections.abc import Callable, Iterator
-from datetime import datetime
-from pathlib import PurePosixPath
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
-from eventpipe.deliver.clients import object_store, push_client
+from eventpipe.deliver import ga4, heap, s3
 from eventpipe.deliver.config import Destination
-from eventpipe.deliver.events import UNSENDABLE, Event, IntervalEvents, unsendable_reason
-from eventpipe.deliver.ledger import DELIVERED, FAILED, LedgerEntry, PartResult
-from eventpipe.deliver.transport import DeadLetter, DeliveryError, DeliveryReport, connection_secrets, redact
-from eventpipe.ingest.replay import is_replay_batch
+from eventpipe.deliver.events import UNSENDABLE, Event, unsendable_reason
+from eventpipe.deliver.ledger import Unit
 
-PUSH_PART_EVENTS = 10_000
-GetConnection = Callable[[str], Any]
-Deliver = Callable[[str, IntervalEvents, dict, bool, Callable[[PartResult], None]], None]
+# Bytes a HEC envelope adds to an event's payload (time, host, source, sourcetype, index, fields.event_id): a part
+# stays within one HEC batch; should it not, the client splits it, on the part's channel all the same.
+HEC_ENVELOPE_BYTES = 400
 
 
-@contextlib.contextmanager
-def open_target(destination: Destination, get_connection: GetConnection, secrets: list[str]) -> Iterator[Deliver]:
-    conn = get_connection(destination.connection_id)
-    secrets.extend(connection_secrets(conn))
+@dataclass
+class Part:
+    """One part: its events (HEC, Heap, GA4) or its object (S3), and the events it could not carry."""
+
+    unit: Unit
+    number: int
+    events: list[Event] = field(default_factory=list)
+    body: bytes | None = None  # S3: the gzip object
+    object_events: int = 0  # S3: the events in it
+    first_event_id: str | None = None
+    last_event_id: str | None = None
+    unsendable: list[tuple[str, str]] = field(default_factory=list)  # (event id, reason): dead letters
+
+    @property
+    def size(self) -> int:
+        """Every event of the part: carried, or to be dead-lettered."""
+        return len(self.events) + self.object_events + len(self.unsendable)
+
+    def checksum(self) -> str:
+        if self.body is not None:
+            return hashlib.sha256(self.body).hexdigest()
+        ids = [event.event_id for event in self.events] + [event_id for event_id, _ in self.unsendable]
+        return hashlib.sha256("\n".join(ids).encode()).hexdigest()
+
+
+def cut(destination: Destination, unit: Unit, events: Iterator[Event]) -> Iterator[Part]:
+    """The unit's parts at ``destination``, numbered from 0, as its events stream."""
     if destination.type == "s3":
-        store = object_store(destination, conn)
-
-        def deliver_s3(org, events, state, force, record) -> None:
-            from eventpipe.deliver import s3
-
-            by_kind = {kind: events.of(kind, org) for kind in destination.kinds}
-            results = s3.deliver_organization(
-                store, destination, org, events.interval_start, by_kind, state, force=force, on_result=record
-            )
-            failed = [r for r in results if r.status != DELIVERED]
-            if failed:
-                raise DeliveryError(f"{len(failed)} S3 PUT(s) failed, the first {failed[0].target}: {failed[0].error}")
-
-        yield deliver_s3
+        yield from _objects(destination, unit, events)
         return
-    client = push_client(destination, conn)
-    try:
-
-        def deliver_push(org, events, state, force, record) -> None:
-            for kind in destination.kinds:
-                _push(
-                    destination, client, org, kind, events.interval_start, events.of(kind, org), state, force, record,
-                    secrets,
-                )  # fmt: skip
-
-        yield deliver_push
-    finally:
-        client.close()
-
-
-def push_parts(events: list[Event]) -> list[tuple[str, list[Event]]]:
-    """``(part name, events)``: per landing file, in event id order, at most ``PUSH_PART_EVENTS`` a part.
-
-    Rows a quarantine replay added to a file form parts of their own (named after the replay), so the
-    parts already delivered keep their events and are not sent again.
-    """
-    by_file: dict[tuple[str, str], list[Event]] = defaultdict(list)
+    if destination.type == "splunk_hec":
+        max_events, max_bytes = destination.options["max_batch_events"], destination.options["max_batch_bytes"]
+    elif destination.type == "heap":
+        max_events, max_bytes = heap.MAX_EVENTS, heap.MAX_BATCH_BYTES
+    else:
+        max_events, max_bytes = ga4.MAX_EVENTS, ga4.MAX_REQUEST_BYTES
+    per_session = destination.type == "ga4"
+    part = Part(unit, 0)
+    size = 0
     for event in events:
-        replay = event.batch_id if is_replay_batch(event.batch_id) else ""
-        by_file[(event.source_file, replay)].append(event)
-    parts = []
-    for source_file, replay in sorted(by_file):
-        stem = PurePosixPath(source_file).name + (f"#{replay}" if replay else "")
-        file_events = sorted(by_file[(source_file, replay)], key=lambda e: e.event_id)
-        for number, start in enumerate(range(0, len(file_events), PUSH_PART_EVENTS)):
-            parts.append((f"{stem}#{number:03d}", file_events[start : start + PUSH_PART_EVENTS]))
-    return parts
+        length = len(event.payload) + HEC_ENVELOPE_BYTES
+        boundary = per_session and part.events and part.events[-1].session_id != event.session_id
+        if part.events and (boundary or len(part.events) >= max_events or size + length > max_bytes):
+            yield _closed(part)
+            part, size = Part(unit, part.number + 1), 0
+        part.events.append(event)
+        size += length
+    if part.events:
+        yield _closed(part)
 
 
-def _push(
-    destination: Destination,
-    client: Any,
-    org: str,
-    kind: str,
-    interval_start: datetime,
-    events: list[Event],
-    state: dict[tuple[str, str, str], LedgerEntry],
-    force: bool,
-    record: Callable[[PartResult], None],
-    secrets: list[str],
-) -> None:
-    for part, part_events in push_parts(events):
-        checksum = hashlib.sha256("\n".join(e.event_id for e in part_events).encode()).hexdigest()
-        previous = state.get((org, kind, part))
-        result = PartResult(
-            destination.name, destination.type, org, kind, interval_start, part, _target_name(destination),
-            DELIVERED, len(part_events), 0, checksum,
-        )  # fmt: skip
-        if not force and previous is not None and previous.checksum == checksum and previous.status == DELIVERED:
-            result.skipped, result.delivered = True, len(part_events)
-            record(result)
-            continue
-        done = set(previous.delivered_ids) if previous and not force and previous.checksum == checksum else set()
-        pending = [e for e in part_events if e.event_id not in done]
-        try:
-            report = _send(destination, client, pending)
-        except Exception as exc:  # recorded as a failed part whatever it is, then the organization stops
-            report = getattr(exc, "report", None) or DeliveryReport()
-            report.dead_letter[:0] = getattr(exc, "unsendable", [])
-            _fill(result, report, done)
-            # ops.delivery is a table people read: never a credential in it, however the message came to hold one.
-            result.status, result.error = FAILED, redact(f"{type(exc).__name__}: {exc}", secrets)
-            record(result)
-            raise
-        _fill(result, report, done)
-        record(result)
+def _closed(part: Part) -> Part:
+    part.first_event_id, part.last_event_id = part.events[0].event_id, part.events[-1].event_id
+    return part
 
 
-def _fill(result: PartResult, report: DeliveryReport, done: set[str]) -> None:
-    result.attempts = report.attempts
-    result.possible_duplicates = report.possible_duplicates + report.duplicates_sent
-    result.bytes = report.bytes_sent
-    result.ack_ids = list(report.ack_ids)
-    result.delivered_ids = sorted(done | set(report.delivered_ids))
-    result.delivered = len(result.delivered_ids)
-    result.dead_letters = [(d.event_id, None if d.code is None else str(d.code), d.text) for d in report.dead_letter]
-
-
-def _send(destination: Destination, client: Any, events: list[Event]) -> DeliveryReport:
-    """Send ``events``; one that cannot be parsed or serialised is dead-lettered with its reason, the rest sent."""
-    if not events:
-        return DeliveryReport()
-    if destination.type != "splunk_hec":
-        return client.send(events)  # Heap and GA4 dead-letter what they cannot prepare themselves
-    unsendable: list[DeadLetter] = []
-    objects = []
+def _objects(destination: Destination, unit: Unit, events: Iterator[Event]) -> Iterator[Part]:
+    """S3 objects; an organization id that is not the contract's gets no object: every event is dead-lettered."""
+    if not s3.valid_organization_id(unit.organization_id):
+        reason = f"{s3.INVALID_ORGANIZATION_ID}: the organization id does not match the contract's pattern"
+        part = Part(unit, 0)
+        for event in events:
+            part.unsendable.append((event.event_id, reason))
+            if len(part.unsendable) >= destination.options["max_part_events"]:
+                yield part
+                part = Part(unit, part.number + 1)
+        if part.unsendable:
+            yield part
+        return
+    max_events, max_bytes = destination.options["max_part_events"], destination.options["max_part_bytes"]
+    number, builder, unsendable = 0, s3.ObjectBuilder(), []
     for event in events:
         try:
-            objects.append({"event_id": event.event_id, "time": event.event_time_ms / 1000, "event": event.envelope()})
+            line = event.envelope_json() + b"\n"
         except UNSENDABLE as exc:
-            unsendable.append(DeadLetter(event.event_id, None, unsendable_reason(exc)))
-    try:
-        report = client.send(objects) if objects else DeliveryReport()
-    except Exception as exc:
-        exc.unsendable = unsendable  # the caller records them with the partial report
-        raise
-    report.dead_letter[:0] = unsendable
-    return report
+            unsendable.append((event.event_id, unsendable_reason(exc)))
+            continue
+        if builder.events and (builder.events >= max_events or builder.raw_bytes + len(line) > max_bytes):
+            yield _object(unit, number, builder, unsendable)
+            number, builder, unsendable = number + 1, s3.ObjectBuilder(), []
+        builder.add(event.event_id, line)
+    if builder.events or unsendable:
+        yield _object(unit, number, builder, unsendable)
 
 
-def _target_name(destination: Destination) -> str:
-    return {
-        "splunk_hec": f"hec:{destination.options.get('index') or 'default'}",
-        "heap": f"heap:{destination.options.get('app_id')}",
-        "ga4": f"ga4:{destination.options.get('measurement_id')}",
-    }.get(destination.type, destination.type)
+def _object(unit: Unit, number: int, builder: s3.ObjectBuilder, unsendable: list[tuple[str, str]]) -> Part:
+    body = builder.close() if builder.events else None
+    return Part(
+        unit, number, body=body, object_events=builder.events, first_event_id=builder.first_event_id,
+        last_event_id=builder.last_event_id, unsendable=unsendable,
+    )  # fmt: skip

@@ -1,6 +1,9 @@
 """What a ``redeliver`` run was asked to do, checked against the destinations file before any work, and what it
-would resend (a dry run): per destination, organization and kind, the parts and events, and where a resend makes
-duplicates at the receiver.
+would resend (a dry run): per destination, organization and kind, the units and events, what the destination holds
+already by the ledger, and where a resend makes duplicates at the receiver.
+
+By default a resend sends only what a destination does not have (the parts the ledger does not say delivered): a
+destination that already holds the range receives nothing. ``include_delivered`` sends everything again.
 
 The trigger form cannot offer the destinations as choices without reading the destinations file when the DAG file
 is parsed (no I/O at parse time), so the first task checks the run's parameters against the file and a bad one
@@ -20,12 +23,10 @@ from typing import Any
 from eventpipe.contract import ORGANIZATION_ID
 from eventpipe.deliver import ledger
 from eventpipe.deliver.config import WILDCARD, Destination
-from eventpipe.deliver.events import UNSENDABLE, read_interval
-from eventpipe.deliver.parts import push_parts
 from eventpipe.utc import hour_floor, naive_utc, utc_now
 from eventpipe.warehouse import Warehouse
 
-PARAMS = ("destination", "organization", "start", "end", "dry_run")
+PARAMS = ("destination", "organization", "start", "end", "dry_run", "include_delivered")
 MAX_RANGE = timedelta(days=7)
 DEFAULT_RANGE = timedelta(days=1)
 # What a second copy of an event does at each destination type.
@@ -50,6 +51,7 @@ class RedeliverRequest:
     start: str  # ISO, naive UTC, on the hour
     end: str
     dry_run: bool = True
+    include_delivered: bool = False  # resend what the destinations already have, too
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,9 +99,12 @@ def parse_request(
     dry_run = params.get("dry_run", True)
     if not isinstance(dry_run, bool):
         errors.append(f"dry_run {dry_run!r} must be true or false")
+    include_delivered = params.get("include_delivered", False)
+    if not isinstance(include_delivered, bool):
+        errors.append(f"include_delivered {include_delivered!r} must be true or false")
     if errors:
         raise BadParams("; ".join(errors))
-    return RedeliverRequest(destination, organization, start.isoformat(), end.isoformat(), dry_run)
+    return RedeliverRequest(destination, organization, start.isoformat(), end.isoformat(), dry_run, include_delivered)
 
 
 def _range(start: Any, end: Any, now: datetime, errors: list[str]) -> tuple[datetime, datetime]:
@@ -141,14 +146,24 @@ class PlanRow:
     destination_type: str
     organization: str
     kind: str
-    intervals: int = 0
-    parts: int = 0
+    units: int = 0
+    intervals: set[datetime] = field(default_factory=set)
     events: int = 0
     already_delivered: int = 0  # by the ledger: what the receiver holds already
+    dead_lettered: int = 0
+    include_delivered: bool = False
+
+    @property
+    def to_send(self) -> int:
+        """Events a resend sends: what the destination does not have, or with include_delivered everything."""
+        held = 0 if self.include_delivered else self.already_delivered
+        return max(0, self.events - held - self.dead_lettered)
 
     @property
     def duplicates(self) -> int:
-        return self.already_delivered if self.destination_type in DUPLICATING else 0
+        if not self.include_delivered or self.destination_type not in DUPLICATING:
+            return 0
+        return self.already_delivered
 
 
 @dataclass
@@ -161,8 +176,9 @@ class RedeliveryPlan:
     def totals(self) -> dict[str, int]:
         return {
             "intervals": len(self.intervals),
-            "parts": sum(r.parts for r in self.rows),
-            "events": sum(r.events for r in self.rows),
+            "units": sum(r.units for r in self.rows),
+            "events": sum(r.to_send for r in self.rows),
+            "already_delivered": sum(r.already_delivered for r in self.rows),
             "duplicates": sum(r.duplicates for r in self.rows),
         }
 
@@ -171,12 +187,12 @@ class RedeliveryPlan:
         table (destination, organization, kind); the task log has them all."""
         by_destination: dict[str, dict[str, int]] = {}
         for r in self.rows:
-            entry = by_destination.setdefault(r.destination, {"events": 0, "parts": 0, "duplicates": 0})
-            entry["events"] += r.events
-            entry["parts"] += r.parts
+            entry = by_destination.setdefault(r.destination, {"events": 0, "units": 0, "duplicates": 0})
+            entry["events"] += r.to_send
+            entry["units"] += r.units
             entry["duplicates"] += r.duplicates
         lines = [
-            f"{r.destination} {r.organization} {r.kind}: {r.events} events in {r.parts} parts"
+            f"{r.destination} {r.organization} {r.kind}: {r.to_send} of {r.events} events"
             + (f", {r.duplicates} duplicated" if r.duplicates else "")
             for r in self.rows
         ]
@@ -184,6 +200,7 @@ class RedeliveryPlan:
             lines = [*lines[:SHOWN], f"... {len(lines) - SHOWN} more (the task log lists them all)"]
         return self.totals() | {
             "dry_run": self.request.dry_run,
+            "include_delivered": self.request.include_delivered,
             "range": f"{self.request.start} to {self.request.end}",
             "by_destination": by_destination,
             "would_resend": lines,
@@ -191,65 +208,35 @@ class RedeliveryPlan:
 
 
 def plan_redelivery(warehouse: Warehouse, request: RedeliverRequest, destinations: list[Destination]) -> RedeliveryPlan:
-    """What a resend of ``request`` would send, read from the warehouse and the ledger; nothing is sent or written."""
+    """What a resend of ``request`` would send, read from the ledgers; nothing is sent or written."""
     chosen = [d for d in destinations if d.enabled and request.destination in (WILDCARD, d.name)]
     start, end = request.range
     plan = RedeliveryPlan(request)
     ledger.ensure_tables(warehouse)
-    loaded = warehouse.fetchall("loaded_intervals", {"range_start": start, "range_end": end})
-    plan.intervals = [row[0] for row in loaded]
     rows: dict[tuple[str, str, str], PlanRow] = {}
+    intervals: set[datetime] = set()
     seen: set[str] = set()
-    kinds = {kind for d in chosen for kind in d.kinds}
-    for interval in plan.intervals:
-        events = read_interval(warehouse, interval, kinds)
-        seen.update(events.organizations())
-        for destination in chosen:
-            state = ledger.entries(warehouse, destination.name, interval)
-            for org in events.organizations():
-                if not destination.applies_to(org) or request.organization not in (WILDCARD, org):
-                    continue
-                for kind in destination.kinds:
-                    kind_events = events.of(kind, org)
-                    if not kind_events:
-                        continue
-                    row = rows.setdefault(
-                        (destination.name, org, kind), PlanRow(destination.name, destination.type, org, kind)
-                    )
-                    row.intervals += 1
-                    row.events += len(kind_events)
-                    if destination.type == "s3":
-                        row.parts += _s3_parts(destination, kind_events)
-                        continue
-                    for part, part_events in push_parts(kind_events):
-                        row.parts += 1
-                        row.already_delivered += _already(state.get((org, kind, part)), part_events)
+    for destination in chosen:
+        params = {"destination": destination.name, "kinds": "," + ",".join(destination.kinds) + ",", "range_start":
+                  start, "range_end": end}  # fmt: skip
+        for org, kind, _commit, interval, events, delivered, dead, _done in warehouse.fetchall("delivery_plan", params):
+            seen.add(org)
+            intervals.add(interval)
+            if not destination.applies_to(org) or request.organization not in (WILDCARD, org):
+                continue
+            row = rows.setdefault(
+                (destination.name, org, kind),
+                PlanRow(destination.name, destination.type, org, kind, include_delivered=request.include_delivered),
+            )
+            row.units += 1
+            row.intervals.add(interval)
+            row.events += int(events)
+            row.already_delivered += int(delivered)
+            row.dead_lettered += int(dead)
+    plan.intervals = sorted(intervals)
     plan.rows = sorted(rows.values(), key=lambda r: (r.destination, r.organization, r.kind))
     plan.organizations_in_range = sorted(seen)
     return plan
-
-
-def _already(previous: ledger.LedgerEntry | None, part_events: list) -> int:
-    if previous is None:
-        return 0
-    if previous.status == ledger.DELIVERED:
-        return len(part_events)
-    return len(previous.delivered_ids & {e.event_id for e in part_events})
-
-
-def _s3_parts(destination: Destination, events: list) -> int:
-    """The number of objects ``eventpipe.deliver.s3.cut_parts`` would write (same bounds), without compressing."""
-    max_events, max_bytes = destination.options["max_part_events"], destination.options["max_part_bytes"]
-    parts, count, size = 0, 0, 0
-    for event in sorted(events, key=lambda e: e.event_id):
-        try:
-            length = len(event.envelope_json()) + 1
-        except UNSENDABLE:
-            continue  # dead-lettered, in no part
-        if count and (count >= max_events or size + length > max_bytes):
-            parts, count, size = parts + 1, 0, 0
-        count, size = count + 1, size + length
-    return parts + (1 if count else 0)
 
 
 def check_organization(plan: RedeliveryPlan, destinations: list[Destination]) -> None:
@@ -274,23 +261,30 @@ def format_plan(plan: RedeliveryPlan, destinations: list[Destination]) -> str:
     head = (
         f"{'DRY RUN: nothing sent. ' if request.dry_run else ''}Resend {request.start} to {request.end}"
         f" (UTC, arrival hours), destination {request.destination}, organization {request.organization}:"
-        f" {len(plan.intervals)} loaded interval(s)"
+        f" {len(plan.intervals)} loaded interval(s); "
+        + ("everything again" if request.include_delivered else "only what the destinations do not have")
     )
     if not plan.rows:
         found = ", ".join(plan.organizations_in_range) or "(none)"
         return f"{head}\nNothing to resend. Organizations with events in the range: {found}"
     width = max(len("destination"), *(len(r.destination) for r in plan.rows))
     org_width = max(len("organization"), *(len(r.organization) for r in plan.rows))
-    lines = [head, f"{'destination':<{width}}  {'organization':<{org_width}}  {'kind':<9} {'parts':>6} {'events':>9}"]
-    lines[-1] += f" {'duplicates':>10}"
+    lines = [
+        head,
+        f"{'destination':<{width}}  {'organization':<{org_width}}  {'kind':<9} {'units':>6} {'events':>9}"
+        f" {'has':>9} {'to send':>9} {'duplicates':>10}",
+    ]
     for r in plan.rows:
         lines.append(
-            f"{r.destination:<{width}}  {r.organization:<{org_width}}  {r.kind:<9} {r.parts:>6,} {r.events:>9,}"
-            f" {r.duplicates:>10,}"
+            f"{r.destination:<{width}}  {r.organization:<{org_width}}  {r.kind:<9} {r.units:>6,} {r.events:>9,}"
+            f" {r.already_delivered:>9,} {r.to_send:>9,} {r.duplicates:>10,}"
         )
     totals = plan.totals()
     label = f"{'total':<{width + org_width + 13}}"
-    lines.append(f"{label} {totals['parts']:>6,} {totals['events']:>9,} {totals['duplicates']:>10,}")
+    lines.append(
+        f"{label} {totals['units']:>6,} {'':>9} {totals['already_delivered']:>9,} {totals['events']:>9,}"
+        f" {totals['duplicates']:>10,}"
+    )
     types = {d.name: d.type for d in destinations}
     lines.append("At the receivers:")
     for name in sorted({r.destination for r in plan.rows}):

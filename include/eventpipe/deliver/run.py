@@ -1,77 +1,98 @@
-"""Deliver an interval to every configured destination, or resend a range; record each part in ``ops.delivery``.
+"""Deliver what every destination has not received yet, or resend a range; record each part as it is acknowledged.
 
-Destinations are independent: one that fails (a revoked token, an endpoint down past its retries) is recorded
-and reported, and the others still deliver; ``DeliveryFailed`` is raised only after every destination was tried,
-so the Airflow task fails visibly and its retry resends only what is not delivered yet.
+What a destination takes next is decided by the ledger (``eventpipe.deliver.ledger``): every unit of the kinds it
+takes, for the organizations it is configured for, without a done row for it, in commit order, up to the last
+commit when the run started. Not a time: a load that commits late is delivered by the next run, never skipped.
 
-Organizations are independent too: a failure while delivering one organization's parts is recorded in the ledger
-(the part ``failed``, with its redacted error) and the destination goes on with the next organization; only a
-refused credential (401/403, which no other organization can get past) stops the destination at once. An event
-that cannot be parsed or serialised (JSON nested too deeply, say) is dead-lettered with its reason and the rest of
-its part is sent. Every error and dead-letter reason written to the ledger is redacted of the connection's secrets.
-
-Parts:
-- S3: an organization's events of one kind, cut by count and bytes (``eventpipe.deliver.s3``).
-- HEC, Heap, GA4: an organization's events of one kind from one landing file, at most ``PUSH_PART_EVENTS`` a part
-  (a file's loaded rows never change, so a part holds the same events on every run; rows a quarantine replay
-  adds later form parts of their own, delivered by the next run of the hour). A part that fails
-  part-way keeps the ids it delivered and its retry sends only the others (no duplicates from the retry itself).
+- Destinations are independent: one that fails (a revoked token, an endpoint down past its retries) is recorded and
+  reported, and the others still deliver; ``DeliveryFailed`` is raised only after every destination was tried, so the
+  Airflow task fails visibly and its retry sends only what is not delivered yet.
+- Organizations are independent too: a unit that fails stops that organization's units at that destination for the
+  run (the part is recorded ``failed``, its error redacted) and the next organization goes on; only a refused
+  credential (401/403, which no organization can get past) stops the destination at once.
+- One run at a time delivers to a destination (its claim, ``Ledger.claim``); a run that finds the claim held leaves
+  the destination to the run that holds it and says so.
+- Work is bounded per run (``EVENTPIPE_DELIVERY_MAX_EVENTS`` per destination, default 1,000,000, a unit at least):
+  a backlog flows through over several runs, in bounded memory (``eventpipe.settings.delivery_chunk_events``, and
+  ``max_in_flight`` parts per destination).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import duckdb
-
-from eventpipe.deliver import ledger
-from eventpipe.deliver.config import Destination, load_destinations
-from eventpipe.deliver.events import IntervalEvents, read_interval
-from eventpipe.deliver.ledger import LedgerEntry, PartResult
-from eventpipe.deliver.parts import GetConnection, open_target
-from eventpipe.deliver.transport import (
-    DeliveryAuthError,
-    redact,
-)
+from eventpipe.deliver import s3
+from eventpipe.deliver.config import WILDCARD, Destination, load_destinations
+from eventpipe.deliver.events import stream
+from eventpipe.deliver.ledger import DELIVERED, SENDING, ClaimHeld, Done, Ledger, PartRecord, Unit, claim_seconds
+from eventpipe.deliver.ledger import ensure_tables as ensure_ledger
+from eventpipe.deliver.parts import cut
+from eventpipe.deliver.sending import PartOutcome, Sender
+from eventpipe.deliver.transport import DeliveryAuthError, connection_secrets, redact
 from eventpipe.utc import hour_floor, parse_utc
-from eventpipe.warehouse import Warehouse, as_warehouse
+from eventpipe.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
+DUPLICATING = ("splunk_hec", "ga4")  # keep every copy they are sent
 
 
 class DeliveryFailed(Exception):
     """At least one destination did not deliver everything; the message says which and why (secrets redacted)."""
 
 
+def max_events_per_run() -> int:
+    return int(os.environ.get("EVENTPIPE_DELIVERY_MAX_EVENTS", "1000000"))
+
+
 @dataclass
 class DestinationOutcome:
     destination: Destination
-    parts: list[PartResult] = field(default_factory=list)
+    units: int = 0  # units delivered whole by this run
+    units_left: int = 0  # pending units left for the next run (the run's bound)
+    parts_sent: int = 0
+    parts_skipped: int = 0  # delivered by an earlier run
+    parts_resolved: int = 0  # in doubt after a crash, found delivered
+    delivered: dict[str, int] = field(default_factory=dict)  # events delivered by this run, per kind
+    dead_lettered: int = 0
+    too_old: int = 0
+    possible_duplicates: int = 0
     error: str | None = None
+    held_by: str | None = None  # another run was delivering to it
 
-    @property
-    def delivered(self) -> int:
-        return sum(p.delivered for p in self.parts if p.kind != "manifest")
+    def count(self, outcome: PartOutcome, kind: str) -> None:
+        record = outcome.record
+        if outcome.skipped:
+            self.parts_skipped += 1
+            return
+        self.parts_resolved += outcome.resolved
+        self.parts_sent += not outcome.resolved
+        self.delivered[kind] = self.delivered.get(kind, 0) + record.delivered
+        self.dead_lettered += len(outcome.dead)
+        self.too_old += outcome.too_old
 
     def summary(self) -> str:
-        sent = [p for p in self.parts if not p.skipped]
-        skipped = len(self.parts) - len(sent)
-        dead = sum(p.dead_lettered for p in self.parts)
-        duplicates = sum(p.possible_duplicates for p in self.parts)
+        delivered = sum(self.delivered.values())
         text = (
-            f"{self.destination.name} ({self.destination.type}): {self.delivered:,} events in {len(self.parts)} parts "
-            f"({len(sent)} sent, {skipped} already delivered), {dead} dead-lettered, "
-            f"{duplicates} possibly duplicated by resends"
+            f"{self.destination.name} ({self.destination.type}): {delivered:,} events in {self.parts_sent} parts sent,"
+            f" {self.parts_skipped} already delivered, {self.parts_resolved} resolved after a crash;"
+            f" {self.dead_lettered} dead-lettered ({self.too_old} too old), {self.possible_duplicates} possibly"
+            f" duplicated; {self.units} units done, {self.units_left} left"
         )
+        if self.held_by:
+            text += f"; left to {self.held_by}"
         return text + (f"; FAILED: {self.error}" if self.error else "")
 
 
 @dataclass
 class DeliveryRun:
-    interval_start: datetime
+    through: int  # the last commit the run looked at
     outcomes: list[DestinationOutcome] = field(default_factory=list)
 
     @property
@@ -79,14 +100,13 @@ class DeliveryRun:
         return [o for o in self.outcomes if o.error]
 
     def summary(self) -> str:
-        lines = [f"{self.interval_start:%Y-%m-%dT%H}:00 deliveries"] + [f"  {o.summary()}" for o in self.outcomes]
-        return "\n".join(lines)
+        return "\n".join([f"deliveries through commit {self.through}"] + [f"  {o.summary()}" for o in self.outcomes])
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "interval_start": f"{self.interval_start:%Y-%m-%dT%H:%M:%S}",
+            "through_commit": self.through,
             "destinations": {
-                o.destination.name: {"delivered": o.delivered, "parts": len(o.parts), "error": o.error}
+                o.destination.name: {"delivered": o.delivered, "parts_sent": o.parts_sent, "error": o.error}
                 for o in self.outcomes
             },
         }
@@ -98,136 +118,227 @@ def airflow_connection(conn_id: str) -> Any:
     return BaseHook.get_connection(conn_id)
 
 
-def deliver_interval(
-    target: Warehouse | duckdb.DuckDBPyConnection,
-    interval_start: datetime,
+def deliver_pending(
+    warehouse: Warehouse,
     *,
     destinations: list[Destination] | None = None,
-    get_connection: GetConnection = airflow_connection,
+    get_connection=airflow_connection,
     run_id: str | None = None,
-    force: bool = False,
-    destination_name: str | None = None,
-    organization_id: str | None = None,
+    destination_name: str = WILDCARD,
+    organization_id: str = WILDCARD,
+    max_events: int | None = None,
 ) -> DeliveryRun:
-    """Deliver one interval. ``force`` resends parts the ledger says are delivered (the ``redeliver`` DAG)."""
-    interval_start = hour_floor(interval_start)
-    con = as_warehouse(target)
-    ledger.ensure_tables(con)
-    destinations = [d for d in (destinations if destinations is not None else load_destinations()) if d.enabled]
-    if destination_name and destination_name != "*":
-        destinations = [d for d in destinations if d.name == destination_name]
-        if not destinations:
-            raise ValueError(f"no enabled destination named {destination_name!r}")
-    run = DeliveryRun(interval_start)
-    kinds = {kind for d in destinations for kind in d.kinds}
-    events = read_interval(con, interval_start, kinds) if kinds else IntervalEvents(interval_start, {})
-    for destination in destinations:
-        outcome = DestinationOutcome(destination)
-        run.outcomes.append(outcome)
-        organizations = [
-            org for org in events.organizations() if destination.applies_to(org) and organization_id in (None, "*", org)
+    """Send every destination what it has not received, up to the last commit now (at most ``max_events`` a
+    destination)."""
+    ledger = Ledger(warehouse, run_id)
+    ensure_ledger(warehouse)
+    run = DeliveryRun(ledger.last_commit())
+    for destination in _chosen(destinations, destination_name):
+        units = [
+            unit
+            for unit in ledger.pending(destination.name, destination.kinds, run.through)
+            if destination.applies_to(unit.organization_id) and organization_id in (WILDCARD, unit.organization_id)
         ]
-        if not organizations:
-            continue
-        secrets: list[str] = []
-        pending: list[tuple[PartResult, LedgerEntry | None]] = []
-        try:
-            state = ledger.entries(con, destination.name, interval_start)
-
-            def record(result: PartResult, state=state, outcome=outcome, pending=pending, secrets=secrets) -> None:
-                # ops.delivery is a table people read: never a credential in it, whatever the message came from.
-                if result.error:
-                    result.error = redact(result.error, secrets)
-                result.dead_letters = [(i, code, redact(reason, secrets)) for i, code, reason in result.dead_letters]
-                outcome.parts.append(result)
-                if not result.skipped:
-                    pending.append((result, state.get((result.organization_id, result.kind, result.part))))
-
-            failures: list[str] = []
-            with open_target(destination, get_connection, secrets) as deliver:
-                for org in organizations:
-                    try:
-                        deliver(org, events, state, force, record)
-                    except DeliveryAuthError:  # HEC, Heap and GA4 alike
-                        raise
-                    except Exception as exc:  # one organization's failure must not stop the others
-                        failures.append(f"{org}: {redact(f'{type(exc).__name__}: {exc}', secrets)}")
-                        log.error("delivery of %s to %s failed: %s", org, destination.name, failures[-1])
-                    finally:
-                        ledger.record(con, pending, run_id)
-                        pending.clear()
-            if failures:
-                outcome.error = (
-                    f"{len(failures)} of {len(organizations)} organizations failed: "
-                    + "; ".join(failures[:5])
-                    + ("; ..." if len(failures) > 5 else "")
-                )
-        except Exception as exc:  # one destination's failure must not stop the others
-            outcome.error = redact(f"{type(exc).__name__}: {exc}", secrets)
-            log.error("delivery to %s failed: %s", destination.name, outcome.error)
-    for outcome in run.outcomes:  # the task logs them as one table (eventpipe.orchestrate.outcome)
-        log.debug("%s", outcome.summary())
+        run.outcomes.append(_deliver(ledger, destination, units, get_connection, max_events or max_events_per_run()))
     return run
+
+
+def resend(
+    warehouse: Warehouse,
+    start: datetime,
+    end: datetime,
+    *,
+    destinations: list[Destination] | None = None,
+    get_connection=airflow_connection,
+    run_id: str | None = None,
+    destination_name: str = WILDCARD,
+    organization_id: str = WILDCARD,
+    include_delivered: bool = False,
+) -> DeliveryRun:
+    """The units of the arrival hours in ``[start, end)``: what the destinations do not have, or with
+    ``include_delivered`` everything again (HEC and GA4 then get second copies, counted as possible duplicates)."""
+    ledger = Ledger(warehouse, run_id)
+    ensure_ledger(warehouse)
+    run = DeliveryRun(ledger.last_commit())
+    for destination in _chosen(destinations, destination_name):
+        units = [
+            unit
+            for unit in ledger.in_range(destination.kinds, hour_floor(start), end)
+            if destination.applies_to(unit.organization_id) and organization_id in (WILDCARD, unit.organization_id)
+        ]
+        outcome = _deliver(ledger, destination, units, get_connection, None, again=include_delivered)
+        run.outcomes.append(outcome)
+    return run
+
+
+def _chosen(destinations: list[Destination] | None, name: str) -> list[Destination]:
+    chosen = [d for d in (destinations if destinations is not None else load_destinations()) if d.enabled]
+    if name != WILDCARD:
+        chosen = [d for d in chosen if d.name == name]
+        if not chosen:
+            raise ValueError(f"no enabled destination named {name!r}")
+    return chosen
+
+
+def _deliver(
+    ledger: Ledger,
+    destination: Destination,
+    units: list[Unit],
+    get_connection,
+    max_events: int | None,
+    again: bool = False,
+) -> DestinationOutcome:
+    outcome = DestinationOutcome(destination)
+    if max_events is not None:
+        taken, events = [], 0
+        for unit in units:
+            if taken and events + unit.events > max_events:
+                break
+            taken.append(unit)
+            events += unit.events
+        outcome.units_left, units = len(units) - len(taken), taken
+    if not units:
+        return outcome
+    secrets: list[str] = []
+    try:
+        conn = get_connection(destination.connection_id)
+        secrets.extend(connection_secrets(conn))
+        ledger.claim(destination.name)
+    except ClaimHeld as held:
+        outcome.held_by = str(held)
+        log.warning("%s", held)
+        return outcome
+    except Exception as exc:  # a missing Connection, say: this destination only
+        outcome.error = redact(f"{type(exc).__name__}: {exc}", secrets)
+        return outcome
+    sender = Sender(destination, conn, ledger, secrets)
+    failures: list[str] = []
+    failed_orgs: set[str] = set()
+    renewed = time.monotonic()
+    try:
+        with ThreadPoolExecutor(destination.max_in_flight, thread_name_prefix=f"deliver-{destination.name}") as pool:
+            for unit in units:
+                if unit.organization_id in failed_orgs:
+                    continue
+                if time.monotonic() - renewed > claim_seconds() / 4:
+                    ledger.renew(destination.name)
+                    renewed = time.monotonic()
+                try:
+                    _unit(ledger, sender, pool, unit, outcome, again)
+                except DeliveryAuthError:
+                    raise
+                except Exception as exc:  # one organization's failure must not stop the others
+                    failed_orgs.add(unit.organization_id)
+                    failures.append(f"{unit.label()}: {redact(f'{type(exc).__name__}: {exc}', secrets)}")
+                    log.error("delivery to %s failed: %s", destination.name, failures[-1])
+        if failures:
+            outcome.error = (
+                f"{len(failed_orgs)} organization(s) failed: " + "; ".join(failures[:5])
+                + ("; ..." if len(failures) > 5 else "")
+            )  # fmt: skip
+    except Exception as exc:  # one destination's failure must not stop the others
+        outcome.error = redact(f"{type(exc).__name__}: {exc}", secrets)
+        log.error("delivery to %s failed: %s", destination.name, outcome.error)
+    finally:
+        sender.close()
+        ledger.release(destination.name)
+    return outcome
+
+
+def _unit(ledger: Ledger, sender: Sender, pool: ThreadPoolExecutor, unit: Unit, outcome, again: bool) -> None:
+    """Every part of one unit (``max_in_flight`` at once), then the unit's done row (and, for S3, the hour's
+    manifest) once every part is delivered."""
+    destination = sender.destination
+    previous = ledger.unit_parts(destination.name, unit)
+    counted = {number: record.possible_duplicates for number, record in previous.items()}
+    if again:  # a resend of what was delivered: HEC and GA4 keep the second copy
+        for record in previous.values():
+            if record.status == DELIVERED:
+                record.status = "resent"
+                if destination.type in DUPLICATING:
+                    record.possible_duplicates += record.delivered
+    slots = threading.Semaphore(destination.max_in_flight * 2)  # parts cut ahead of the senders: bounded memory
+    futures: list[Future] = []
+    for part in cut(destination, unit, stream(ledger.fetchall, unit)):
+        slots.acquire()
+        future = pool.submit(sender.send, part, previous.get(part.number))
+        future.add_done_callback(lambda _done: slots.release())
+        futures.append(future)
+    results = [future.exception() or future.result() for future in futures]
+    errors = [result for result in results if isinstance(result, BaseException)]
+    parts = [result for result in results if isinstance(result, PartOutcome)]
+    for part_outcome in parts:
+        outcome.count(part_outcome, unit.kind)
+        if not part_outcome.skipped:
+            record = part_outcome.record
+            outcome.possible_duplicates += record.possible_duplicates - counted.get(record.part, 0)
+    if errors:
+        raise errors[0]
+    records = [p.record for p in parts]
+    if any(record.status != DELIVERED for record in records):
+        raise RuntimeError(f"{sum(r.status != DELIVERED for r in records)} part(s) of {unit.label()} not delivered")
+    done = Done(
+        destination.name, unit, len(records), sum(r.events for r in records), sum(r.delivered for r in records),
+        sum(r.dead_lettered for r in records),
+    )  # fmt: skip
+    ledger.write(done=[done])
+    outcome.units += 1
+    if destination.type == "s3" and any(r.delivered for r in records):
+        _manifest(ledger, sender, unit)
+
+
+def _manifest(ledger: Ledger, sender: Sender, unit: Unit) -> None:
+    """The hour's manifest, rewritten with every object delivered for the organization and hour so far."""
+    destination = sender.destination
+    params = {"destination": destination.name, "organization_id": unit.organization_id}
+    objects = ledger.fetchall("delivery_s3_objects", params | {"interval_start": unit.interval_start})
+    body = s3.manifest(destination, unit.organization_id, unit.interval_start, objects)
+    key = s3.manifest_key(destination, unit.organization_id, unit.interval_start)
+    record = PartRecord(
+        destination.name, destination.type, unit.organization_id, s3.MANIFEST, unit.commit_seq, unit.interval_start,
+        0, SENDING, 0, target=f"s3://{destination.options['bucket']}/{key}", attempts=1, bytes=len(body),
+    )  # fmt: skip
+    sender.store.put(destination.options["bucket"], key, body, content_type="application/json", content_encoding=None)
+    record.status = DELIVERED
+    ledger.write([record])
 
 
 def raise_if_failed(run: DeliveryRun) -> None:
     if run.failed:
         raise DeliveryFailed(
-            f"{len(run.failed)} of {len(run.outcomes)} destinations failed for {run.interval_start:%Y-%m-%dT%H}:00:\n"
+            f"{len(run.failed)} of {len(run.outcomes)} destinations failed (through commit {run.through}):\n"
             + "\n".join(f"  {o.destination.name}: {o.error}" for o in run.failed)
         ) from None
 
 
-def deliver_range(
-    target: Warehouse | duckdb.DuckDBPyConnection,
-    start: datetime,
-    end: datetime,
-    **options: Any,
-) -> list[DeliveryRun]:
-    """Every loaded interval in ``[start, end)`` (from ``ops.loaded_file``), oldest first."""
-    warehouse = as_warehouse(target)
-    ledger.ensure_tables(warehouse)
-    rows = warehouse.fetchall("loaded_intervals", {"range_start": hour_floor(start), "range_end": end})
-    return [deliver_interval(warehouse, interval, **options) for (interval,) in rows]
-
-
-def deliver_hour(
-    interval_start: datetime,
-    *,
-    run_id: str | None = None,
-) -> DeliveryRun:
-    """What the ``deliver`` task calls: deliver one interval from the configured warehouse (failures recorded in the
+def deliver_task(*, run_id: str | None = None) -> DeliveryRun:
+    """What the ``deliver`` task calls: deliver what is pending from the configured warehouse (failures recorded in the
     run, not raised: ``eventpipe.orchestrate.outcome.finish_deliveries`` logs the table, then fails the task)."""
     from eventpipe.warehouse import open_warehouse
 
     with open_warehouse() as target:
-        return deliver_interval(target, interval_start, run_id=run_id)
+        return deliver_pending(target, run_id=run_id)
 
 
 def redeliver_range(
     start: str | datetime,
     end: str | datetime,
     *,
-    destination_name: str = "*",
-    organization_id: str = "*",
+    destination_name: str = WILDCARD,
+    organization_id: str = WILDCARD,
+    include_delivered: bool = False,
     run_id: str | None = None,
-) -> list[DeliveryRun]:
-    """What the ``redeliver`` DAG's resend calls: resend every loaded interval in ``[start, end)`` (parameters
-    checked by ``eventpipe.deliver.redeliver.parse_request`` first)."""
+) -> DeliveryRun:
+    """What the ``redeliver`` DAG's resend calls (parameters checked by ``eventpipe.deliver.redeliver`` first)."""
     from eventpipe.warehouse import open_warehouse
 
     start, end = parse_utc(start), parse_utc(end)
     if end <= start:
         raise ValueError(f"end ({end:%Y-%m-%dT%H:%M}) must be after start ({start:%Y-%m-%dT%H:%M})")
     with open_warehouse() as target:
-        runs = deliver_range(
-            target,
-            start,
-            end,
-            force=True,
-            run_id=run_id,
-            destination_name=destination_name,
-            organization_id=organization_id,
-        )
-    log.info("resent %d intervals in [%s, %s)", len(runs), start, end)
-    return runs
+        run = resend(
+            target, start, end, run_id=run_id, destination_name=destination_name, organization_id=organization_id,
+            include_delivered=include_delivered,
+        )  # fmt: skip
+    log.info("resent [%s, %s): %s", start, end, run.summary())
+    return run

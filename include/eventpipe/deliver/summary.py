@@ -25,7 +25,7 @@ class DeliverySummary:
 
 def summarize(warehouse: Any) -> DeliverySummary | None:
     """None when this warehouse has no delivery ledger (nothing delivered yet)."""
-    exists = warehouse.fetchall("table_exists", {"table_schema": "ops", "table_name": "delivery"})[0][0]
+    exists = warehouse.fetchall("table_exists", {"table_schema": "ops", "table_name": "delivery_part"})[0][0]
     if not exists:
         return None
     # Counts as int: Snowflake's SUM is a NUMBER (Decimal), DuckDB's an integer.

@@ -115,27 +115,32 @@ def reconcile_table(result: Reconciliation) -> str:
 
 
 def delivery_summary(runs: list[DeliveryRun]) -> dict[str, Any]:
-    """Per destination over the runs' intervals: events delivered per kind, parts sent / already delivered,
-    dead letters, possible duplicates and errors."""
+    """Per destination over the runs: events delivered per kind, parts sent / already delivered / found delivered
+    after a crash, dead letters (too old among them), possible duplicates, units done and left, and errors."""
     destinations: dict[str, dict[str, Any]] = {}
     for run in runs:
         for outcome in run.outcomes:
             entry = destinations.setdefault(
                 outcome.destination.name,
                 {"type": outcome.destination.type, "delivered": {}, "parts_sent": 0, "parts_already_delivered": 0,
-                 "dead_lettered": 0, "possible_duplicates": 0, "errors": []},
+                 "parts_resolved": 0, "dead_lettered": 0, "too_old": 0, "possible_duplicates": 0, "units": 0,
+                 "units_left": 0, "errors": [], "held_by": None},
             )  # fmt: skip
-            for part in outcome.parts:
-                if part.kind != "manifest":
-                    entry["delivered"][part.kind] = entry["delivered"].get(part.kind, 0) + part.delivered
-                entry["parts_already_delivered" if part.skipped else "parts_sent"] += 1
-                entry["dead_lettered"] += part.dead_lettered
-                entry["possible_duplicates"] += part.possible_duplicates
+            for kind, events in outcome.delivered.items():
+                entry["delivered"][kind] = entry["delivered"].get(kind, 0) + events
+            entry["parts_sent"] += outcome.parts_sent
+            entry["parts_already_delivered"] += outcome.parts_skipped
+            entry["parts_resolved"] += outcome.parts_resolved
+            entry["dead_lettered"] += outcome.dead_lettered
+            entry["too_old"] += outcome.too_old
+            entry["possible_duplicates"] += outcome.possible_duplicates
+            entry["units"] += outcome.units
+            entry["units_left"] += outcome.units_left
+            entry["held_by"] = entry["held_by"] or outcome.held_by
             if outcome.error:
-                entry["errors"].append(f"{run.interval_start:%Y-%m-%dT%H}:00: {outcome.error}"[:500])
-    intervals = [f"{run.interval_start:%Y-%m-%dT%H}:00" for run in runs]
+                entry["errors"].append(outcome.error[:500])
     return {
-        "intervals": intervals if len(intervals) <= 3 else [intervals[0], "...", intervals[-1]],
+        "through_commit": max((run.through for run in runs), default=0),
         "failed": sum(bool(entry["errors"]) for entry in destinations.values()),
         "destinations": destinations,
     }
@@ -143,27 +148,31 @@ def delivery_summary(runs: list[DeliveryRun]) -> dict[str, Any]:
 
 def delivery_table(runs: list[DeliveryRun]) -> str:
     summary = delivery_summary(runs)
-    span = " - ".join(dict.fromkeys([summary["intervals"][0], summary["intervals"][-1]])) if runs else "no interval"
+    title = f"deliveries through commit {summary['through_commit']}"
     if not summary["destinations"]:
-        return f"deliveries {span}: no destination enabled"
+        return f"{title}: no destination enabled"
     width = max(len("destination"), *(len(name) for name in summary["destinations"]))
     lines = [
-        f"deliveries {span}",
-        f"  {'destination':<{width}}  {'kind':<9} {'events':>9} {'sent':>5} {'skip':>5} {'dead':>5} {'dup?':>5}"
-        "  status",
+        title,
+        f"  {'destination':<{width}}  {'kind':<9} {'events':>9} {'sent':>5} {'skip':>5} {'dead':>5} {'old':>5}"
+        f" {'dup?':>5} {'left':>5}  status",
     ]
     for name, entry in summary["destinations"].items():
-        counts = (entry["parts_sent"], entry["parts_already_delivered"], entry["dead_lettered"])
-        status = "FAILED: " + entry["errors"][0] if entry["errors"] else "ok"
+        if entry["errors"]:
+            status = "FAILED: " + entry["errors"][0]
+        elif entry["held_by"]:
+            status = f"skipped: {entry['held_by']}"
+        else:
+            status = "ok"
+        counts = (
+            f"{entry['parts_sent']:>5} {entry['parts_already_delivered'] + entry['parts_resolved']:>5}"
+            f" {entry['dead_lettered']:>5} {entry['too_old']:>5} {entry['possible_duplicates']:>5}"
+            f" {entry['units_left']:>5}  {status}"
+        )
         kinds = entry["delivered"] or {"-": 0}
         for index, (kind, events) in enumerate(sorted(kinds.items())):
-            parts = (
-                f"{counts[0]:>5} {counts[1]:>5} {counts[2]:>5} {entry['possible_duplicates']:>5}  {status}"
-                if index == 0
-                else ""
-            )
-            lines.append(f"  {name if index == 0 else '':<{width}}  {kind:<9} {events:>9,} {parts}".rstrip())
-    lines.append("  (sent / skip: parts sent now / already delivered; dead: dead-lettered; dup?: possibly duplicated)")
+            label, tail = (name, counts) if index == 0 else ("", "")
+            lines.append(f"  {label:<{width}}  {kind:<9} {events:>9,} {tail}".rstrip())
     return "\n".join(lines)
 
 
@@ -176,7 +185,7 @@ def finish_deliveries(runs: list[DeliveryRun], log: Any) -> dict[str, Any]:
     if failed:
         raise DeliveryFailed(
             "\n".join(
-                f"{run.interval_start:%Y-%m-%dT%H}:00: {len(run.failed)} of {len(run.outcomes)} destinations failed: "
+                f"{len(run.failed)} of {len(run.outcomes)} destinations failed (through commit {run.through}): "
                 + "; ".join(f"{o.destination.name}: {o.error}" for o in run.failed)
                 for run in failed
             )

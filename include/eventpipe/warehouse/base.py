@@ -51,6 +51,10 @@ class Warehouse(Protocol):
     def executemany(self, sql_name: str, rows: list[list[Any]]) -> None:
         """Run the named statement once per row of positional parameters."""
 
+    def upsert(self, table: str, rows: list[list[Any]]) -> None:
+        """Insert ``rows`` into the ops table ``table`` (``delivery_part``, ...), each replacing the row of the same key
+        (``sql/<engine>/upsert_<table>.sql``), inside the caller's transaction if there is one."""
+
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         """Statements in the block commit together where the engine allows it (see each engine)."""
 

@@ -63,6 +63,10 @@ class DuckDBWarehouse:
     def executemany(self, sql_name: str, rows: list[list[Any]]) -> None:
         self.con.executemany(load_sql("duckdb", sql_name), rows)
 
+    def upsert(self, table: str, rows: list[list[Any]]) -> None:
+        if rows:
+            self.executemany(f"upsert_{table}", rows)  # INSERT OR REPLACE on the table's primary key
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         self.con.begin()
@@ -123,6 +127,8 @@ class DuckDBWarehouse:
         return self.con.execute(load_sql("duckdb", "current_commit_seq")).fetchone()[0]
 
     def _record_commit(self, commit_seq, batch_id, kind, totals: commits.CommitTotals, committed_at) -> None:
+        """The commit's units (what the deliveries take) and its own row: last, once its rows and ledger are in."""
+        self.con.execute(load_sql("duckdb", "insert_load_commit_units"), {"commit_seq": commit_seq})
         params = {"commit_seq": commit_seq, "batch_id": batch_id, "commit_kind": kind, "committed_at": committed_at}
         self.con.execute(load_sql("duckdb", "insert_load_commit"), params | asdict(totals))
 

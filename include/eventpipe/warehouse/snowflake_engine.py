@@ -87,6 +87,17 @@ class SnowflakeWarehouse:
         with self.conn.cursor() as cursor:
             cursor.executemany(load_sql("snowflake", sql_name), rows)
 
+    def upsert(self, table: str, rows: list[list[Any]]) -> None:
+        """Delete the rows' keys (the leading columns ``delete_<table>.sql`` binds), then insert the rows: no MERGE,
+        which the emulator cannot run inside a transaction, and Snowflake enforces no primary key."""
+        if not rows:
+            return
+        delete = load_sql("snowflake", f"delete_{table}")
+        key_columns = delete.count("%s")
+        with self.conn.cursor() as cursor:
+            cursor.executemany(delete, [row[:key_columns] for row in rows])
+            cursor.executemany(load_sql("snowflake", f"upsert_{table}"), rows)
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """The block's statements commit together (DML only: Snowflake commits before any DDL)."""
@@ -258,6 +269,8 @@ class SnowflakeWarehouse:
 
     @staticmethod
     def _record_commit(cursor, commit_seq, batch_id, kind, totals: commits.CommitTotals, committed_at) -> None:
+        """The commit's units (what the deliveries take) and its own row: last, once its rows and ledger are in."""
+        cursor.execute(load_sql("snowflake", "insert_load_commit_units"), {"commit_seq": commit_seq})
         params = {"commit_seq": commit_seq, "batch_id": batch_id, "commit_kind": kind, "committed_at": committed_at}
         cursor.execute(load_sql("snowflake", "insert_load_commit"), params | asdict(totals))
 

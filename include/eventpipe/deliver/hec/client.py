@@ -177,21 +177,43 @@ class HecClient:
     def close(self) -> None:
         self._connection.close()
 
-    def send(self, events: Iterable[Mapping[str, Any]]) -> DeliveryReport:
+    def send(
+        self,
+        events: Iterable[Mapping[str, Any]],
+        *,
+        channel: str | None = None,
+        on_accepted: Callable[[list[int]], None] | None = None,
+    ) -> DeliveryReport:
         """Deliver ``{"event_id": str, "time": epoch seconds, "event": dict}`` items; see the module docstring.
 
         An item may also carry ``host``, ``source``, ``sourcetype``, ``index`` (overriding the client's) and
         ``fields`` (indexed fields; ``event_id`` is always added). Raises ``DeliveryError`` subclasses with ``.report``.
+
+        ``channel``: send on this channel for this call alone (a delivery part's own: its ackIds are the part's, so
+        they answer for it after a crash); ``on_accepted(ack_ids)`` is called each time the endpoint accepts a batch,
+        with every ackId the call has been given so far, before its acknowledgement is awaited.
         """
-        delivery = Delivery(self)
+        saved = (self.channel, self.own_channel, self.last_ack_id)
+        if channel is not None:
+            self.channel, self.own_channel, self.last_ack_id = channel, False, None
+        delivery = Delivery(self, on_accepted)
         try:
             delivery.run(events)
         except DeliveryError as exc:
             exc.report = delivery.close()
             raise
+        finally:
+            if channel is not None:
+                self.channel, self.own_channel, self.last_ack_id = saved
         report = delivery.close()
         log.info("HEC delivery to %s: %s", self.url, report.summary())
         return report
+
+    def query_acks(self, channel: str, ack_ids: list[int]) -> dict[int, bool]:
+        """Whether each of ``ack_ids`` is acknowledged on ``channel`` (one ``/ack`` question, retried on transient
+        failures). An ackId the endpoint reported true once is forgotten: asked again, it answers false."""
+        answer = Delivery(self).query(channel, ack_ids)
+        return {int(key): value is True for key, value in answer.items() if str(key).isdigit()}
 
     # -- building batches -------------------------------------------------------------------------------
 

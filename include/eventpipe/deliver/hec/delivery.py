@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -66,8 +66,9 @@ class Response:
 class Delivery:
     """The state of one ``send``: the work queue, unanswered requests, batches awaiting their ack."""
 
-    def __init__(self, client: HecClient) -> None:
+    def __init__(self, client: HecClient, on_accepted: Callable[[list[int]], None] | None = None) -> None:
         self.client = client
+        self.on_accepted = on_accepted
         self.report = DeliveryReport()
         self.queue: deque[Batch] = deque()
         self.unanswered: list[tuple[Batch, str]] = []  # (batch, cause) of requests since the last ackId, in order
@@ -284,6 +285,8 @@ class Delivery:
         batch.ack_ids.add(ack)
         self.pending[ack] = (batch, self.client.clock())
         self.report.ack_ids.append(ack[1])
+        if self.on_accepted is not None:
+            self.on_accepted(list(self.report.ack_ids))
 
     def _delivered(self, batch: Batch) -> None:
         batch.state = "done"
@@ -332,7 +335,7 @@ class Delivery:
             by_channel.setdefault(channel, []).append(ack_id)
         for channel, ack_ids in by_channel.items():
             for start in range(0, len(ack_ids), ACK_QUERY_MAX_IDS):
-                for key, done in self._query(channel, ack_ids[start : start + ACK_QUERY_MAX_IDS]).items():
+                for key, done in self.query(channel, ack_ids[start : start + ACK_QUERY_MAX_IDS]).items():
                     entry = self.pending.get((channel, int(key))) if done is True and str(key).isdigit() else None
                     if entry is not None:
                         self._delivered(entry[0])
@@ -356,7 +359,7 @@ class Delivery:
                 batch.state = "queued"
                 self.queue.append(batch)
 
-    def _query(self, channel: str, ack_ids: list[int]) -> dict[str, Any]:
+    def query(self, channel: str, ack_ids: list[int]) -> dict[str, Any]:
         """One ``/ack`` question, retried on transient failures (asking twice is harmless)."""
         client = self.client
         body = json.dumps({"acks": ack_ids}).encode()

@@ -1,5 +1,6 @@
--- The Audit events of one arrival-hour interval, as the deliveries read them: the raw rows of the landing
--- files ledgered for that interval (stable across re-runs). Parameter: $interval_start.
+-- One chunk of a unit's Audit events, as the deliveries read them (see delivery_session_events.sql: the same order
+-- and chunks; Audit events have no session). Parameters: $commit_seq, $organization_id, $interval_start,
+-- $after_session, $after_event, $chunk.
 select
     audit_event.organization_id,
     audit_event.event_id,
@@ -17,5 +18,11 @@ select
 from raw.audit_event
 inner join ops.loaded_file
     on audit_event._source_file = loaded_file.source_file
-where loaded_file.interval_start = cast($interval_start as timestamp without time zone)
-order by audit_event.organization_id, audit_event.event_id;
+where
+    audit_event._commit_seq = $commit_seq
+    and audit_event.organization_id = $organization_id
+    and loaded_file.interval_start = cast($interval_start as timestamp without time zone)
+    and $after_session = ''
+    and audit_event.event_id > $after_event
+order by audit_event.event_id
+limit $chunk;

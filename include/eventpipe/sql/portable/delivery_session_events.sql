@@ -1,6 +1,8 @@
--- The App Events (kind Session) of one arrival-hour interval, as the deliveries read them: the raw rows of
--- the landing files ledgered for that interval. A file's rows never change once loaded, so this set is stable
--- across re-runs. Parameter: $interval_start.
+-- One chunk of a unit's Session events (or only its analytics events, $analytics_only), as the deliveries read them:
+-- in (session, event id) order after the previous chunk's last row ($after_session, $after_event; '' and '' for the
+-- first chunk), at most $chunk rows. A commit's rows never change, so the order and the parts cut from it are the
+-- same on every run. Parameters: $commit_seq, $organization_id, $interval_start, $analytics_only, $after_session,
+-- $after_event, $chunk.
 select
     session_event.organization_id,
     session_event.event_id,
@@ -18,5 +20,14 @@ select
 from raw.session_event
 inner join ops.loaded_file
     on session_event._source_file = loaded_file.source_file
-where loaded_file.interval_start = cast($interval_start as timestamp without time zone)
-order by session_event.organization_id, session_event.event_id;
+where
+    session_event._commit_seq = $commit_seq
+    and session_event.organization_id = $organization_id
+    and loaded_file.interval_start = cast($interval_start as timestamp without time zone)
+    and (session_event.event_type = 'analytics_event' or not $analytics_only)
+    and (
+        coalesce(session_event.session_id, '') > $after_session
+        or (coalesce(session_event.session_id, '') = $after_session and session_event.event_id > $after_event)
+    )
+order by coalesce(session_event.session_id, ''), session_event.event_id
+limit $chunk;

@@ -287,6 +287,17 @@ create table if not exists ops.load_commit (
     committed_at timestamp_ntz not null  -- the loader's clock: information only
 );
 
+-- What each load commit holds, per organization, kind and arrival hour: what the deliveries take next (a unit of
+-- delivery is one row here; eventpipe.deliver.units). Written in the commit's own transaction. kind: Session, Audit,
+-- Platform, and analytics (the Session events of type analytics_event, counted in Session too).
+create table if not exists ops.load_commit_unit (
+    commit_seq number not null,
+    organization_id varchar not null,
+    kind varchar not null,
+    interval_start timestamp_ntz not null,
+    events number not null
+);
+
 -- Warehouses created before the commit sequence: their rows count as commit 0, absorbed by any first build.
 alter table raw.session_event add column if not exists _commit_seq number default 0;
 alter table raw.audit_event add column if not exists _commit_seq number default 0;
