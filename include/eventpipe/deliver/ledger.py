@@ -8,8 +8,12 @@
   and when it is answered (``delivered`` or ``failed``). A run that dies leaves at most the parts it had in flight in
   ``sending`` / ``accepted``: they are *in doubt*, and the next run resolves them (``eventpipe.deliver.sending``).
 - A **claim** (``ops.delivery_claim``): one run at a time delivers to a destination, so two runs never send the same
-  part. It is taken and renewed in a transaction serialized with the load commits, and expires by the warehouse's
-  clock (``EVENTPIPE_DELIVERY_CLAIM_SECONDS``, default 600), never by a worker's.
+  part. It is taken and renewed in a transaction serialized with the load commits, renewed by a thread of the run
+  every quarter of its life, and expires by the warehouse's clock (``EVENTPIPE_DELIVERY_CLAIM_SECONDS``, default
+  120), never by a worker's: a run that dies (SIGKILL, a lost worker) holds it two minutes at most, and a run on the
+  same host takes it at once when the holder's process is gone. (A holder that stalls longer than that without
+  renewing, and then resumes, could send the part it had in flight while another run sends it too: it stops at its
+  next renewal. The parts of the run that took over are sent once.)
 
 Every write is one transaction, idempotent by key on both engines (``Warehouse.upsert``); writes from the sending
 threads are grouped into one transaction while another is in progress (``Ledger.write``), and a caller returns only
@@ -140,11 +144,27 @@ class ClaimHeld(RuntimeError):
 
 
 def claim_seconds() -> int:
-    return int(os.environ.get("EVENTPIPE_DELIVERY_CLAIM_SECONDS", "600"))
+    return int(os.environ.get("EVENTPIPE_DELIVERY_CLAIM_SECONDS", "120"))
+
+
+def holder_is_gone(holder: str) -> bool:
+    """Whether ``holder`` (host:pid:token) is a process of this host that no longer runs."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def ensure_tables(warehouse: Warehouse) -> None:
-    warehouse.execute_script("create_delivery_tables")
+    """Create the ledger's tables if missing (two runs doing it at once: the second retries on the conflict)."""
+    commits.retry_conflicts(lambda: warehouse.execute_script("create_delivery_tables"), "creating the ledger")
 
 
 class Ledger:
@@ -254,7 +274,8 @@ class Ledger:
 
     def _take(self, destination: str) -> None:
         now, holder, expires_at = self.warehouse.fetchall("delivery_claim", {"destination": destination})[0]
-        if holder and holder != self.holder and naive_utc(expires_at) > naive_utc(now):
+        live = holder and holder != self.holder and naive_utc(expires_at) > naive_utc(now)
+        if live and not holder_is_gone(holder):
             raise ClaimHeld(f"{destination} is being delivered by {holder} (its claim runs to {expires_at:%H:%M:%S})")
         self.warehouse.fetchall("delete_delivery_claim", {"destination": destination, "holder": None})
         params = {"destination": destination, "holder": self.holder, "seconds": claim_seconds()}

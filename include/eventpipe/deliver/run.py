@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -214,15 +213,13 @@ def _deliver(
     sender = Sender(destination, conn, ledger, secrets)
     failures: list[str] = []
     failed_orgs: set[str] = set()
-    renewed = time.monotonic()
+    renewal = _Renewal(ledger, destination.name)
     try:
         with ThreadPoolExecutor(destination.max_in_flight, thread_name_prefix=f"deliver-{destination.name}") as pool:
             for unit in units:
                 if unit.organization_id in failed_orgs:
                     continue
-                if time.monotonic() - renewed > claim_seconds() / 4:
-                    ledger.renew(destination.name)
-                    renewed = time.monotonic()
+                renewal.check()
                 try:
                     _unit(ledger, sender, pool, unit, outcome, again)
                 except DeliveryAuthError:
@@ -240,9 +237,38 @@ def _deliver(
         outcome.error = redact(f"{type(exc).__name__}: {exc}", secrets)
         log.error("delivery to %s failed: %s", destination.name, outcome.error)
     finally:
+        renewal.stop()
         sender.close()
         ledger.release(destination.name)
     return outcome
+
+
+class _Renewal:
+    """Renews the run's claim on a destination every quarter of its life, from a thread of its own, so that a part
+    awaiting a slow acknowledgement never lets it lapse; ``check`` raises once it was lost."""
+
+    def __init__(self, ledger: Ledger, destination: str) -> None:
+        self.ledger, self.destination = ledger, destination
+        self.lost: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"claim-{destination}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(claim_seconds() / 4):
+            try:
+                self.ledger.renew(self.destination)
+            except Exception as error:  # ClaimHeld, or the warehouse gone: stop sending at the next unit
+                self.lost = error
+                return
+
+    def check(self) -> None:
+        if self.lost is not None:
+            raise RuntimeError(f"the claim on {self.destination} was lost: {self.lost}") from self.lost
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _unit(ledger: Ledger, sender: Sender, pool: ThreadPoolExecutor, unit: Unit, outcome, again: bool) -> None:

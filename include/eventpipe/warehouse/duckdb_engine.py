@@ -31,7 +31,8 @@ def connect(path: Path | str | None = None, memory_limit: str | None = None) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
     configure(con, memory_limit, path.parent / "duckdb_tmp")
-    con.execute(load_sql("duckdb", "create_tables"))
+    # Two connections of one process creating them at once conflict in the catalog: the second retries.
+    commits.retry_conflicts(lambda: con.execute(load_sql("duckdb", "create_tables")), "creating the tables")
     return con
 
 

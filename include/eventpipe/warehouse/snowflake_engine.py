@@ -88,8 +88,9 @@ class SnowflakeWarehouse:
             cursor.executemany(load_sql("snowflake", sql_name), rows)
 
     def upsert(self, table: str, rows: list[list[Any]]) -> None:
-        """Delete the rows' keys (the leading columns ``delete_<table>.sql`` binds), then insert the rows: no MERGE,
-        which the emulator cannot run inside a transaction, and Snowflake enforces no primary key."""
+        """Delete the rows' keys (the rows' leading columns, as many as ``delete_<table>.sql`` binds: each table's key
+        leads its row), then insert the rows: no MERGE, which the emulator cannot run inside a transaction, and
+        Snowflake enforces no primary key."""
         if not rows:
             return
         delete = load_sql("snowflake", f"delete_{table}")

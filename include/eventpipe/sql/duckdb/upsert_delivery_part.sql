@@ -1,5 +1,5 @@
 -- A part's ledger row, the latest state replacing the last. Positional parameters (executemany), in the order of the
--- columns below (eventpipe.deliver.ledger.PART_COLUMNS).
+-- columns below (eventpipe.deliver.ledger.PartRecord, in field order).
 insert or replace into ops.delivery_part (
     destination, destination_type, organization_id, kind, commit_seq, interval_start, part, status, events,
     delivered, dead_lettered, first_event_id, last_event_id, target, channel, ack_ids, bytes, attempts,
