@@ -69,12 +69,6 @@ def test_dedup_against_history_keeps_each_event_once_and_its_first_copy(tmp_path
     assert TOTALS["duplicates within a load"] >= 50 and all(TOTALS[f"invalid:{reason}"] for reason in INVALID)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="loader bug: validate_chunk.sql's eventTime pattern admits a lowercase 'z' and a decimal comma"
-    " ('(Z|z|...)', '[.,]'), ISO-8601 / RFC 3339 forms, but try_cast(... as timestamptz) parses neither, so such a"
-    " line is quarantined invalid_event_time instead of loading (or counting as a duplicate)",
-)
 @pytest.mark.parametrize("resent_time", ["2026-11-27T10:05:00,5Z", "2026-11-27T10:05:00.5z"])
 def test_a_resend_written_with_a_lowercase_z_or_a_decimal_comma_is_a_duplicate(tmp_path, resent_time):
     """The same instant as its first copy (10:05:00.5Z), re-serialised in another ISO-8601 form, an hour later."""

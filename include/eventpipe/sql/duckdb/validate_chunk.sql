@@ -99,7 +99,8 @@ checked as (
                 v[3],
                 -- one regex literal: splitting it would change the SQL, not its layout
                 '[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)'  -- noqa: LT05
-            ) then try_cast(v[3] as timestamptz)::timestamp
+            -- a lowercase z and a decimal comma are ISO-8601 too, and DuckDB's cast reads neither: normalised first
+            ) then try_cast(translate(v[3], 'z,', 'Z.') as timestamptz)::timestamp
         end as parsed_event_time
     from fields
 ),
