@@ -78,7 +78,10 @@ def test_no_cycles_and_pipeline_order(dagbag):
     dbt_tasks = [t for t in dag.tasks if t.task_id.startswith("dbt_marts.")]
     assert dbt_tasks, "the dbt task group rendered no tasks"
     assert {t.task_id for t in load.get_flat_relatives(upstream=False)} >= {t.task_id for t in dbt_tasks}
-    assert reconcile.task_id in {t.task_id for t in dbt_tasks[0].get_flat_relatives(upstream=False)}
+    # Deliveries read raw: they follow the load and reconcile, never a dbt task (a failing test must not hold them).
+    deliver = dag.get_task("deliver")
+    assert reconcile.upstream_task_ids == {"load_raw_events"} and deliver.upstream_task_ids == {"reconcile"}
+    assert not {t.task_id for t in deliver.get_flat_relatives(upstream=True)} & {t.task_id for t in dbt_tasks}
     # check_volume follows the load and nothing waits for it
     check = dag.get_task("check_volume")
     assert check.upstream_task_ids == {"load_raw_events"} and check.downstream_task_ids == set()
