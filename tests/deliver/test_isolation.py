@@ -208,13 +208,19 @@ def test_one_organizations_failure_does_not_stop_the_others_and_still_fails_the_
         ).fetchall()
     )
     assert statuses == {first: ["failed"], second: ["delivered"]}
+    units = dict(
+        con.execute(
+            "SELECT organization_id, count(*) FROM ops.load_commit_unit WHERE kind IN ('Session', 'Audit') GROUP BY 1"
+        ).fetchall()
+    )
+    assert units == {first: 2 * len(HOURS), second: 2 * len(HOURS)}  # Session and Audit of each hour
     done = dict(con.execute("SELECT organization_id, count(*) FROM ops.delivery_done GROUP BY 1").fetchall())
-    assert done == {second: 2 * len(HOURS)}  # Session and Audit of each hour; none of the first organization
+    assert done == {second: units[second]}  # none of the first organization
 
     # The folder is fixed: the next run delivers the first organization's units, and only those.
     (root / "local-bucket" / "exports" / first).unlink()
     retry = deliver_pending(target, destinations=config)
-    assert not retry.failed and retry.outcomes[0].units == 2 * len(HOURS)
+    assert not retry.failed and retry.outcomes[0].units == units[first]
     where = f"organization_id = '{first}'"
     assert {
         json.loads(line)["eventId"]
