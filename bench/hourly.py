@@ -11,8 +11,8 @@ child process:
    sensor task per model, reconcile, deliver), each hour timed.
 2. **parts**: the same hours as plain Python, in order: ``load_interval``, one bare ``dbt build
    --exclude tag:ci_only`` (the hourly selection, a fresh ``dbt`` process, its target dir kept between
-   hours as anyone running it by hand would), ``reconcile_interval`` and ``deliver_hour`` (to the
-   same local receivers), each timed.
+   hours as anyone running it by hand would), ``reconcile_interval`` and ``deliver_task`` (what the
+   ``deliver`` task calls: every load commit not delivered yet, to the same local receivers), each timed.
 
 The first hour of each pays the one-off costs (imports, the Airflow metadata DB and DAG, dbt's first
 full parse) and is printed apart; the comparison is the median of the following hours. Target: an
@@ -59,7 +59,7 @@ def parts_phase(start: datetime, hours: int) -> dict:
     from eventpipe.orchestrate import airflow_env
 
     airflow_env.apply_airflow_environ()  # the deliveries read their Connections from this environment
-    from eventpipe.deliver.run import deliver_hour, raise_if_failed
+    from eventpipe.deliver.run import deliver_task, raise_if_failed
     from eventpipe.devtools.receivers.local import local_receivers
     from eventpipe.ingest.load import load_interval
     from eventpipe.ingest.reconcile import assert_reconciled, reconcile_interval
@@ -87,7 +87,7 @@ def parts_phase(start: datetime, hours: int) -> dict:
                 assert_reconciled(reconcile_interval(target, settings.landing_url(), interval))
             times["reconcile"] = time.perf_counter() - began
             began = time.perf_counter()
-            raise_if_failed(deliver_hour(interval, run_id=run_id))
+            raise_if_failed(deliver_task(run_id=run_id))
             times["deliver"] = time.perf_counter() - began
             per_hour.append(times)
     return {"hours": per_hour}

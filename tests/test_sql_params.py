@@ -133,7 +133,10 @@ def test_names_the_callers_use_still_load():
                  "select_replay_candidates", "reconcile_interval", "hour_volume", "loaded_intervals",
                  "table_exists", "load_totals", "quarantine_by_reason", "quarantined_file_count",
                  "raw_event_counts", "session_summary", "delivery_summary", "delivery_expected",
-                 "delivery_session_events", "delivery_audit_events", "delivery_ledger_interval", "upsert_delivery",
+                 "delivery_session_events", "delivery_audit_events", "delivery_pending_units",
+                 "delivery_units_in_range", "delivery_unit_parts", "delivery_plan", "delivery_s3_objects",
+                 "delivery_claim", "insert_delivery_claim", "delete_delivery_claim", "serialize_with_commits",
+                 "last_commit_seq", "insert_load_commit_units", "upsert_delivery_part", "upsert_delivery_done",
                  "upsert_delivery_dead_letter", "explorer_journeys", "explorer_session_events",
                  "explorer_data_range", "explorer_sessions_per_hour", "explorer_app_quality",
                  "explorer_service_errors"):  # fmt: skip
@@ -153,6 +156,17 @@ PARAMS = {
     "after_line": None,
     "page_lines": 10,
     "page_bytes": 1_000,
+    # the deliveries' (eventpipe.deliver.ledger, eventpipe.deliver.events)
+    "through": 1,
+    "kinds": ",Session,analytics,",
+    "commit_seq": 1,
+    "organization_id": "org-1",
+    "kind": "Session",
+    "after_session": "",
+    "after_event": "",
+    "chunk": 10,
+    "analytics_only": True,
+    "holder": None,
 }
 # The rows _seed writes on each engine.
 # fmt: off
@@ -162,10 +176,15 @@ LOADED_FILE = dict(source_file="landing/a.json.gz", interval_start=HOUR, batch_i
                    loaded=1, duplicates=1, quarantined=1, loaded_at=HOUR, commit_seq=1)
 UNREADABLE_FILE = dict(source_file="landing/b.json.gz", interval_start=HOUR, reason="truncated_file",
                        detail="100% cut", file_bytes=5, file_version="v1", batch_id="b1", quarantined_at=HOUR)
-PART = ["s3-main", "s3", "org-1", "Session", HOUR, "part-0", "key", "delivered", 2, 2, 0, 100, 1, 0, None, "abc",
-        None, None, "r", HOUR]
-FAILED_PART = [*PART[:5], "part-1", "key", "failed", 1, 0, 0, 0, 2, 1, None, "def", '["e-1"]', "50% lost", "r", HOUR]
-DEAD_LETTER = ["s3-main", "e-9", "org-1", "Session", HOUR, "part-1", None, "invalid", HOUR]
+# ops.delivery_part, in eventpipe.deliver.ledger.PartRecord's order
+PART = ["s3-main", "s3", "org-1", "Session", 1, HOUR, 0, "delivered", 2, 2, 0, "e-1", "e-2", "s3://b/key-0", None,
+        None, 100, 1, 0, "abc", None, None, "r", HOUR]
+FAILED_PART = [*PART[:6], 1, "failed", 1, 0, 0, "e-3", "e-3", "s3://b/key-1", None, None, 0, 2, 1, "def", '["e-1"]',
+               "50% lost", "r", HOUR]
+DONE = ["s3-main", "org-1", "analytics", 1, HOUR, 1, 1, 1, 0, "r", HOUR]
+DEAD_LETTER = ["s3-main", "e-9", "org-1", "Session", HOUR, "1", None, "invalid", HOUR, 1]
+SESSION_EVENT = ["e-1", "org-1", HOUR + timedelta(minutes=5), "analytics_event", "s-1", "landing/a.json.gz", 1, "b1",
+                 HOUR, 1]
 QUARANTINED_LINE = [b"{not json", "invalid_json", "not parseable as JSON", "landing/a.json.gz", 3, "b1", HOUR, None, 1]
 SESSIONS = [(True, 5.0), (True, None), (False, 3.0), (None, None)]  # marts.fct_sessions: is_closed, csat_score
 # fmt: on
@@ -180,9 +199,20 @@ def _seed(warehouse, con) -> None:
         execute(load_sql(warehouse.engine, "insert_quarantined_file"), UNREADABLE_FILE)
         warehouse.record_batch(BATCH)
         warehouse.execute_script("create_delivery_tables")
-        warehouse.executemany("upsert_delivery", [PART, FAILED_PART])
-        warehouse.executemany("upsert_delivery_dead_letter", [DEAD_LETTER])
         marker = "?" if warehouse.engine == "duckdb" else "%s"
+        payload = "cast('{}' as json)" if warehouse.engine == "duckdb" else "parse_json('{}')"
+        execute(
+            "insert into raw.session_event (event_id, organization_id, event_time, event_type, session_id,"
+            " _source_file, _line_number, _batch_id, _loaded_at, _commit_seq, payload)"
+            f" select {', '.join([marker] * len(SESSION_EVENT))}, {payload}",
+            SESSION_EVENT,
+        )
+        execute(load_sql(warehouse.engine, "insert_load_commit_units"), {"commit_seq": 1})  # as the load commit does
+        with warehouse.transaction():  # as eventpipe.deliver.ledger writes them
+            warehouse.upsert("delivery_part", [PART, FAILED_PART])
+            warehouse.upsert("delivery_part", [PART])  # the same key again: replaced, not added
+            warehouse.upsert("delivery_done", [DONE])
+            warehouse.upsert("delivery_dead_letter", [DEAD_LETTER])
         execute(f"insert into raw.quarantined_event values ({', '.join([marker] * 9)})", QUARANTINED_LINE)
         execute("create schema if not exists marts")
         execute("create table marts.fct_sessions (is_closed boolean, csat_score double)")
@@ -218,11 +248,24 @@ def test_every_portable_query_runs_on_both_engines_with_the_same_answer(tmp_path
     duck.close()
     for engine in answers:  # an UPDATE answers with the rows it changed (Snowflake adds the multi-joined ones)
         assert answers[engine].pop("advance_commit_seq")[0][0] == 1
+        assert answers[engine].pop("serialize_with_commits")[0][0] == 1
     assert answers["duckdb"] == answers["snowflake"]
     got = answers["duckdb"]
     assert got["session_summary"] == [(4, 2, 0.5, 4.0, 2)]  # count(case when ...): NULL is not closed
     assert got["delivery_summary"] == [("s3-main", "s3", "Session", 2, 3.0, 2.0, 0.0, 1, 100.0)]
     assert got["hour_volume"] == [(1, 3.0, 1)] and got["loaded_intervals"] == [(HOUR,)]
-    assert len(got["delivery_ledger_interval"]) == 2 and got["reconcile_interval"]
+    assert got["reconcile_interval"]
+    # the load commit's units (insert_load_commit_units): the one analytics event is a Session and an analytics unit
+    units = [(1, "org-1", "Session", HOUR, 1), (1, "org-1", "analytics", HOUR, 1)]
+    assert got["delivery_units_in_range"] == units
+    assert got["delivery_pending_units"] == units[:1]  # the analytics unit is done at s3-main
+    assert got["delivery_plan"] == [
+        ("org-1", "Session", 1, HOUR, 1, 2.0, 0.0, False), ("org-1", "analytics", 1, HOUR, 1, 0.0, 0.0, True)
+    ]  # fmt: skip
+    assert [row[:5] for row in got["delivery_unit_parts"]] == [(0, "delivered", 2, 2, 0), (1, "failed", 1, 0, 0)]
+    assert got["delivery_s3_objects"] == [("s3://b/key-0", "Session", 2, 100, "abc", "e-1", "e-2")]
+    assert [row[:4] for row in got["delivery_session_events"]] == [("org-1", "e-1", HOUR + timedelta(minutes=5),
+                                                                    "analytics_event")]  # fmt: skip
+    assert got["last_commit_seq"] == [(0,)]  # no ops.load_commit row: the seed wrote none
     assert got["select_replay_candidates"] == [("landing/a.json.gz", HOUR, 3, b"{not json")]
     assert got["current_commit_seq"] == [(1,)]  # advance_commit_seq ran first (the queries run in name order)

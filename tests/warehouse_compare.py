@@ -17,8 +17,12 @@ MARTS = (
     "agg_app_daily",
     "agg_platform_daily",
 )
-# When and by which run a row was loaded: differs between any two runs, on any target.
-RUN_COLUMNS = {"batch_id", "quarantined_at", "loaded_at", "run_id", "updated_at"}
+# When and by which run a row was loaded or delivered: differs between any two runs, on any target (``channel``: the
+# HEC request channel a part was sent on, a new uuid each time).
+RUN_COLUMNS = {
+    *("batch_id", "quarantined_at", "loaded_at", "run_id", "updated_at"),
+    *("completed_at", "recorded_at", "channel"),
+}
 
 
 def _value(item):

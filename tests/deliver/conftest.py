@@ -1,11 +1,18 @@
 """A small loaded warehouse (generated events, loaded by the real loader; no dbt) for the delivery tests, and a
-moto S3 server with a bucket and an ``aws`` Connection to it."""
+moto S3 server with a bucket and an ``aws`` Connection to it.
+
+The arrival hours are recent (the hour before last and the one before it, by the clock when the tests start): GA4
+takes events up to 72 hours old (``too_old_for_destination``), so every destination receives these. The generator
+writes no late events here: its offline sessions are dated up to three days before the first hour, which would put
+some of them on either side of GA4's window depending on the time of day; tests of the window age events
+themselves (``tests/deliver/test_event_age.py``).
+"""
 
 from __future__ import annotations
 
 import json
 import socket
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import duckdb
 import pytest
@@ -14,9 +21,11 @@ from eventpipe import warehouse
 from eventpipe.deliver.config import parse_destinations
 from eventpipe.devtools.generate.landing import generate
 from eventpipe.ingest.load import load_interval
+from eventpipe.utc import hour_floor, utc_now
 
-START = datetime(2026, 11, 27, 6)
-HOURS = (START, START.replace(hour=7))
+START = hour_floor(utc_now()) - timedelta(hours=3)
+HOURS = (START, START + timedelta(hours=1))
+END = START + timedelta(hours=2)  # the end of HOURS (excluded), before the current hour
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +33,10 @@ def loaded_warehouse(tmp_path_factory):
     """Two arrival hours of 2 organizations, loaded; each test copies the file so the tests stay independent."""
     root = tmp_path_factory.mktemp("deliver_source")
     landing = root / "landing"
-    generate(landing=str(landing), start=START, hours=2, orgs=2, sessions_per_hour=5, seed=3, files_per_hour=2)
+    generate(
+        landing=str(landing), start=START, hours=2, orgs=2, sessions_per_hour=5, seed=3, files_per_hour=2,
+        late_fraction=0,
+    )  # fmt: skip
     path = root / "warehouse.duckdb"
     with warehouse.connect(path) as con:
         for hour in HOURS:
@@ -42,6 +54,12 @@ def con(loaded_warehouse, eventpipe_home):
     connection.close()
 
 
+@pytest.fixture
+def target(con):
+    """``con`` as the ``Warehouse`` the deliveries take."""
+    return warehouse.as_warehouse(con)
+
+
 def interval_ids(con: duckdb.DuckDBPyConnection, table: str, interval_start: datetime, where: str = "true") -> set:
     rows = con.execute(
         f"SELECT e.event_id FROM raw.{table} e JOIN ops.loaded_file f ON e._source_file = f.source_file"
@@ -49,6 +67,16 @@ def interval_ids(con: duckdb.DuckDBPyConnection, table: str, interval_start: dat
         [interval_start],
     ).fetchall()
     return {row[0] for row in rows}
+
+
+def loaded_ids(con: duckdb.DuckDBPyConnection, table: str, where: str = "true") -> set:
+    """The event ids of both arrival hours (``interval_ids`` of each)."""
+    return set().union(*(interval_ids(con, table, hour, where) for hour in HOURS))
+
+
+def partition(hour: datetime) -> str:
+    """An arrival hour's folder in an S3 key, and its name's hour stamp: ``dt=YYYY-MM-DD/hour=HH``."""
+    return f"dt={hour:%Y-%m-%d}/hour={hour:%H}"
 
 
 def destinations(**entries) -> list:

@@ -15,13 +15,26 @@ import pytest
 
 from eventpipe.deliver.ga4 import Ga4Client, client_id
 from eventpipe.deliver.heap import heap_event
-from eventpipe.deliver.run import deliver_interval
+from eventpipe.deliver.run import deliver_pending, resend
 from eventpipe.deliver.s3 import LocalStore, UnsafeKeyError
 from eventpipe.devtools.receivers.analytics import Ga4Receiver, HeapReceiver
 from eventpipe.devtools.receivers.hec import HecReceiver
 from eventpipe.devtools.receivers.server import read_ndjson
-from tests.deliver.conftest import BUCKET, HOURS, destinations, free_port, http_conn, interval_ids, objects
-from tests.deliver.test_push import API_SECRET, TOKEN, event, hec_destination
+from tests.deliver.conftest import (
+    BUCKET,
+    END,
+    HOURS,
+    START,
+    destinations,
+    free_port,
+    http_conn,
+    interval_ids,
+    loaded_ids,
+    objects,
+    partition,
+)
+from tests.deliver.test_clients import event
+from tests.deliver.test_push import API_SECRET, TOKEN, hec_destination
 
 HOUR = HOURS[0]
 DEEP = '{"deep":' + "[" * 5000 + "]" * 5000 + "}"  # ~10 KB, valid JSON, deeper than any recursive parser goes
@@ -36,12 +49,24 @@ JSON_COLUMNS = ("payload", "analytics_event_properties")
 
 
 def copy_event(con, source_id: str, new_id: str, **changes: str) -> None:
-    """A copy of a loaded raw row under a new event id, with some columns replaced (text values)."""
+    """A copy of a loaded raw row under a new event id, with some columns replaced (text values), in the load commit
+    of the row it copies; with a unit of its own (``ops.load_commit_unit``) when its organization has none there,
+    as the load commit would have written."""
     columns = {"event_id": new_id, **changes}
     exprs = ", ".join(f"?::{'json' if c in JSON_COLUMNS else 'varchar'} AS {c}" for c in columns)
     con.execute(
         f"INSERT INTO raw.session_event SELECT * REPLACE ({exprs}) FROM raw.session_event WHERE event_id = ?",
         [*columns.values(), source_id],
+    )
+    con.execute(
+        "INSERT INTO ops.load_commit_unit"
+        " SELECT e._commit_seq, e.organization_id, k.kind, f.interval_start, 1"
+        " FROM raw.session_event e JOIN ops.loaded_file f ON e._source_file = f.source_file,"
+        " (VALUES ('Session'), ('analytics')) k(kind)"
+        " WHERE e.event_id = ? AND (k.kind = 'Session' OR e.event_type = 'analytics_event') AND NOT EXISTS ("
+        "  SELECT 1 FROM ops.load_commit_unit u WHERE u.commit_seq = e._commit_seq"
+        "  AND u.organization_id = e.organization_id AND u.kind = k.kind AND u.interval_start = f.interval_start)",
+        [new_id],
     )
 
 
@@ -71,9 +96,11 @@ def s3_events(client, prefix: str = "") -> dict[str, list[dict]]:
     return found
 
 
-def test_a_poison_event_is_dead_lettered_and_everything_else_reaches_every_destination(con, s3, tmp_path, monkeypatch):
-    """One org's part holds a poison App Event and a poison analytics event: S3, HEC, Heap and GA4 each dead-letter
-    those two with a reason and deliver every other event of the interval, of that organization and the next."""
+def test_a_poison_event_is_dead_lettered_and_everything_else_reaches_every_destination(
+    con, target, s3, tmp_path, monkeypatch
+):
+    """One org's unit holds a poison App Event and a poison analytics event: S3, HEC, Heap and GA4 each dead-letter
+    those two with a reason and deliver every other event, of that organization and the next."""
     first, *others = organizations(con)
     assert others  # the poison sits in the first organization: the others come after it
     copy_event(con, first_of(con, first), "zz-poison-app", payload=DEEP)
@@ -97,16 +124,16 @@ def test_a_poison_event_is_dead_lettered_and_everything_else_reaches_every_desti
             heap={"type": "heap", "organizations": ["*"], "connection_id": "test_heap", "app_id": "42"},
             ga4={"type": "ga4", "organizations": ["*"], "connection_id": "test_ga4", "measurement_id": "G-TEST0001"},
         )  # fmt: skip
-        run = deliver_interval(con, HOUR, destinations=config, run_id="poison")
+        run = deliver_pending(target, destinations=config, run_id="poison")
         hec_events = hec.events()
     finally:
         for server in (hec, heap, ga4):
             server.stop()
 
     assert not run.failed, run.summary()  # a dead letter is recorded, not a failure
-    app = interval_ids(con, "session_event", HOUR) - poison
-    audit = interval_ids(con, "audit_event", HOUR)
-    analytics_ids = interval_ids(con, "session_event", HOUR, "event_type = 'analytics_event'") - poison
+    app = loaded_ids(con, "session_event") - poison
+    audit = loaded_ids(con, "audit_event")
+    analytics_ids = loaded_ids(con, "session_event", "event_type = 'analytics_event'") - poison
     assert len(analytics_ids) > 2
 
     delivered = [e for events in s3_events(s3).values() for e in events]
@@ -117,30 +144,44 @@ def test_a_poison_event_is_dead_lettered_and_everything_else_reaches_every_desti
     ga4_ids = [e["params"]["event_id"] for e in read_ndjson(tmp_path / "ga4" / "G-TEST0001.ndjson")]
     assert sorted(ga4_ids) == sorted(analytics_ids)
 
-    # Each destination dead-lettered exactly the poison it was given, with the reason.
+    # Each destination dead-lettered exactly the poison it was given, with the reason, and counted it.
     assert dead_letters(con, "customer_s3").keys() == dead_letters(con, "splunk").keys() == poison
     assert dead_letters(con, "heap").keys() == dead_letters(con, "ga4").keys() == {"zz-poison-analytics"}
     for name in ("customer_s3", "splunk", "heap", "ga4"):
         assert all(reason.startswith("too_deeply_nested") for reason in dead_letters(con, name).values())
-    # The S3 manifest of the poisoned organization counts it, and its part's ledger row adds up.
-    manifest_key = f"exports/{first}/_manifests/dt=2026-11-27/hour=06/{first}-20261127T06.manifest.json"
-    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=manifest_key)["Body"].read())
-    assert manifest["dead_lettered"] == {"Session": 2}  # both poison events are App Events
+    assert [o.dead_lettered for o in run.outcomes] == [2, 2, 1, 1] and [o.too_old for o in run.outcomes] == [0] * 4
+    # The S3 manifest of the poisoned organization lists only what its objects hold, and its parts' ledger rows
+    # add up: every event delivered or dead-lettered.
+    hour = HOURS[0]
+    key = f"exports/{first}/_manifests/{partition(hour)}/{first}-{hour:%Y%m%dT%H}.manifest.json"
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    where = f"organization_id = '{first}'"
+    assert manifest["counts"] == {
+        "Session": len(interval_ids(con, "session_event", hour, where) - poison),
+        "Audit": len(interval_ids(con, "audit_event", hour, where)),
+    }
+    assert manifest["events"] == sum(f["events"] for f in manifest["files"]) == sum(manifest["counts"].values())
     rows = con.execute(
-        "SELECT sum(events), sum(delivered), sum(dead_lettered) FROM ops.delivery"
+        "SELECT sum(events), sum(delivered), sum(dead_lettered) FROM ops.delivery_part"
         " WHERE destination = 'customer_s3' AND kind = 'Session' AND organization_id = ?",
         [first],
     ).fetchone()
     assert rows[0] == rows[1] + rows[2] and rows[2] == 2
 
-    # A re-run sends nothing again and keeps the dead letters.
-    again = deliver_interval(con, HOUR, destinations=config[:1], run_id="poison-again")
-    assert not again.failed and all(p.skipped for p in again.outcomes[0].parts)
+    # A re-run finds nothing pending; a resend of the range skips every part and keeps the dead letters.
+    again = deliver_pending(target, destinations=config[:1], run_id="poison-again")
+    assert not again.failed and again.outcomes[0].parts_sent == again.outcomes[0].units == 0
+    resent = resend(target, START, END, destinations=config[:1], run_id="poison-resend")
+    assert not resent.failed and resent.outcomes[0].parts_sent == 0 and resent.outcomes[0].parts_skipped > 0
+    assert dead_letters(con, "customer_s3").keys() == poison
 
 
-def test_one_organizations_failure_does_not_stop_the_others_and_still_fails_the_task(con, tmp_path, monkeypatch):
-    """The first organization's folder cannot be written (a file sits where it goes): its parts are recorded as
-    failed, the next organization is delivered whole, and the run reports the failure so the task fails."""
+def test_one_organizations_failure_does_not_stop_the_others_and_still_fails_the_task(
+    con, target, tmp_path, monkeypatch
+):
+    """The first organization's folder cannot be written (a file sits where it goes): its first unit's part is
+    recorded as failed and its later units wait for the next run, the next organization is delivered whole, and the
+    run reports the failure so the task fails."""
     first, second = organizations(con)[:2]
     root = tmp_path / "store"
     (root / "local-bucket" / "exports").mkdir(parents=True)
@@ -150,29 +191,48 @@ def test_one_organizations_failure_does_not_stop_the_others_and_still_fails_the_
         local={"type": "s3", "organizations": ["*"], "connection_id": "local_fs", "bucket": "local-bucket",
                "prefix": "exports/{organization_id}"},
     )  # fmt: skip
-    run = deliver_interval(con, HOUR, destinations=config)
+    run = deliver_pending(target, destinations=config)
 
     assert [o.destination.name for o in run.failed] == ["local"] and first in run.failed[0].error
-    assert second not in run.failed[0].error
+    assert second not in run.failed[0].error and "1 organization(s) failed" in run.failed[0].error
     written = {
         json.loads(line)["eventId"]
         for path in (root / "local-bucket" / "exports" / second).rglob("*.json.gz")
         for line in gzip.decompress(path.read_bytes()).splitlines()
     }
     where = f"organization_id = '{second}'"
-    assert written == interval_ids(con, "session_event", HOUR, where) | interval_ids(con, "audit_event", HOUR, where)
+    assert written == loaded_ids(con, "session_event", where) | loaded_ids(con, "audit_event", where)
     statuses = dict(
         con.execute(
-            "SELECT organization_id, list(DISTINCT status ORDER BY status) FROM ops.delivery GROUP BY 1"
+            "SELECT organization_id, list(DISTINCT status ORDER BY status) FROM ops.delivery_part GROUP BY 1"
         ).fetchall()
     )
     assert statuses == {first: ["failed"], second: ["delivered"]}
+    units = dict(
+        con.execute(
+            "SELECT organization_id, count(*) FROM ops.load_commit_unit WHERE kind IN ('Session', 'Audit') GROUP BY 1"
+        ).fetchall()
+    )
+    assert units == {first: 2 * len(HOURS), second: 2 * len(HOURS)}  # Session and Audit of each hour
+    done = dict(con.execute("SELECT organization_id, count(*) FROM ops.delivery_done GROUP BY 1").fetchall())
+    assert done == {second: units[second]}  # none of the first organization
+
+    # The folder is fixed: the next run delivers the first organization's units, and only those.
+    (root / "local-bucket" / "exports" / first).unlink()
+    retry = deliver_pending(target, destinations=config)
+    assert not retry.failed and retry.outcomes[0].units == units[first]
+    where = f"organization_id = '{first}'"
+    assert {
+        json.loads(line)["eventId"]
+        for path in (root / "local-bucket" / "exports" / first).rglob("*.json.gz")
+        for line in gzip.decompress(path.read_bytes()).splitlines()
+    } == loaded_ids(con, "session_event", where) | loaded_ids(con, "audit_event", where)
 
 
 HOSTILE = ("../../escape", "x/../{victim}", "a/b", "..", "org\nname", "")
 
 
-def test_hostile_organization_ids_never_become_paths_in_the_local_store(con, tmp_path, monkeypatch):
+def test_hostile_organization_ids_never_become_paths_in_the_local_store(con, target, tmp_path, monkeypatch):
     first, victim = organizations(con)[:2]
     source = first_of(con, first)
     hostile = [org.format(victim=victim) for org in HOSTILE]
@@ -185,9 +245,10 @@ def test_hostile_organization_ids_never_become_paths_in_the_local_store(con, tmp
         local={"type": "s3", "organizations": ["*"], "connection_id": "local_fs", "bucket": "local-bucket",
                "prefix": "exports/{organization_id}"},
     )  # fmt: skip
-    run = deliver_interval(con, HOUR, destinations=config)
+    run = deliver_pending(target, destinations=config)
 
     assert not run.failed, run.summary()
+    assert run.outcomes[0].dead_lettered == len(hostile)
     assert [p.name for p in root.iterdir()] == ["local-bucket"]  # no second bucket folder
     assert sorted(p.name for p in (root / "local-bucket" / "exports").iterdir()) == sorted([first, victim])
     for org in (first, victim):  # each organization's objects hold its own events only, none of the hostile ones
@@ -198,11 +259,20 @@ def test_hostile_organization_ids_never_become_paths_in_the_local_store(con, tmp
     reasons = dead_letters(con, "local")
     assert set(reasons) == {f"hostile-{n}" for n in range(len(hostile))}
     assert all(reason.startswith("invalid_organization_id") for reason in reasons.values())
-    again = deliver_interval(con, HOUR, destinations=config)  # a re-run: nothing sent, nothing recorded anew
-    assert not again.failed and all(p.skipped for p in again.outcomes[0].parts)
+    # Their units are done (every event dead-lettered): a re-run finds nothing pending, a resend of the range skips
+    # their parts, and nothing is recorded anew.
+    done = con.execute("SELECT count(*) FROM ops.delivery_done WHERE organization_id IN ?", [hostile]).fetchone()
+    assert done == (len(hostile),)
+    ledger = con.execute("SELECT * FROM ops.delivery_part WHERE kind != 'manifest' ORDER BY ALL").fetchall()
+    again = deliver_pending(target, destinations=config)
+    assert not again.failed and again.outcomes[0].parts_sent == again.outcomes[0].units == 0
+    resent = resend(target, START, END, destinations=config)
+    assert not resent.failed and resent.outcomes[0].parts_sent == 0
+    assert con.execute("SELECT * FROM ops.delivery_part WHERE kind != 'manifest' ORDER BY ALL").fetchall() == ledger
+    assert set(dead_letters(con, "local")) == set(reasons)
 
 
-def test_hostile_organization_ids_never_leave_their_prefix_on_s3(con, s3):
+def test_hostile_organization_ids_never_leave_their_prefix_on_s3(con, target, s3):
     first, victim = organizations(con)[:2]
     for number, org in enumerate(HOSTILE):
         copy_event(con, first_of(con, first), f"hostile-{number}", organization_id=org.format(victim=victim))
@@ -210,7 +280,7 @@ def test_hostile_organization_ids_never_leave_their_prefix_on_s3(con, s3):
         customer_s3={"type": "s3", "organizations": ["*"], "connection_id": "customer_aws", "bucket": BUCKET,
                      "prefix": "exports/{organization_id}"},
     )  # fmt: skip
-    run = deliver_interval(con, HOUR, destinations=config)
+    run = deliver_pending(target, destinations=config)
 
     assert not run.failed, run.summary()
     keys = list(objects(s3))
@@ -251,9 +321,9 @@ def test_the_local_store_refuses_a_symlink_out_of_its_bucket(tmp_path):
     assert not any(outside.iterdir())
 
 
-def test_s3_errors_are_redacted_in_the_ledger_and_the_run(con, monkeypatch):
-    """An endpoint URL with a password in it, unreachable: botocore's error echoes the URL. Neither ops.delivery
-    nor the run's error holds the password."""
+def test_s3_errors_are_redacted_in_the_ledger_and_the_run(con, target, monkeypatch):
+    """An endpoint URL with a password in it, unreachable: botocore's error echoes the URL. Neither
+    ops.delivery_part nor the run's error holds the password."""
     secret = "s3cr3t-in-the-url"
     extra = {
         "endpoint_url": f"http://AKIAEXAMPLE:{secret}@127.0.0.1:{free_port()}",
@@ -265,9 +335,9 @@ def test_s3_errors_are_redacted_in_the_ledger_and_the_run(con, monkeypatch):
     config = destinations(
         gone={"type": "s3", "organizations": ["*"], "connection_id": "unreachable_aws", "bucket": "a-bucket"},
     )
-    run = deliver_interval(con, HOUR, destinations=config)
+    run = deliver_pending(target, destinations=config)
 
-    errors = [row[0] for row in con.execute("SELECT error FROM ops.delivery WHERE status = 'failed'").fetchall()]
+    errors = [row[0] for row in con.execute("SELECT error FROM ops.delivery_part WHERE status = 'failed'").fetchall()]
     assert errors and all("Could not connect" in error for error in errors)  # the real error, kept
     assert all(secret not in error and "****" in error for error in errors)
     assert run.failed and secret not in run.failed[0].error

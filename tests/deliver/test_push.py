@@ -1,4 +1,5 @@
-"""HEC, Heap and GA4 deliveries through ``deliver_interval`` and the clients, against real local HTTP receivers.
+"""HEC, Heap and GA4 deliveries through ``deliver_pending`` / ``resend`` and the clients, against real local HTTP
+receivers.
 
 Exactly-once is checked at the receivers, by event id, in the files they wrote; not from the clients' reports.
 """
@@ -13,19 +14,16 @@ from collections import Counter
 
 import pytest
 
-from eventpipe.deliver import ga4 as ga4_module
-from eventpipe.deliver.events import Event
-from eventpipe.deliver.ga4 import Ga4Client, client_id
-from eventpipe.deliver.heap import HeapClient
-from eventpipe.deliver.run import DeliveryFailed, deliver_interval, raise_if_failed
-from eventpipe.deliver.transport import DeliveryAuthError
+from eventpipe.deliver.ga4 import client_id
+from eventpipe.deliver.run import DeliveryFailed, deliver_pending, raise_if_failed, resend
 from eventpipe.devtools.receivers.analytics import Ga4Receiver, HeapReceiver
 from eventpipe.devtools.receivers.hec import Faults, HecReceiver
 from eventpipe.devtools.receivers.server import read_ndjson
-from tests.deliver.conftest import HOURS, destinations, http_conn, interval_ids
+from tests.deliver.conftest import END, HOURS, START, destinations, http_conn, interval_ids, loaded_ids
 
 TOKEN = "7a3c1e55-2b8d-4f0e-9c41-5d6e7f809a1b"
 API_SECRET = "ga4-secret-Zq8xWv3"
+LEDGER_TABLES = ("delivery_part", "delivery_dead_letter", "delivery_done")
 
 
 def hec_destination(**options):
@@ -45,6 +43,16 @@ def hec_ids(receiver: HecReceiver) -> Counter:
     return Counter(event["fields"]["event_id"] for event in receiver.events())
 
 
+def units(con, destination: str) -> int:
+    """The units the destination holds whole by the ledger (``ops.delivery_done``)."""
+    return con.execute("SELECT count(*) FROM ops.delivery_done WHERE destination = ?", [destination]).fetchone()[0]
+
+
+def pending_units(con, kind: str) -> int:
+    """The units of ``kind`` every load commit wrote (``ops.load_commit_unit``)."""
+    return con.execute("SELECT count(*) FROM ops.load_commit_unit WHERE kind = ?", [kind]).fetchone()[0]
+
+
 @pytest.fixture
 def hec(tmp_path, monkeypatch):
     started = []
@@ -60,41 +68,50 @@ def hec(tmp_path, monkeypatch):
         receiver.stop()
 
 
-def test_a_fault_run_ends_with_every_app_event_exactly_once(con, hec):
-    """503s, 500s, connection resets and slow acks: each App Event of both intervals lands once, acked."""
+def test_a_fault_run_ends_with_every_app_event_exactly_once(con, target, hec):
+    """503s, 500s, connection resets and slow acks: each App Event of every pending unit (both hours) lands once,
+    acked, every unit is done, and a second run finds nothing pending and sends nothing."""
     receiver = hec(Faults(seed=3, busy_rate=0.2, error_rate=0.1, drop_connection_rate=0.15, ack_delay_s=0.05))
     config = destinations(splunk=hec_destination(max_retries=15))
-    for hour in HOURS:
-        raise_if_failed(deliver_interval(con, hour, destinations=config, run_id="faults"))
+    run = deliver_pending(target, destinations=config, run_id="faults")
+    raise_if_failed(run)
 
-    expected = interval_ids(con, "session_event", HOURS[0]) | interval_ids(con, "session_event", HOURS[1])
+    expected = loaded_ids(con, "session_event")
     counts = hec_ids(receiver)
     assert set(counts) == expected and set(counts.values()) == {1}
     stats = receiver.stats()
     assert stats.by_status[503] > 0 and stats.by_status[500] > 0 and stats.dropped_before > 0
-    ledger = "SELECT sum(delivered), sum(events), count(*) FILTER (status != 'delivered') FROM ops.delivery"
+    ledger = "SELECT sum(delivered), sum(events), count(*) FILTER (status != 'delivered') FROM ops.delivery_part"
     assert con.execute(ledger).fetchone() == (len(expected), len(expected), 0)
+    outcome = run.outcomes[0]
+    assert outcome.delivered == {"Session": len(expected)} and outcome.units == units(con, "splunk")
+    assert units(con, "splunk") == pending_units(con, "Session") >= 2 * len(HOURS)  # 2 organizations, 2 hours
     # Every HEC object carries the stream envelope and its own time.
     event = receiver.events()[0]
     assert event["index"] == "app_events" and event["sourcetype"] == "eventpipe:app_event"
     assert event["event"]["kind"] == "Session" and event["fields"]["event_id"] == event["event"]["eventId"]
 
+    requests = sum(receiver.stats().by_status.values())
+    again = deliver_pending(target, destinations=config, run_id="again")
+    assert again.outcomes[0].parts_sent == again.outcomes[0].units == 0 and not again.failed
+    assert sum(receiver.stats().by_status.values()) == requests and hec_ids(receiver) == counts
 
-def test_a_burst_of_503_honours_retry_after_and_delivers_once(con, hec):
+
+def test_a_burst_of_503_honours_retry_after_and_delivers_once(con, target, hec):
     faults = Faults(busy_rate=1.0, retry_after_s=1)
     receiver = hec(faults)
     calm = threading.Timer(0.5, faults.update, kwargs={"busy_rate": 0.0})
     calm.start()
-    run = deliver_interval(con, HOURS[0], destinations=destinations(splunk=hec_destination()))
+    run = deliver_pending(target, destinations=destinations(splunk=hec_destination()))
     calm.cancel()
     raise_if_failed(run)
     counts = hec_ids(receiver)
-    assert set(counts) == interval_ids(con, "session_event", HOURS[0]) and set(counts.values()) == {1}
+    assert set(counts) == loaded_ids(con, "session_event") and set(counts.values()) == {1}
     assert receiver.stats().by_status[503] >= 1
 
 
 def test_a_revoked_token_fails_loudly_without_the_token_and_the_others_still_deliver(
-    con, hec, tmp_path, monkeypatch, caplog
+    con, target, hec, tmp_path, monkeypatch, caplog
 ):
     caplog.set_level(logging.DEBUG)
     faults = Faults(revoke_token_after=2)
@@ -108,38 +125,45 @@ def test_a_revoked_token_fails_loudly_without_the_token_and_the_others_still_del
         files={"type": "s3", "organizations": ["*"], "connection_id": "test_fs", "bucket": "local-bucket"},
     )
     try:
-        run = deliver_interval(con, HOURS[0], destinations=config, run_id="revoked")
+        run = deliver_pending(target, destinations=config, run_id="revoked")
         with pytest.raises(DeliveryFailed) as raised:
             raise_if_failed(run)
     finally:
         heap.stop()
 
     error = raised.value
+    assert [o.destination.name for o in run.failed] == ["splunk"]
     assert "HecAuthError" in str(error) and "Splunk ****" in str(error)
     shown = [
         str(error),
         repr(error),
         "".join(traceback.TracebackException.from_exception(error, capture_locals=True).format()),
         caplog.text,
-        json.dumps(con.execute("SELECT * FROM ops.delivery").fetchall(), default=str),
+        *(json.dumps(con.execute(f"SELECT * FROM ops.{table}").fetchall(), default=str) for table in LEDGER_TABLES),
         run.summary(),
     ]
     assert [text for text in shown if TOKEN in text] == []
     # Heap and the bucket delivered everything although Splunk failed.
-    analytics = interval_ids(con, "session_event", HOURS[0], "event_type = 'analytics_event'")
+    analytics = loaded_ids(con, "session_event", "event_type = 'analytics_event'")
     assert {e["idempotency_key"] for e in read_ndjson(tmp_path / "heap" / "42.ndjson")} == analytics
-    assert list((tmp_path / "s3" / "local-bucket").rglob("*.manifest.json"))
+    assert len(list((tmp_path / "s3" / "local-bucket").rglob("*.manifest.json"))) == 2 * len(HOURS)
     sent_before = hec_ids(receiver)
-    assert 0 < len(sent_before) < len(interval_ids(con, "session_event", HOURS[0]))
+    assert 0 < len(sent_before) < len(loaded_ids(con, "session_event"))
+    assert units(con, "splunk") < pending_units(con, "Session")  # the failed units stay pending
 
     # The token works again: the retry sends only what did not land, so nothing is duplicated.
     faults.update(revoke_token_after=None)
-    raise_if_failed(deliver_interval(con, HOURS[0], destinations=config, run_id="retry"))
+    retry = deliver_pending(target, destinations=config, run_id="retry")
+    raise_if_failed(retry)
     counts = hec_ids(receiver)
-    assert set(counts) == interval_ids(con, "session_event", HOURS[0]) and set(counts.values()) == {1}
+    assert set(counts) == loaded_ids(con, "session_event") and set(counts.values()) == {1}
+    assert [o.parts_sent for o in retry.outcomes[1:]] == [0, 0]  # heap and the bucket: nothing pending
+    assert units(con, "splunk") == pending_units(con, "Session")
 
 
-def test_heap_and_ga4_receive_each_analytics_event_of_the_interval_once(con, tmp_path, monkeypatch):
+def test_heap_and_ga4_receive_each_analytics_event_once(con, target, tmp_path, monkeypatch):
+    """GA4 gets one request per session (its client_id), Heap one identity per session, and a re-run sends nothing:
+    what is done is not pending, and a resend of the range skips every part the ledger says delivered."""
     with HeapReceiver(tmp_path / "heap") as heap, Ga4Receiver(tmp_path / "ga4", api_secret=API_SECRET) as ga4:
         monkeypatch.setenv("AIRFLOW_CONN_TEST_HEAP", http_conn(heap.url))
         monkeypatch.setenv("AIRFLOW_CONN_TEST_GA4", http_conn(ga4.url, API_SECRET))
@@ -147,16 +171,24 @@ def test_heap_and_ga4_receive_each_analytics_event_of_the_interval_once(con, tmp
             heap={"type": "heap", "organizations": ["*"], "connection_id": "test_heap", "app_id": "42"},
             ga4={"type": "ga4", "organizations": ["*"], "connection_id": "test_ga4", "measurement_id": "G-TEST0001"},
         )
-        raise_if_failed(deliver_interval(con, HOURS[1], destinations=config))
-        raise_if_failed(deliver_interval(con, HOURS[1], destinations=config))  # re-run: skipped, no duplicates
+        first = deliver_pending(target, destinations=config)
+        raise_if_failed(first)
+        again = deliver_pending(target, destinations=config)  # a re-run: nothing pending
+        raise_if_failed(again)
+        resent = resend(target, START, END, destinations=config)  # what they lack: nothing
+        raise_if_failed(resent)
 
-    expected = interval_ids(con, "session_event", HOURS[1], "event_type = 'analytics_event'")
+    expected = loaded_ids(con, "session_event", "event_type = 'analytics_event'")
     assert len(expected) > 5
     heap_events = read_ndjson(tmp_path / "heap" / "42.ndjson")
     assert sorted(e["idempotency_key"] for e in heap_events) == sorted(expected)
     ga4_events = read_ndjson(tmp_path / "ga4" / "G-TEST0001.ndjson")
     assert sorted(e["params"]["event_id"] for e in ga4_events) == sorted(expected)
     assert not (tmp_path / "ga4" / "invalid.ndjson").exists()
+    assert [o.delivered for o in first.outcomes] == [{"analytics": len(expected)}] * 2
+    assert [o.too_old for o in first.outcomes] == [0, 0]  # recent events: none past GA4's 72 hours
+    assert [(o.parts_sent, o.units) for o in again.outcomes] == [(0, 0), (0, 0)]
+    assert all(o.parts_sent == 0 and o.parts_skipped > 0 for o in resent.outcomes)
     sessions = {
         event_id: (org, session)
         for event_id, org, session in con.execute(
@@ -165,124 +197,21 @@ def test_heap_and_ga4_receive_each_analytics_event_of_the_interval_once(con, tmp
     }  # a session is (organization, session id)
     assert all(e["client_id"] == client_id(*sessions[e["params"]["event_id"]]) for e in ga4_events)
     assert all(e["identity"] == "{}:{}".format(*sessions[e["idempotency_key"]]) for e in heap_events)
+    # GA4's parts: one session's events of one unit each (one client_id a request), at most 25.
+    ga4_parts = con.execute(
+        "SELECT count(*), max(events) FROM ops.delivery_part WHERE destination = 'ga4'"
+    ).fetchone()  # fmt: skip
+    per_session = con.execute(
+        "SELECT sum(ceil(n / 25)) FROM (SELECT count(*) AS n FROM raw.session_event e JOIN ops.loaded_file f"
+        " ON e._source_file = f.source_file WHERE e.event_type = 'analytics_event'"
+        " GROUP BY e._commit_seq, e.organization_id, f.interval_start, e.session_id)"
+    ).fetchone()[0]
+    assert ga4_parts[0] == per_session >= len({sessions[i] for i in expected}) and ga4_parts[1] <= 25
 
 
-# -- the clients' limits ---------------------------------------------------------------------------------------
-
-
-def event(n: int, *, session: str = "s-1", name: str = "Page Navigate", properties: dict | None = None) -> Event:
-    return Event(
-        organization_id="org",
-        event_id=f"evt-{n:05d}",
-        kind="Session",
-        event_type="analytics_event",
-        event_time_iso="2026-11-27T06:00:00.000Z",
-        event_time_ms=1_795_845_600_000 + n,
-        app_id="app",
-        branch_id="b",
-        deploy_id="d",
-        session_id=session,
-        analytics_name=name,
-        analytics_properties=json.dumps(properties if properties is not None else {"Page-Name": "Home"}),
-        payload="{}",
-        source_file="f",
-    )
-
-
-def test_heap_sends_at_most_1000_events_a_request_with_idempotency_keys(tmp_path):
-    events = [event(n, properties={"nested": {"a": [1, 2]}}) for n in range(2_500)]
-    events[7] = event(7, properties={"long": "x" * 3000, "nested": {"a": [1, 2]}})
-    with HeapReceiver(tmp_path) as heap, HeapClient(heap.url, "42") as client:
-        report = client.send(events)
-    received = read_ndjson(tmp_path / "42.ndjson")
-    assert [e["idempotency_key"] for e in received] == [e.event_id for e in events]
-    assert report.delivered == 2_500 and heap.batch_sizes == [1000, 1000, 500] and heap.stats[400] == 0
-    long = [e["properties"]["long"] for e in received if "long" in e["properties"]]
-    assert long == ["x" * 1024]  # cut before sending: Heap refuses longer values
-    assert received[0]["properties"]["nested"] == '{"a":[1,2]}'
-
-
-def test_heap_through_503s_and_resets_delivers_every_event(tmp_path):
-    faults = Faults(seed=1, busy_rate=0.3, drop_connection_rate=0.3)
-    events = [event(n) for n in range(1_000)]
-    with (
-        HeapReceiver(tmp_path, faults=faults) as heap,
-        HeapClient(heap.url, "42", max_batch_events=50, backoff_base_s=0.01) as client,
-    ):
-        report = client.send(events)
-    assert Counter(e["idempotency_key"] for e in read_ndjson(tmp_path / "42.ndjson")) == Counter(
-        e.event_id for e in events
-    )
-    assert report.delivered == 1_000 and report.retries["busy"] > 0 and report.retries["connection"] > 0
-
-
-def test_heap_refused_events_are_isolated_and_dead_lettered(tmp_path):
-    events = [event(n) for n in range(50)]
-    events[17] = event(17, session="")  # no identity: refused before sending
-    with HeapReceiver(tmp_path) as heap, HeapClient(heap.url, "42") as client:
-        report = client.send(events)
-    assert [d.event_id for d in report.dead_letter] == ["evt-00017"]
-    assert len(read_ndjson(tmp_path / "42.ndjson")) == 49
-
-
-def test_ga4_enforces_names_params_values_and_25_events_a_request(tmp_path):
-    properties = {f"prop {i}": "v" * 150 for i in range(30)}
-    events = [event(n, properties=properties) for n in range(60)]
-    events.append(event(60, name="x" * 60))
-    events.append(event(61, name="session_start"))  # reserved by GA4
-    events.append(event(62, name="Form Submitted", session="s-2"))
-    with Ga4Receiver(tmp_path, api_secret=API_SECRET) as ga4, Ga4Client(ga4.url, "G-TEST0001", API_SECRET) as client:
-        report = client.send(events)
-        statuses = dict(ga4.stats)
-    assert [d.event_id for d in report.dead_letter] == ["evt-00061"]
-    received = read_ndjson(tmp_path / "G-TEST0001.ndjson")
-    assert not (tmp_path / "invalid.ndjson").exists()  # the stand-in found nothing over the limits
-    assert len(received) == 62 and report.attempts == 4 and statuses == {204: 4}  # 61 for s-1 in 25s; 1 for s-2
-    by_id = {e["params"]["event_id"]: e for e in received}
-    first = by_id["evt-00000"]
-    assert first["name"] == "Page_Navigate" and first["client_id"] == client_id("org", "s-1")
-    assert len(first["params"]) == 25 and {len(v) for k, v in first["params"].items() if k.startswith("prop")} == {100}
-    assert first["timestamp_micros"] == 1_795_845_600_000 * 1000
-    assert by_id["evt-00060"]["name"] == "x" * 40
-    assert by_id["evt-00062"]["client_id"] == client_id("org", "s-2")
-
-
-def test_ga4_validation_mode_dead_letters_what_debug_collect_reports(tmp_path, monkeypatch):
-    real = ga4_module.ga4_event
-
-    def with_one_bad(e):
-        client_id, payload = real(e)
-        if e.event_id == "evt-00003":
-            payload["params"]["too_long"] = "y" * 101  # slips past the client: the debug endpoint must catch it
-        return client_id, payload
-
-    monkeypatch.setattr(ga4_module, "ga4_event", with_one_bad)
-    with (
-        Ga4Receiver(tmp_path, api_secret=API_SECRET) as ga4,
-        Ga4Client(ga4.url, "G-TEST0001", API_SECRET, validate=True) as client,
-    ):
-        report = client.send([event(n) for n in range(10)])
-    assert [d.event_id for d in report.dead_letter] == ["evt-00003"]
-    assert "VALUE_INVALID" in report.dead_letter[0].text
-    assert sorted(e["params"]["event_id"] for e in read_ndjson(tmp_path / "G-TEST0001.ndjson")) == [
-        f"evt-{n:05d}" for n in range(10) if n != 3
-    ]
-    assert report.attempts == 2  # one debug request, one collect request
-
-
-def test_ga4_wrong_secret_fails_without_showing_it(tmp_path):
-    with (
-        Ga4Receiver(tmp_path, api_secret=API_SECRET) as ga4,
-        Ga4Client(ga4.url, "G-TEST0001", "wrong-Secret-9") as c,
-        pytest.raises(DeliveryAuthError) as raised,
-    ):
-        c.send([event(1)])
-    assert "wrong-Secret-9" not in str(raised.value) and "wrong-Secret-9" not in repr(c)
-
-
-def test_redeliver_resends_only_the_chosen_destination_organization_and_range(con, tmp_path, monkeypatch):
-    from eventpipe.deliver.run import deliver_range
-
+def test_resend_of_one_destination_organization_and_hour_with_include_delivered(con, target, tmp_path, monkeypatch):
+    """``resend`` of one hour, one destination and one organization, ``include_delivered``: exactly those events
+    again at Heap (its receiver writes every copy; Heap keeps one per idempotency_key), nothing anywhere else."""
     with HeapReceiver(tmp_path / "heap") as heap:
         monkeypatch.setenv("AIRFLOW_CONN_TEST_HEAP", http_conn(heap.url))
         monkeypatch.setenv("AIRFLOW_CONN_TEST_FS", json.dumps({"conn_type": "fs", "extra": {"path": str(tmp_path)}}))
@@ -290,69 +219,77 @@ def test_redeliver_resends_only_the_chosen_destination_organization_and_range(co
             heap={"type": "heap", "organizations": ["*"], "connection_id": "test_heap", "app_id": "42"},
             files={"type": "s3", "organizations": ["*"], "connection_id": "test_fs", "bucket": "local-bucket"},
         )
-        for hour in HOURS:
-            raise_if_failed(deliver_interval(con, hour, destinations=config))
+        raise_if_failed(deliver_pending(target, destinations=config))
         org = con.execute("SELECT min(organization_id) FROM raw.session_event").fetchone()[0]
-        runs = deliver_range(
-            con, HOURS[1], HOURS[1].replace(hour=23), destinations=config, force=True,
-            destination_name="heap", organization_id=org,
+        run = resend(
+            target, HOURS[1], END, destinations=config, destination_name="heap", organization_id=org,
+            include_delivered=True,
         )  # fmt: skip
 
-    assert [run.interval_start for run in runs] == [HOURS[1]]
-    assert [o.destination.name for o in runs[0].outcomes] == ["heap"]
-    resent = interval_ids(
+    raise_if_failed(run)
+    assert [o.destination.name for o in run.outcomes] == ["heap"]
+    again = interval_ids(
         con, "session_event", HOURS[1], f"event_type = 'analytics_event' AND organization_id = '{org}'"
     )
     counts = Counter(e["idempotency_key"] for e in read_ndjson(tmp_path / "heap" / "42.ndjson"))
-    assert resent and {i for i, n in counts.items() if n == 2} == resent and set(counts.values()) == {1, 2}
+    assert again and {i for i, n in counts.items() if n == 2} == again and set(counts.values()) == {1, 2}
+    assert run.outcomes[0].delivered == {"analytics": len(again)} and run.outcomes[0].possible_duplicates == 0
     attempts = con.execute(
-        "SELECT interval_start, organization_id, max(attempts) FROM ops.delivery WHERE destination = 'heap'"
+        "SELECT interval_start, organization_id, max(attempts) FROM ops.delivery_part WHERE destination = 'heap'"
         " GROUP BY ALL ORDER BY ALL"
     ).fetchall()
     assert {(hour, o): n for hour, o, n in attempts}[(HOURS[1], org)] == 2
     assert all(n == 1 for hour, o, n in attempts if (hour, o) != (HOURS[1], org))
 
 
-def test_events_hec_refuses_are_dead_lettered_in_the_ledger_and_never_resent(con, tmp_path, monkeypatch):
+def test_events_hec_refuses_are_dead_lettered_in_the_ledger_and_never_resent(con, target, tmp_path, monkeypatch):
     """A token limited to index ``main``, a destination writing to ``app_events``: code 7 for every event. The
-    client splits batches down to single events, records each as a dead letter, and a re-run sends nothing."""
+    client splits batches down to single events, records each as a dead letter; a re-run and a resend of the range
+    send nothing (the parts are delivered: every event accounted for)."""
     receiver = HecReceiver(tokens={TOKEN: {"indexes": ["main"]}}, out_dir=tmp_path / "splunk").start()
     try:
         monkeypatch.setenv("AIRFLOW_CONN_TEST_HEC", http_conn(receiver.url, TOKEN))
         config = destinations(splunk=hec_destination(ack=False))
-        raise_if_failed(deliver_interval(con, HOURS[0], destinations=config))
+        first = deliver_pending(target, destinations=config)
+        raise_if_failed(first)
         requests = sum(receiver.stats().by_status.values())
-        raise_if_failed(deliver_interval(con, HOURS[0], destinations=config))
+        raise_if_failed(deliver_pending(target, destinations=config))
+        resent = resend(target, START, END, destinations=config)
+        raise_if_failed(resent)
         assert sum(receiver.stats().by_status.values()) == requests  # dead letters are not retried
     finally:
         receiver.stop()
-    expected = interval_ids(con, "session_event", HOURS[0])
+    expected = loaded_ids(con, "session_event")
     dead = con.execute("SELECT event_id, code, reason FROM ops.delivery_dead_letter").fetchall()
     assert sorted(row[0] for row in dead) == sorted(expected)
     assert {(row[1], row[2]) for row in dead} == {("7", "Incorrect index")}
-    ledger = con.execute("SELECT sum(delivered), sum(dead_lettered), min(status) FROM ops.delivery").fetchone()
+    ledger = con.execute("SELECT sum(delivered), sum(dead_lettered), min(status) FROM ops.delivery_part").fetchone()
     assert ledger == (0, len(expected), "delivered")  # every event accounted for: none delivered, all dead
+    assert first.outcomes[0].dead_lettered == len(expected) and first.outcomes[0].delivered == {"Session": 0}
+    assert resent.outcomes[0].parts_sent == 0 and resent.outcomes[0].parts_skipped > 0
     assert receiver.events() == []
 
 
-def test_duplicates_a_lost_answer_causes_are_counted_in_the_ledger(con, hec):
+def test_duplicates_a_lost_answer_causes_are_counted_in_the_ledger(con, target, hec):
     """Without acknowledgement, a connection reset after the receiver wrote a batch cannot be told from a lost
     batch: the client resends (else it would lose events). The copies that result are not hidden: the ledger's
-    possible_duplicates equals what the receiver holds twice."""
+    possible_duplicates equals what the receiver holds twice, and so does the run's outcome."""
     receiver = hec(Faults(seed=4, drop_connection_rate=0.2, drop_when="after"), ack=False)
     config = destinations(splunk=hec_destination(ack=False, max_retries=15))
-    raise_if_failed(deliver_interval(con, HOURS[0], destinations=config))
+    run = deliver_pending(target, destinations=config)
+    raise_if_failed(run)
     counts = hec_ids(receiver)
-    assert set(counts) == interval_ids(con, "session_event", HOURS[0])
+    assert set(counts) == loaded_ids(con, "session_event")
     duplicated = sum(n - 1 for n in counts.values())
     assert duplicated > 0 and receiver.stats().dropped_after > 0
-    assert con.execute("SELECT sum(possible_duplicates) FROM ops.delivery").fetchone()[0] == duplicated
+    assert con.execute("SELECT sum(possible_duplicates) FROM ops.delivery_part").fetchone()[0] == duplicated
+    assert run.outcomes[0].possible_duplicates == duplicated
 
 
-def test_events_a_replay_loads_later_are_delivered_once_and_nothing_else_is_resent(con, hec):
-    """Some App Events of an hour were quarantined (simulated: moved from raw to the quarantine, as a
-    validator bug would have), the hour is delivered, the quarantine is replayed, and the hour's deliver
-    runs again: the receiver ends with every event exactly once, the replayed ones in parts of their own."""
+def test_events_a_replay_loads_later_are_delivered_once_and_nothing_else_is_resent(con, target, hec):
+    """Some App Events of an hour were quarantined (simulated: moved from raw to the quarantine, as a validator bug
+    would have), everything pending is delivered, the quarantine is replayed (a load commit of its own), and the
+    next run delivers that commit's units only: the receiver ends with every event exactly once."""
     from eventpipe.ingest import replay
 
     receiver = hec()
@@ -363,7 +300,8 @@ def test_events_a_replay_loads_later_are_delivered_once_and_nothing_else_is_rese
     ).fetchall()]  # fmt: skip
     con.execute(
         "INSERT INTO raw.quarantined_event SELECT payload::varchar::blob, 'unknown_kind', 'simulated bug',"
-        " _source_file, _line_number, _batch_id, _loaded_at, NULL, _commit_seq FROM raw.session_event WHERE event_id IN ?",
+        " _source_file, _line_number, _batch_id, _loaded_at, NULL, _commit_seq FROM raw.session_event"
+        " WHERE event_id IN ?",
         [moved],
     )
     con.execute(
@@ -372,16 +310,21 @@ def test_events_a_replay_loads_later_are_delivered_once_and_nothing_else_is_rese
         [moved],
     )
     con.execute("DELETE FROM raw.session_event WHERE event_id IN ?", [moved])
-    raise_if_failed(deliver_interval(con, HOURS[0], destinations=config, run_id="before"))
+    raise_if_failed(deliver_pending(target, destinations=config, run_id="before"))
     assert not set(moved) & set(hec_ids(receiver))
 
     result = replay.replay_quarantine(con, reason="unknown_kind")
     assert result.loaded == len(moved)  # the generator's own unknown_kind lines stay quarantined
-    raise_if_failed(deliver_interval(con, HOURS[0], destinations=config, run_id="after"))
+    after = deliver_pending(target, destinations=config, run_id="after")
+    raise_if_failed(after)
     counts = hec_ids(receiver)
-    assert set(counts) == interval_ids(con, "session_event", HOURS[0]) and set(counts.values()) == {1}
+    assert set(counts) == loaded_ids(con, "session_event") and set(counts.values()) == {1}
     assert set(moved) <= set(counts)
-    replay_parts = con.execute(
-        "SELECT count(*) FROM ops.delivery WHERE part LIKE ? AND status = 'delivered'", [f"%{result.batch_id}%"]
-    ).fetchone()[0]
-    assert replay_parts >= 1
+    replay_commits = {
+        row[0] for row in con.execute("SELECT commit_seq FROM ops.load_commit WHERE commit_kind = 'replay'").fetchall()
+    }
+    sent = con.execute(
+        "SELECT DISTINCT commit_seq FROM ops.delivery_part WHERE status = 'delivered' AND run_id = 'after'"
+    ).fetchall()
+    assert len(replay_commits) == 1 and {row[0] for row in sent} == replay_commits
+    assert after.outcomes[0].delivered == {"Session": len(moved)}

@@ -5,8 +5,9 @@ Compared row for row (as tests/e2e/test_two_targets.py does): every raw table, t
 the columns that record when or by which run a row was loaded left out. Two things depend, by nature, on which of
 two hours that hold the same event (an at-least-once resend hours later) loaded it first, which concurrent runs
 decide by timing: the ledger's per-file split between "loaded" and "duplicate" (their sum, the file's lines and
-its quarantine are compared row for row), and which hour's delivery part carries the event (compared as the
-multiset of events each destination received and the per-organization totals of ``ops.delivery``).
+its quarantine are compared row for row), and which load commit, so which delivery unit and part, carries the event
+(compared as the multiset of events each destination received and the per-organization totals of
+``ops.delivery_part``).
 """
 
 from __future__ import annotations
@@ -45,11 +46,11 @@ def read_tables(conn) -> dict[str, tuple[list[str], list[tuple]]]:
             "select source_file, interval_start, file_bytes, lines, loaded + duplicates as kept_or_duplicate,"
             " quarantined from ops.loaded_file",
         )
-        tables["ops.delivery (per destination, organization, kind)"] = _rows(
+        tables["ops.delivery_part (per destination, organization, kind)"] = _rows(
             cursor,
             "select destination, organization_id, kind, count(distinct status) as statuses, min(status) as status,"
             " sum(events) as events, sum(delivered) as delivered, sum(dead_lettered) as dead_lettered"
-            " from ops.delivery where kind <> 'manifest' group by destination, organization_id, kind",
+            " from ops.delivery_part where kind <> 'manifest' group by destination, organization_id, kind",
         )
         tables["counts"] = _rows(
             cursor,

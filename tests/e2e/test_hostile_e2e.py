@@ -9,6 +9,9 @@ The poison event is a Session event nested 3,000 levels deep: more than Python's
 The loader now quarantines such lines (``too_deeply_nested``); this run raises the loader's depth cap so the event
 reaches the raw tables, as a row loaded before the cap existed (or under a larger cap) would, and the deliveries
 must then dead-letter it alone.
+
+The hour is recent (two hours before the current one): GA4 takes events up to 72 hours old, so it must receive
+every analytics event but the poison too.
 """
 
 from __future__ import annotations
@@ -17,19 +20,20 @@ import gzip
 import json
 import re
 from collections import Counter
-from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from eventpipe.devtools.generate.landing import generate
+from eventpipe.utc import hour_floor, utc_now
 from tests.e2e.support import eventpipe, ndjson, query
 from tests.tenant_support import colliding_events
 
 pytestmark = pytest.mark.slow
 
-HOUR = datetime(2026, 11, 27, 6)
-PARTITION = "dt=2026-11-27/hour=06"
+HOUR = hour_floor(utc_now()) - timedelta(hours=2)
+PARTITION = f"dt={HOUR:%Y-%m-%d}/hour={HOUR:%H}"
 POISON_ID = "poison-deep-0001"
 CORRUPT_ORG = "org_in_the_corrupt_file"
 HOSTILE_ORG = "../../escape"
@@ -44,7 +48,7 @@ def _session_event(event_id: str, org: str, session: str, event_type: str = "pag
     return {
         "eventId": event_id,
         "organizationId": org,
-        "eventTime": "2026-11-27T06:10:00Z",
+        "eventTime": f"{HOUR:%Y-%m-%dT%H}:10:00Z",
         "kind": "Session",
         "type": event_type,
         "appId": "app-bad-day",
@@ -92,9 +96,9 @@ def bad_day(tmp_path_factory):
         home,
         "run",
         "--start",
-        "2026-11-27T06:00",
+        f"{HOUR:%Y-%m-%dT%H:%M}",
         "--end",
-        "2026-11-27T07:00",
+        f"{HOUR + timedelta(hours=1):%Y-%m-%dT%H:%M}",
         env={"EVENTPIPE_MAX_JSON_DEPTH": "100000"},
     )
     return home, run, sessions
@@ -147,7 +151,7 @@ def test_every_other_event_is_in_the_marts_and_at_every_destination_once(bad_day
 
     s3 = Counter(
         json.loads(line)["eventId"]
-        for path in (home / "s3").glob("eventpipe-deliveries/*/*/Session/dt=2026-11-27/hour=06/*.json.gz")
+        for path in (home / "s3").glob(f"eventpipe-deliveries/*/*/Session/{PARTITION}/*.json.gz")
         for line in gzip.decompress(path.read_bytes()).splitlines()
     )
     splunk = Counter(e["fields"]["event_id"] for e in ndjson((home / "received" / "splunk").glob("*.ndjson")))

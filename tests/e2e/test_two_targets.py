@@ -39,9 +39,18 @@ TABLES = [
     "raw.platform_event",
     "raw.quarantined_event",
     "ops.loaded_file",
-    "ops.delivery",
+    "ops.load_commit_unit",
+    "ops.delivery_part",
+    "ops.delivery_done",
+    "ops.delivery_dead_letter",
     *(f"marts.{mart}" for mart in MARTS),
 ]
+# How a table is read, where not whole: a dead letter's reason says how old the event was when it was refused (GA4
+# takes events up to 72 hours old; these hours are older), which differs between two runs: its code is compared.
+READ = {
+    "ops.delivery_dead_letter": "SELECT * EXCLUDE (reason), split_part(reason, ':', 1) AS reason"
+    " FROM ops.delivery_dead_letter"
+}
 
 
 def eventpipe(home, landing, *args) -> subprocess.CompletedProcess:
@@ -87,7 +96,7 @@ def read_duckdb(home) -> dict:
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         tables = {}
         for table in TABLES:
-            cursor = con.execute(f"SELECT * FROM {table}")
+            cursor = con.execute(READ.get(table, f"SELECT * FROM {table}"))
             tables[table] = normalized([d[0].lower() for d in cursor.description], cursor.fetchall())
         return tables
 
@@ -102,7 +111,7 @@ def read_emulator(home) -> dict:
     with duckdb.connect(str(home / "snowflake" / "ANALYTICS.db"), read_only=True) as con:
         tables = {}
         for table in TABLES:
-            cursor = con.execute(f"SELECT * FROM {table}")
+            cursor = con.execute(READ.get(table, f"SELECT * FROM {table}"))
             tables[table] = normalized([d[0].lower() for d in cursor.description], cursor.fetchall())
         return tables
 
@@ -140,7 +149,7 @@ def test_the_emulator_run_reports_the_same_figures_and_deliveries(homes):
 
     # The same summary on both targets, line for line: files, lines, loaded, duplicates, quarantined by
     # reason, rows per raw table, sessions, completion, CSAT, and per destination the events delivered
-    # (from each warehouse's ops.delivery), the marts' counts and what the local receivers got.
+    # (from each warehouse's ops.delivery_part), the marts' counts and what the local receivers got.
     assert "deliveries" in summary
     assert summary.splitlines() == runs["duckdb"].stdout.splitlines()
     # The emulator's databases persist as files under the run's EVENTPIPE_HOME.
