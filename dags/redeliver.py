@@ -7,9 +7,9 @@ Resend what `event_pipeline`'s **deliver** task sent, for a range of arrival hou
 1. **check_params**: the run's parameters against the destinations file, before any work. A destination or
    organization not in the file, a range that is empty, longer than 7 days or ends in the future fails the
    run at once (no retries), with the allowed values in the message.
-2. **plan**: what would be resent, read from the warehouse and the `ops.delivery` ledger: per destination,
-   organization and kind, the intervals, parts and events, and the **duplicates** a resend makes at the
-   receiver. The table is in the task log; its return value (XCom) sums it up. Nothing is sent or written.
+2. **plan**: what would be resent, read from the warehouse and the `ops.delivery_part` ledger: per destination,
+   organization and kind, the units and events, what the destination holds, and the **duplicates** a resend
+   makes at the receiver. The table is in the task log; its return value (XCom) sums it up. Nothing is sent or written.
 3. **resend**: **skipped unless `dry_run` is unticked**; then the units of the arrival hours in `[start, end)`
    (`ops.load_commit_unit`) go to the chosen destination(s) and organization(s): only what each destination does
    not have by the ledger (`ops.delivery_part`: a destination that holds the range receives nothing), or, with

@@ -15,7 +15,7 @@ from datetime import timedelta
 KINDS = ("Session", "Audit", "Platform")
 RAW_EVENT_TABLES = {"Session": "session_event", "Audit": "audit_event", "Platform": "platform_event"}
 SESSION, AUDIT, PLATFORM = KINDS
-# What a delivery sends (ops.delivery.kind): a kind, or ``analytics``, the Session events Heap and GA4 receive.
+# What a delivery sends (ops.delivery_part.kind): a kind, or ``analytics``, the Session events Heap and GA4 receive.
 ANALYTICS = "analytics"
 # The SQL files of a kind are named by its lower-case form: insert_session_event.sql, merge_audit_event.sql.
 TABLE_KINDS = ("session", "audit", "platform")

@@ -1,14 +1,17 @@
-"""Deliveries: the events of each loaded interval, sent to every destination an organization configured.
+"""Deliveries: every load commit's events, sent once to every destination an organization configured.
 
-- ``config``: the destinations file (``config/destinations.example.yml`` for the local default) and its validation.
-- ``events``: which events an interval holds (raw rows of the landing files ledgered for it) in the stream envelope.
-- ``s3``: gzip NDJSON objects + a manifest per interval, through boto3 / the Amazon provider's S3Hook, or a local
-  directory standing in for a bucket on the embedded default.
+- ``config``: the destinations file (``config/destinations.example.yml`` for the local default), its validation, and
+  each destination's age window and parts in flight.
+- ``ledger``: what each destination has taken: units (``ops.load_commit_unit``: a commit's events of one
+  organization, kind and arrival hour) done (``ops.delivery_done``), parts as acknowledged (``ops.delivery_part``),
+  dead letters, and the claim that lets one run at a time deliver to a destination.
+- ``events``: a unit's events, streamed a chunk at a time, in the stream envelope.
+- ``parts``: a unit cut into what a destination acknowledges at once; ``sending``: one part sent exactly once.
+- ``s3``: gzip NDJSON objects + a manifest per organization and arrival hour, through boto3 / the Amazon provider's
+  S3Hook, or a local directory standing in for a bucket on the embedded default.
 - ``eventpipe.deliver.hec.client``: Splunk HEC (App Events); ``heap`` / ``ga4``: analytics events.
-- ``ledger``: ``ops.delivery``, one row per destination, organization, kind, interval and part.
-- ``run``: deliver an interval (or resend a range) to every configured destination; one failing destination does
-  not stop the others.
-- ``receivers`` / ``local``: stand-ins for Heap and GA4, and the local receivers ``eventpipe run`` starts.
+- ``run``: deliver what is pending (or resend a range) to every configured destination; one failing destination or
+  organization does not stop the others. ``redeliver``: the redeliver DAG's parameters and dry run.
 
 Credentials never appear in a file of this repository: each destination names an Airflow Connection id.
 """

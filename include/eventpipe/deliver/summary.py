@@ -68,7 +68,7 @@ def _lines(path: Path) -> list[str]:
 def render(summary: DeliverySummary | None) -> list[str]:
     if summary is None or not summary.rows:
         return []
-    lines = ["deliveries (ops.delivery)              delivered  dead-letter  not-delivered parts  marts"]
+    lines = ["deliveries (ops.delivery_part)         delivered  dead-letter  not-delivered parts  marts"]
     for destination, _type, kind, _parts, _events, delivered, dead, failed in summary.rows:
         if kind == "manifest":
             continue
