@@ -363,7 +363,8 @@ def test_events_a_replay_loads_later_are_delivered_once_and_nothing_else_is_rese
     ).fetchall()]  # fmt: skip
     con.execute(
         "INSERT INTO raw.quarantined_event SELECT payload::varchar::blob, 'unknown_kind', 'simulated bug',"
-        " _source_file, _line_number, _batch_id, _loaded_at, NULL, _commit_seq FROM raw.session_event WHERE event_id IN ?",
+        " _source_file, _line_number, _batch_id, _loaded_at, NULL, _commit_seq"
+        " FROM raw.session_event WHERE event_id IN ?",
         [moved],
     )
     con.execute(
