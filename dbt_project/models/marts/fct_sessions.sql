@@ -18,7 +18,6 @@
     (events committed since are above the absorbed one). So raw is read from history_floor = the
     least of those (and the first new commit), a constant the engine prunes on (raw is appended in
     commit order): the cost follows how late the new events are, not how much history there is.
-    Rows built before the column existed (null) fall back to no pruning.
 -#}
 
 {%- set last = last_commit_seq() -%}
