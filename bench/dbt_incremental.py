@@ -5,8 +5,9 @@
 1. History: ``--days`` x 24 arrival hours written straight into the raw tables by DuckDB SQL
    (``range()`` x 15 events per session, plus audit and platform events: 1,500 sessions an hour give
    ~16.2M session, ~3.2M audit and ~3.2M platform events, 22.7M in all). The generator would take
-   hours at this volume; the SQL takes a minute. Rows are inserted in ``_loaded_at`` order, as the
-   hourly loader appends them, and 2% of events arrive 1 to ``--max-late-hours`` hours late.
+   hours at this volume; the SQL takes a minute. Each arrival hour is one load commit (``_commit_seq``,
+   with its ``ops.load_commit`` row); rows are inserted in commit order, as the hourly loader appends
+   them, and 2% of events arrive 1 to ``--max-late-hours`` hours late.
 2. ``dbt run`` builds the marts over that history (not timed against anything: it is the set-up).
 3. One new arrival hour: its own sessions plus late events (a ``session_end`` / page view / CSAT for
    2% of the sessions of the last ``--max-late-hours`` hours, and late platform and audit events).
@@ -52,7 +53,7 @@ SESSION_EVENTS_SQL = """
 insert into raw.session_event (
     event_id, organization_id, event_time, event_type, app_id, branch_id, deploy_id, session_id,
     device_class, duration_millis, action_id, action_name, custom_metric_key, custom_metric_field,
-    custom_metric_value, payload, _source_file, _line_number, _batch_id, _loaded_at
+    custom_metric_value, payload, _source_file, _line_number, _batch_id, _loaded_at, _commit_seq
 )
 with events as (
     select
@@ -97,7 +98,8 @@ select
     'bench/hour=' || load_hour,
     k,
     'batch-' || load_hour,
-    timestamp '{base}' + to_hours(load_hour) + interval 5 minute
+    timestamp '{base}' + to_hours(load_hour) + interval 5 minute,
+    load_hour
 from typed
 order by load_hour, s, k
 """
@@ -107,7 +109,7 @@ OTHER_EVENTS_SQL = {
     "audit_event": """
 insert into raw.audit_event (
     event_id, organization_id, event_time, event_type, app_id, user_id, email, payload,
-    _source_file, _line_number, _batch_id, _loaded_at
+    _source_file, _line_number, _batch_id, _loaded_at, _commit_seq
 )
 with events as (
     select
@@ -120,14 +122,15 @@ select
     '{prefix}' || i, 'org-' || i % 20, timestamp '{base}' + to_hours(hour) + to_seconds(i * 31 % 3600),
     ['user_login', 'user_logout', 'app_deployed', 'new_resource'][i % 4 + 1], 'app-' || i % 50,
     'user-' || i % 500, 'user' || i % 500 || '@example.com', json_object('eventId', '{prefix}' || i),
-    'bench/hour=' || load_hour, i, 'batch-' || load_hour, timestamp '{base}' + to_hours(load_hour) + interval 5 minute
+    'bench/hour=' || load_hour, i, 'batch-' || load_hour, timestamp '{base}' + to_hours(load_hour) + interval 5 minute,
+    load_hour
 from events
 order by load_hour, i
 """,
     "platform_event": """
 insert into raw.platform_event (
     event_id, organization_id, event_time, event_type, app_id, service, status, duration_millis,
-    payload, _source_file, _line_number, _batch_id, _loaded_at
+    payload, _source_file, _line_number, _batch_id, _loaded_at, _commit_seq
 )
 with events as (
     select
@@ -141,7 +144,7 @@ select
     'connection_request', 'app-' || i % 50, ['http', 'db', 'queue', 'auth', 'ai'][i % 5 + 1],
     case when i % 23 = 0 then 'error' when i % 97 = 0 then 'timeout' else 'ok' end, i * 17 % 2000,
     json_object('eventId', '{prefix}' || i), 'bench/hour=' || load_hour, i, 'batch-' || load_hour,
-    timestamp '{base}' + to_hours(load_hour) + interval 5 minute
+    timestamp '{base}' + to_hours(load_hour) + interval 5 minute, load_hour
 from events
 order by load_hour, i
 """,
@@ -153,7 +156,7 @@ LATE_SESSION_EVENTS_SQL = """
 insert into raw.session_event (
     event_id, organization_id, event_time, event_type, app_id, branch_id, deploy_id, session_id,
     custom_metric_key, custom_metric_field, custom_metric_value, payload, _source_file, _line_number,
-    _batch_id, _loaded_at
+    _batch_id, _loaded_at, _commit_seq
 )
 select
     'late-' || s || '-' || k, 'org-' || s % 20,
@@ -161,7 +164,7 @@ select
     ['session_end', 'page_view', 'custom_metric'][k + 1], 'app-' || s % 50, 'branch-1', 'deploy-1', 'sess-' || s,
     case when k = 2 then 'CSAT' end, case when k = 2 then 'value' end, case when k = 2 then to_json(1) end,
     json_object('eventId', 'late-' || s || '-' || k), 'bench/hour=' || {new_load_hour}, k,
-    'batch-' || {new_load_hour}, timestamp '{base}' + to_hours({new_load_hour}) + interval 5 minute
+    'batch-' || {new_load_hour}, timestamp '{base}' + to_hours({new_load_hour}) + interval 5 minute, {new_load_hour}
 from range({first_session}, {last_session}) as sessions (s), range(3) as ks (k)
 where s % 50 = 0
 order by s, k
@@ -213,7 +216,7 @@ def create_history(home: Path, sph: int, hours: int, late: int) -> int:
     home.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(home / "warehouse.duckdb")) as con:
         con.execute(load_sql("duckdb", "create_tables"))
-        # Hour by hour blocks keep memory bounded; within each, rows go in _loaded_at order.
+        # Hour by hour blocks keep memory bounded; within each, rows go in commit order (one commit per load hour).
         step = 24
         for first_hour in range(0, hours, step):
             last_hour = min(first_hour + step, hours)
@@ -229,10 +232,11 @@ def create_history(home: Path, sph: int, hours: int, late: int) -> int:
             )
             for table in OTHER_EVENTS_SQL:
                 con.execute(other_events_sql(table, first_hour, last_hour, sph * 3, late, hours))
-        # The loader appends each hour in _loaded_at order; late rows generated above with earlier
-        # blocks land later in load time, so restore that order once, as years of hourly appends have it.
+        # The loader appends each commit after the one before; late rows generated above with earlier
+        # blocks belong to later commits, so restore that order once, as years of hourly appends have it.
         for table in ("session_event", "audit_event", "platform_event"):
-            con.execute(f"create or replace table raw.{table} as select * from raw.{table} order by _loaded_at")
+            con.execute(f"create or replace table raw.{table} as select * from raw.{table} order by _commit_seq")
+        record_commits(con, 1, hours)
         return sum(
             con.execute(f"select count(*) from raw.{table}").fetchone()[0]
             for table in ("session_event", "audit_event", "platform_event")
@@ -277,8 +281,19 @@ def add_new_hour(home: Path, sph: int, hours: int, late: int) -> int:
                     late_copy=True,
                 )
             )
+        record_commits(con, new_load_hour, new_load_hour)
         after = con.execute("select count(*) from raw.session_event").fetchone()[0]
         return after - before
+
+
+def record_commits(con: duckdb.DuckDBPyConnection, first: int, last: int) -> None:
+    """The ops.load_commit rows of load hours ``first`` to ``last``: load hour h is commit h, as the loader numbers
+    its commits (the marts read the last one; ``ops.load_sequence`` is the loader's, not read by dbt)."""
+    con.execute(
+        "insert into ops.load_commit (commit_seq, batch_id, commit_kind, files, lines, loaded, duplicates,"
+        " quarantined, committed_at) select h, 'batch-' || h, 'load', 0, 0, 0, 0, 0,"
+        f" timestamp '{BASE}' + to_hours(h) + interval 5 minute from range({first}, {last} + 1) as t (h)"
+    )
 
 
 def compare(incremental: Path, full: Path) -> dict[str, bool]:

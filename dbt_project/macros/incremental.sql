@@ -1,36 +1,55 @@
 {#-
-    Load watermark of an incremental mart: the greatest raw _loaded_at the mart has already absorbed
-    (stored per row as _loaded_at or _max_loaded_at), minus the eventpipe_watermark_lookback_minutes
-    var. Rows loaded at or after it are "new": a run recomputes every key (event, session, app-day,
-    service-day) they touch, from all of that key's rows, however old their event_time. ">=" rather
-    than ">" re-reads the newest batch once more, which is idempotent and covers rows that share the
-    newest _loaded_at but landed after the previous run. Only valid inside is_incremental().
+    The incremental marts hand over by load commit, never by a clock.
 
-    When dbt executes, the value is read first and written into the SQL as a constant: a constant
-    predicate on _loaded_at lets the engine skip storage blocks (DuckDB zone maps over raw rows that
-    are appended in _loaded_at order, Snowflake micro-partition pruning), a scalar subquery does not.
-    Elsewhere (parsing, unit tests, whose `this` is a fixture) it stays a subquery.
+    Every write to the raw tables is one load commit, numbered by the warehouse in commit order
+    (include/eventpipe/warehouse/commits.py): a raw row's _commit_seq is the commit that inserted
+    it, and ops.load_commit has one row per commit, committed with the rows. When commit n is
+    visible, every commit before it is too. A mart stores the greatest commit it absorbed in its own
+    rows (_commit_seq per event, _max_commit_seq per session / day); a run takes the raw rows with
+
+        absorbed_commit_seq(column) < _commit_seq <= last_commit_seq()
+
+    and recomputes every key (event, session, app-day, service-day) they touch, from all of that
+    key's rows, however old their event_time. A commit still open when the run looks is above
+    last_commit_seq() (it cannot be numbered below a visible commit), so the next run takes it:
+    nothing is skipped however the loaders' clocks (_loaded_at, information only) order the loads.
 -#}
-{% macro loaded_at_watermark(column) -%}
-    {%- set lookback = var('eventpipe_watermark_lookback_minutes', 0) | int -%}
-    {%- set value = "coalesce(max(" ~ column ~ "), cast('1900-01-01' as " ~ dbt.type_timestamp() ~ "))" -%}
-    {%- if lookback > 0 -%}
-        {%- set value = dbt.dateadd('minute', -lookback, value) -%}
-    {%- endif -%}
-    {{ constant_or_subquery(value, this) }}
+
+{#-
+    absorbed_commit_seq(column): the greatest load commit this incremental mart has absorbed, its
+    `column`'s greatest value in `this` (_commit_seq or _max_commit_seq); -1 when it holds none
+    (commit 0 holds the rows of warehouses loaded before commits were numbered). Only inside
+    is_incremental().
+-#}
+{% macro absorbed_commit_seq(column) -%}
+    {{ constant_or_subquery("coalesce(max(" ~ column ~ "), -1)", this) }}
 {%- endmacro %}
 
 {#-
-    `select <expression> from <relation>` as a timestamp constant when dbt executes a model (not a
-    unit test), else as a scalar subquery. The expression must not be null.
+    last_commit_seq(): the last load commit (ops.load_commit; 0 before any), the highest a run
+    takes. Read it ONCE per model (`{%- set last = last_commit_seq() -%}`) and use that value in
+    every query of the model: each query then sees exactly the same commits, even while loads
+    commit meanwhile (rows of later commits are visible to a later query, but above the bound).
+-#}
+{% macro last_commit_seq() -%}
+    {{ constant_or_subquery("coalesce(max(commit_seq), 0)", source('ops', 'load_commit')) }}
+{%- endmacro %}
+
+{#-
+    `select <expression> from <relation> [where <where>]` as an integer constant when dbt executes
+    a model (read with run_query first, so the engine prunes on it: raw is appended in commit order,
+    DuckDB zone maps and Snowflake micro-partitions skip what is below a constant bound, not below a
+    scalar subquery), else (parsing, unit tests, whose `this` and sources are fixtures) as a scalar
+    subquery. The expression must be a non-null integer.
 -#}
 {% macro constant_or_subquery(expression, relation, where=none) -%}
     {%- set query -%}
         select {{ expression }} from {{ relation }}{% if where %} where {{ where }}{% endif %}
     {%- endset -%}
     {%- if execute and model.resource_type == 'model' -%}
-        {%- set found = run_query("select cast((" ~ query ~ ") as " ~ dbt.type_string() ~ ")").columns[0].values()[0] -%}
-        cast('{{ found }}' as {{ dbt.type_timestamp() }})
+        {%- set found = run_query(query).columns[0].values()[0] -%}
+        {%- set found = exceptions.raise_compiler_error("null from " ~ query) if found is none else found | int -%}
+        cast({{ found }} as {{ dbt.type_bigint() }})
     {%- else -%}
         ({{ query }})
     {%- endif -%}

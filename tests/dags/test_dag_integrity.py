@@ -162,8 +162,8 @@ def test_the_dbt_group_rebuilds_on_a_rerun(dagbag):
 
 
 def test_one_dbt_build_at_a_time_and_a_hung_build_times_out(dagbag):
-    # Loads of several hours run at once on Snowflake, builds do not: each absorbs everything loaded since the
-    # marts' watermark, and two at once contend for the same tables (on the emulator the second one hangs).
+    # Loads of several hours run at once on Snowflake, builds do not: each absorbs every load commit above the last
+    # the marts absorbed, and two at once contend for the same tables (on the emulator the second one hangs).
     from airflow.serialization.serialized_objects import DagSerialization
 
     from eventpipe.orchestrate.dbt_config import BUILD_TIMEOUT

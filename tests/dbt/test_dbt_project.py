@@ -5,9 +5,14 @@ small, realistic day of Session / Audit / Platform events,
 WHEN `dbt build` runs (models, data tests and unit tests),
 THEN every mart holds exactly the hand-computed values;
 AND WHEN events arrive late (loaded days after they happened, for an existing session, for a
-session whose start moves to the previous day, for an old platform day) and `dbt build` runs again,
+session whose start moves to the previous day, for an old platform day) in a new load commit and
+`dbt build` runs again,
 THEN exactly the touched sessions, app-days and service-days are recomputed (untouched rows are
-not even rewritten), and the result equals a `--full-refresh` build.
+not even rewritten, those of the last commit the first build absorbed included), and the result
+equals a `--full-refresh` build.
+
+Raw rows carry the load commit that inserted them (`_commit_seq`) and each commit has its
+`ops.load_commit` row, as the loader writes them: the marts hand over by commit, not by `_loaded_at`.
 """
 
 from __future__ import annotations
@@ -42,10 +47,14 @@ MARTS = {
 ACME, GLOBEX = "org-acme", "org-globex"
 SUPPORT, CLAIMS = "app-support", "app-claims"
 
-# Two loads before the first build, one (late data) before the second.
+# Two loads before the first build, one (late data) before the second; each one load commit.
 LOAD_1A = datetime(2024, 6, 3, 1, 0)
 LOAD_1B = datetime(2024, 6, 3, 2, 0)
 LOAD_2 = datetime(2024, 6, 5, 10, 0)
+# A load stamped (its _loaded_at) before the first two, committed after all of them: loads commit out of
+# their clock's order (concurrent loaders on Snowflake); the marts must take it all the same.
+STAMPED_FIRST = datetime(2024, 6, 3, 0, 30)
+COMMIT_OF = {LOAD_1A: 1, LOAD_1B: 2, LOAD_2: 3, STAMPED_FIRST: 4}
 
 
 def ts(value: str) -> datetime:
@@ -187,6 +196,7 @@ def with_load_metadata(row: dict[str, Any], payload: dict[str, Any], loaded_at: 
         "_line_number": 1,
         "_batch_id": f"batch-{hour}",
         "_loaded_at": loaded_at,
+        "_commit_seq": COMMIT_OF[loaded_at],
     }
 
 
@@ -303,6 +313,7 @@ LATE_LOAD = {
     ],
     "audit_event": [
         audit_event("a4", ACME, "user_logout", "2024-06-02 17:00:00", LOAD_2, user_id="u-alice"),
+        audit_event("a5", ACME, "user_login", "2024-06-03 00:20:00", STAMPED_FIRST, user_id="u-bob"),
     ],
     "platform_event": [
         # a late error for a day already aggregated
@@ -317,12 +328,23 @@ LATE_LOAD = {
 
 
 def insert_raw(warehouse: Path, tables: dict[str, list[dict[str, Any]]]) -> None:
+    """The rows, and one ops.load_commit row per commit they carry, in one transaction (as a load commit)."""
+    commits: dict[int, list[dict[str, Any]]] = {}
     with duckdb.connect(str(warehouse)) as con:
+        con.begin()
         for table, rows in tables.items():
             for row in rows:
                 columns = ", ".join(row)
                 placeholders = ", ".join("?" for _ in row)
                 con.execute(f"insert into raw.{table} ({columns}) values ({placeholders})", list(row.values()))
+                commits.setdefault(row["_commit_seq"], []).append(row)
+        for commit_seq, rows in sorted(commits.items()):
+            con.execute(
+                "insert into ops.load_commit (commit_seq, batch_id, commit_kind, files, lines, loaded, duplicates,"
+                " quarantined, committed_at) values (?, ?, 'load', 1, ?, ?, 0, 0, ?)",
+                [commit_seq, rows[0]["_batch_id"], len(rows), len(rows), rows[0]["_loaded_at"]],
+            )
+        con.commit()
 
 
 def query(warehouse: Path, sql: str) -> list[dict[str, Any]]:
@@ -449,6 +471,8 @@ def test_marts_exact_then_late_data_then_full_refresh(tmp_path: Path, warehouse:
         "csat_score": 5.0,
         "_max_loaded_at": LOAD_1A,
         "_min_loaded_at": LOAD_1A,
+        "_max_commit_seq": 1,
+        "_min_commit_seq": 1,
     }
     assert {k: sessions["s2"][k] for k in ("status", "ended_at", "duration_ms", "device_class", "csat_score")} == {
         "status": "open",
@@ -486,6 +510,7 @@ def test_marts_exact_then_late_data_then_full_refresh(tmp_path: Path, warehouse:
         "value_number": 5.0,
         "value_text": "5",
         "_loaded_at": LOAD_1A,
+        "_commit_seq": 1,
     }
     assert (metrics["s1-12"]["value_number"], metrics["s1-12"]["value_text"]) == (12.5, "12.5")
     assert (metrics["s3-02"]["value_number"], metrics["s3-02"]["value_text"]) == (None, "great")
@@ -522,25 +547,27 @@ def test_marts_exact_then_late_data_then_full_refresh(tmp_path: Path, warehouse:
     }
 
     # ---- late data --------------------------------------------------------------------------
-    # Mark rows no late event touches: an incremental run must not even rewrite them. s4 and the
-    # Globex days were loaded before the newest first-build batch (LOAD_1B), so they are outside
-    # the watermark's ">=" re-read of that batch too. s1, s2 and s6 also date from LOAD_1A: their
-    # recomputation has to read events older than the watermark.
+    # Mark rows no late event touches: an incremental run must not even rewrite them. s3 is of the
+    # last commit the first build absorbed (2, LOAD_1B): the marts take the commits strictly above
+    # it, and re-read nothing. s1, s2 and s6 date from commit 1: their recomputation has to read
+    # events of commits older than the one the marts absorbed.
     before = snapshot(warehouse)
-    execute(warehouse, "update marts.fct_sessions set device_class = 'untouched' where session_id = 's4'")
+    execute(warehouse, "update marts.fct_sessions set device_class = 'untouched' where session_id in ('s3', 's4')")
     execute(warehouse, f"update marts.agg_app_daily set median_duration_ms = -1 where organization_id = '{GLOBEX}'")
     execute(warehouse, f"update marts.agg_platform_daily set p50_duration_ms = -1 where organization_id = '{GLOBEX}'")
 
     insert_raw(warehouse, LATE_LOAD)
     dbt_build()
 
-    assert query(warehouse, "select device_class from marts.fct_sessions where session_id = 's4'") == [
-        {"device_class": "untouched"}
+    assert query(warehouse, "select device_class from marts.fct_sessions where session_id in ('s3', 's4')") == [
+        {"device_class": "untouched"},
+        {"device_class": "untouched"},
     ]
     globex = f"where organization_id = '{GLOBEX}'"
     assert query(warehouse, f"select median_duration_ms as m from marts.agg_app_daily {globex}") == [{"m": -1}]
     assert query(warehouse, f"select p50_duration_ms as m from marts.agg_platform_daily {globex}") == [{"m": -1}]
     execute(warehouse, "update marts.fct_sessions set device_class = 'desktop' where session_id = 's4'")
+    execute(warehouse, "update marts.fct_sessions set device_class = 'tablet' where session_id = 's3'")
     execute(warehouse, f"update marts.agg_app_daily set median_duration_ms = 120000 where organization_id = '{GLOBEX}'")
     execute(warehouse, f"update marts.agg_platform_daily set p50_duration_ms = 80 where organization_id = '{GLOBEX}'")
 
@@ -554,9 +581,9 @@ def test_marts_exact_then_late_data_then_full_refresh(tmp_path: Path, warehouse:
         "actions_fired": 3,
         "csat_score": 5.0,
     }
-    assert sessions["s1"]["_max_loaded_at"] == LOAD_2
-    # its rebuild read raw from its earliest load on (the pruning bound), and keeps that bound
-    assert sessions["s1"]["_min_loaded_at"] == LOAD_1A
+    assert (sessions["s1"]["_max_loaded_at"], sessions["s1"]["_max_commit_seq"]) == (LOAD_2, 3)
+    # its rebuild read raw from its first commit on (the pruning bound), and keeps that bound
+    assert (sessions["s1"]["_min_loaded_at"], sessions["s1"]["_min_commit_seq"]) == (LOAD_1A, 1)
     # s2 closed by its late session_end
     assert {k: sessions["s2"][k] for k in ("status", "is_closed", "ended_at", "duration_ms", "event_count")} == {
         "status": "closed",
@@ -604,7 +631,9 @@ def test_marts_exact_then_late_data_then_full_refresh(tmp_path: Path, warehouse:
 
     assert len(after["fct_session_events"]) == 28
     assert len(after["fct_custom_metric_values"]) == 5
-    assert len(after["fct_audit_events"]) == 4
+    audit = by_key(after["fct_audit_events"], "event_id")
+    assert set(audit) == {"a1", "a2", "a3", "a4", "a5"}
+    assert (audit["a5"]["_loaded_at"], audit["a5"]["_commit_seq"]) == (STAMPED_FIRST, 4)
     assert len(after["fct_platform_events"]) == 9
 
     # ---- full refresh rebuilds the same marts ---------------------------------------------------
@@ -672,11 +701,12 @@ def test_hourly_build_keeps_the_critical_tests_and_stays_small(tmp_path: Path) -
     assert len(executed) <= 35, sorted(n["name"] for n in executed)
 
 
-RAW_NOT_NULL = ("event_id", "organization_id", "event_time", "event_type", "_loaded_at")
+RAW_NOT_NULL = ("event_id", "organization_id", "event_time", "event_type", "_loaded_at", "_commit_seq")
 
 
 def test_raw_ddl_enforces_what_the_ci_only_source_tests_check(tmp_path: Path) -> None:
-    """GIVEN the source not_null tests (event ids, organizations, times, types, the watermark) run in CI only,
+    """GIVEN the source not_null tests (event ids, organizations, times, types, load times and commits) run in CI
+    only,
     THEN both engines' raw DDL declares those columns NOT NULL, so no load can leave a NULL there: DuckDB
     refuses the insert (checked on a real table), and Snowflake's DDL, which Snowflake enforces, says so too."""
     import sqlglot
@@ -685,7 +715,7 @@ def test_raw_ddl_enforces_what_the_ci_only_source_tests_check(tmp_path: Path) ->
     from eventpipe.sql import load_sql
 
     schema = yaml.safe_load((PROJECT_DIR / "models" / "staging" / "_raw__sources.yml").read_text())
-    [source] = schema["sources"]
+    [source] = [source for source in schema["sources"] if source["name"] == "raw"]  # (ops: load_commit, read only)
     tested = {
         (table["name"], column["name"])
         for table in source["tables"]
@@ -703,11 +733,13 @@ def test_raw_ddl_enforces_what_the_ci_only_source_tests_check(tmp_path: Path) ->
         " where table_schema = 'raw' and is_nullable = 'NO'"
     ).fetchall()
     assert tested <= set(nullable)
-    with pytest.raises(duckdb.ConstraintException):
-        con.execute(
-            "insert into raw.audit_event (event_id, organization_id, event_time, event_type, payload, _source_file,"
-            " _line_number, _batch_id, _loaded_at) values ('e', 'o', now(), 't', '{}', 'f', 1, 'b', null)"
-        )
+    for loaded_at, commit_seq in (("null", "1"), ("now()", "null")):
+        with pytest.raises(duckdb.ConstraintException):
+            con.execute(
+                "insert into raw.audit_event (event_id, organization_id, event_time, event_type, payload, _source_file,"
+                f" _line_number, _batch_id, _loaded_at, _commit_seq) values ('e', 'o', now(), 't', '{{}}', 'f', 1, 'b',"
+                f" {loaded_at}, {commit_seq})"
+            )
 
     declared = set()
     for statement in sqlglot.parse(load_sql("snowflake", "create_tables"), read="snowflake"):

@@ -31,8 +31,9 @@ CREATE_TABLES_SQL = REPO / "include" / "eventpipe" / "sql" / "duckdb" / "create_
 ACME, GLOBEX = "org-acme", "org-globex"
 APPS = {ACME: "app-support", GLOBEX: "app-claims"}
 LOAD_1A = datetime(2024, 6, 3, 1, 0)
-LOAD_1B = datetime(2024, 6, 3, 2, 0)  # the newest batch, re-read by the next run (the watermark is >=)
+LOAD_1B = datetime(2024, 6, 3, 2, 0)  # the last commit the first build absorbs: the next takes those above it
 LOAD_2 = datetime(2024, 6, 5, 10, 0)
+COMMIT_OF = {LOAD_1A: 1, LOAD_1B: 2, LOAD_2: 3}  # one load commit each (raw._commit_seq, ops.load_commit)
 
 
 def event(org: str, event_id: str, event_type: str, event_time: str, loaded_at: datetime, **fields: Any) -> dict:
@@ -55,6 +56,7 @@ def event(org: str, event_id: str, event_type: str, event_time: str, loaded_at: 
         "_line_number": 1,
         "_batch_id": f"batch-{loaded_at:%Y%m%d%H}",
         "_loaded_at": loaded_at,
+        "_commit_seq": COMMIT_OF[loaded_at],
     }
 
 
@@ -87,10 +89,16 @@ def ok(result: subprocess.CompletedProcess) -> None:
 
 
 def insert(warehouse: Path, rows: list[dict]) -> None:
+    """The rows and their commits' ops.load_commit rows, in one transaction, as the loader commits them."""
     with duckdb.connect(str(warehouse)) as con:
+        con.begin()
         for row in rows:
             con.execute(f"insert into raw.session_event ({', '.join(row)}) values ({', '.join('?' for _ in row)})",
                         list(row.values()))  # fmt: skip
+        for commit_seq in sorted({row["_commit_seq"] for row in rows}):
+            con.execute("insert into ops.load_commit values (?, ?, 'load', 1, 0, 0, 0, 0, now())",
+                        [commit_seq, f"batch-{commit_seq}"])  # fmt: skip
+        con.commit()
 
 
 def rows(warehouse: Path, sql: str) -> list[tuple]:

@@ -2,9 +2,9 @@
 Snowflake emulator (fakesnow over HTTP, the real snowflake-connector and dbt-snowflake, loaded with
 PUT + COPY INTO + MERGE). Every raw table, the ledger and every mart must hold the same rows.
 
-Only what records *when* or *by which run* a row was loaded differs by construction (``_loaded_at``,
-``_batch_id``, the marts' ``_max_loaded_at``...): columns starting with ``_`` and the load timestamps
-are left out of the comparison; everything else is compared row for row.
+Only what records *when* or *by which run or commit* a row was loaded differs by construction (``_loaded_at``,
+``_batch_id``, ``_commit_seq``, the marts' ``_max_loaded_at`` and ``_max_commit_seq``...): columns starting with
+``_`` and the load timestamps are left out of the comparison; everything else is compared row for row.
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ custom_metric_events as (
         custom_metric_field as metric_field,
         {{ json_scalar_as_double('custom_metric_value') }} as value_number,
         {{ json_scalar_as_text('custom_metric_value') }} as value_text,
-        _loaded_at
+        _loaded_at,
+        _commit_seq
 
     from session_events
 

@@ -11,7 +11,14 @@
     app-day a changed session belongs to now or may have belonged to before: a late event can move
     a session's start to an earlier day. App-days left without sessions get a zero row that replaces
     the stale one and that the post-hook deletes.
+
+    A session changed when fct_sessions absorbed a load commit for it that this table has not: its
+    _max_commit_seq is above this table's greatest _max_commit_seq, up to the last commit (read
+    once: see macros/incremental.sql).
 -#}
+
+{#- outside the if block, so that dbt sees the dependency on ops.load_commit -#}
+{%- set last = last_commit_seq() -%}
 
 with
 
@@ -25,7 +32,8 @@ sessions as (
         session_id,
         is_closed,
         duration_ms,
-        _max_loaded_at
+        _max_loaded_at,
+        _max_commit_seq
 
     from {{ ref('fct_sessions') }}
 
@@ -38,7 +46,7 @@ session_events as (
         organization_id,
         session_id,
         event_time,
-        _loaded_at
+        _commit_seq
 
     from {{ ref('stg_raw__session_events') }}
 
@@ -46,15 +54,16 @@ session_events as (
 
 {% if is_incremental() %}
 
-    {%- set watermark = loaded_at_watermark('_max_loaded_at') -%}
+    {%- set absorbed = absorbed_commit_seq('_max_commit_seq') -%}
+    {%- set changed = "_max_commit_seq > " ~ absorbed ~ " and _max_commit_seq <= " ~ last -%}
     {#- where the events of the changed sessions start in raw (see fct_sessions' history_floor) -#}
     {%- set history_floor = constant_or_subquery(
-        "least(coalesce(min(coalesce(_min_loaded_at, cast('1900-01-01' as timestamp))), " ~ watermark ~ "), " ~ watermark ~ ")",
+        "least(coalesce(min(coalesce(_min_commit_seq, -1)), " ~ absorbed ~ " + 1), " ~ absorbed ~ " + 1)",
         ref('fct_sessions'),
-        "_max_loaded_at >= " ~ watermark
+        changed
     ) -%}
 
-    -- Sessions changed since this table's watermark.
+    -- Sessions changed by the load commits this table has not absorbed.
     changed_sessions as (
 
         select
@@ -65,7 +74,7 @@ session_events as (
 
         from sessions
 
-        where _max_loaded_at >= {{ watermark }}
+        where {{ changed }}
 
     ),
 
@@ -96,7 +105,9 @@ session_events as (
                 session_events.organization_id = changed_sessions.organization_id
                 and session_events.session_id = changed_sessions.session_id
 
-        where session_events._loaded_at >= {{ history_floor }}
+        where
+            session_events._commit_seq >= {{ history_floor }}
+            and session_events._commit_seq <= {{ last }}
 
     ),
 
@@ -125,7 +136,8 @@ app_days as (
         count(case when is_closed then 1 end) as sessions_completed,
         cast(count(case when is_closed then 1 end) as double) / count(*) as completion_rate,
         {{ median('case when is_closed then duration_ms end') }} as median_duration_ms,
-        max(_max_loaded_at) as _max_loaded_at
+        max(_max_loaded_at) as _max_loaded_at,
+        max(_max_commit_seq) as _max_commit_seq
 
     from sessions
 
@@ -162,7 +174,8 @@ final as (
             0 as sessions_completed,
             null as completion_rate,
             null as median_duration_ms,
-            null as _max_loaded_at
+            null as _max_loaded_at,
+            null as _max_commit_seq
 
         from touched_app_days
 

@@ -7,8 +7,13 @@
 
 {#-
     Platform events per organization, service and UTC day. Incremental runs recompute every
-    service-day that received an event since this table's watermark, from all of that day's events.
+    service-day that received an event in a load commit this table has not absorbed (above its
+    greatest _max_commit_seq, up to the last commit, read once: see macros/incremental.sql), from
+    all of that day's events.
 -#}
+
+{#- outside the if block, so that dbt sees the dependency on ops.load_commit -#}
+{%- set last = last_commit_seq() -%}
 
 with
 
@@ -21,7 +26,8 @@ platform_events as (
         event_date,
         status,
         duration_millis,
-        _loaded_at
+        _loaded_at,
+        _commit_seq
 
     from {{ ref('fct_platform_events') }}
 
@@ -37,7 +43,9 @@ platform_events as (
 
         from platform_events
 
-        where _loaded_at >= {{ loaded_at_watermark('_max_loaded_at') }}
+        where
+            _commit_seq > {{ absorbed_commit_seq('_max_commit_seq') }}
+            and _commit_seq <= {{ last }}
 
     ),
 
@@ -56,7 +64,8 @@ service_days as (
         / count(*) as error_rate,
         {{ percentile_cont('duration_millis', 0.5) }} as p50_duration_ms,
         {{ percentile_cont('duration_millis', 0.95) }} as p95_duration_ms,
-        max(_loaded_at) as _max_loaded_at
+        max(_loaded_at) as _max_loaded_at,
+        max(_commit_seq) as _max_commit_seq
 
     from platform_events
 

@@ -11,9 +11,12 @@ custom_metric_values as (
 
     select * from {{ ref('int_custom_metric_values_parsed') }}
 
-    {% if is_incremental() %}
-        where _loaded_at >= {{ loaded_at_watermark('_loaded_at') }}
-    {% endif %}
+    -- the load commits above the last this table absorbed, up to the last one now (see macros/incremental.sql)
+    where
+        _commit_seq <= {{ last_commit_seq() }}
+        {% if is_incremental() %}
+            and _commit_seq > {{ absorbed_commit_seq('_commit_seq') }}
+        {% endif %}
 
 ),
 
@@ -29,7 +32,8 @@ final as (
         metric_field,
         value_number,
         value_text,
-        _loaded_at
+        _loaded_at,
+        _commit_seq
 
     from custom_metric_values
 

@@ -11,9 +11,12 @@ platform_events as (
 
     select * from {{ ref('stg_raw__platform_events') }}
 
-    {% if is_incremental() %}
-        where _loaded_at >= {{ loaded_at_watermark('_loaded_at') }}
-    {% endif %}
+    -- the load commits above the last this table absorbed, up to the last one now (see macros/incremental.sql)
+    where
+        _commit_seq <= {{ last_commit_seq() }}
+        {% if is_incremental() %}
+            and _commit_seq > {{ absorbed_commit_seq('_commit_seq') }}
+        {% endif %}
 
 ),
 
@@ -39,9 +42,10 @@ final as (
         event_time,
         {{ date_of('event_time') }} as event_date,
 
-        -- load metadata
+        -- load metadata: _commit_seq hands over, _loaded_at informs
         _batch_id,
-        _loaded_at
+        _loaded_at,
+        _commit_seq
 
     from platform_events
 

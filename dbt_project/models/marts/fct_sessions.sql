@@ -9,24 +9,25 @@
     One row per session: the pair (organization_id, session_id), since session ids are unique only
     within an organization. Every partition, join and "touched" set below is keyed by both.
     Incremental runs recompute, from all of their events, exactly the sessions that have an event
-    loaded since the last run (raw _loaded_at against this table's _max_loaded_at), however long ago
-    those events happened.
+    in a load commit this table has not absorbed (raw _commit_seq above this table's greatest
+    _max_commit_seq, up to the last commit, read once: see macros/incremental.sql), however long
+    ago those events happened.
 
-    Reading "all of their events" does not scan all history: every row keeps _min_loaded_at, the
-    earliest raw _loaded_at among its events, and a touched session's events were all loaded at or
-    after it (events loaded since are newer than the watermark). So raw is read from
-    history_floor = the least of those and the watermark, a constant the engine prunes on (raw is
-    appended in _loaded_at order): the cost follows how late the new events are, not how much
-    history there is. Rows built before the column existed (null) fall back to no pruning.
+    Reading "all of their events" does not scan all history: every row keeps _min_commit_seq, the
+    first commit among its events, and a touched session's events are all in that commit or later
+    (events committed since are above the absorbed one). So raw is read from history_floor = the
+    least of those (and the first new commit), a constant the engine prunes on (raw is appended in
+    commit order): the cost follows how late the new events are, not how much history there is.
 -#}
 
+{%- set last = last_commit_seq() -%}
 {% if is_incremental() %}
-    {%- set watermark = loaded_at_watermark('_max_loaded_at') -%}
+    {%- set absorbed = absorbed_commit_seq('_max_commit_seq') -%}
     {%- set history_floor = constant_or_subquery(
-        "least(coalesce(min(coalesce(_min_loaded_at, cast('1900-01-01' as timestamp))), " ~ watermark ~ "), " ~ watermark ~ ")",
+        "least(coalesce(min(coalesce(_min_commit_seq, -1)), " ~ absorbed ~ " + 1), " ~ absorbed ~ " + 1)",
         this,
         "(organization_id, session_id) in (select organization_id, session_id from "
-        ~ ref('stg_raw__session_events') ~ " where _loaded_at >= " ~ watermark ~ ")"
+        ~ ref('stg_raw__session_events') ~ " where _commit_seq > " ~ absorbed ~ " and _commit_seq <= " ~ last ~ ")"
     ) -%}
 {% endif %}
 
@@ -36,7 +37,9 @@ session_events as (
 
     select * from {{ ref('stg_raw__session_events') }}
 
-    where session_id is not null
+    where
+        session_id is not null
+        and _commit_seq <= {{ last }}
 
 ),
 
@@ -44,7 +47,9 @@ custom_metric_values as (
 
     select * from {{ ref('int_custom_metric_values_parsed') }}
 
-    where session_id is not null
+    where
+        session_id is not null
+        and _commit_seq <= {{ last }}
 
 ),
 
@@ -58,7 +63,7 @@ custom_metric_values as (
 
         from session_events
 
-        where _loaded_at >= {{ watermark }}
+        where _commit_seq > {{ absorbed }}
 
     ),
 
@@ -74,7 +79,7 @@ events_to_summarize as (
 
     {% if is_incremental() %}
         where
-            _loaded_at >= {{ history_floor }}
+            _commit_seq >= {{ history_floor }}
             and (organization_id, session_id) in (
                 select
                     touched_sessions.organization_id,
@@ -97,7 +102,7 @@ last_csat as (
     where
         metric_key = 'CSAT'
         {% if is_incremental() %}
-            and _loaded_at >= {{ history_floor }}
+            and _commit_seq >= {{ history_floor }}
             and (organization_id, session_id) in (
                 select
                     touched_sessions.organization_id,
@@ -108,7 +113,7 @@ last_csat as (
 
     qualify row_number() over (
         partition by organization_id, session_id
-        order by event_time desc, _loaded_at desc, event_id desc
+        order by event_time desc, _commit_seq desc, event_id desc
     ) = 1
 
 ),
@@ -145,7 +150,9 @@ session_summaries as (
         ) as device_class,
 
         min(_loaded_at) as _min_loaded_at,
-        max(_loaded_at) as _max_loaded_at
+        max(_loaded_at) as _max_loaded_at,
+        min(_commit_seq) as _min_commit_seq,
+        max(_commit_seq) as _max_commit_seq
 
     from events_to_summarize
 
@@ -192,10 +199,13 @@ final as (
         session_summaries.device_class,
         last_csat.csat_score,
 
-        -- load watermark: greatest raw _loaded_at among the session's events; the least bounds
-        -- where its events are when it is rebuilt
+        -- load metadata: the loader's clock over the session's events (information only); the last
+        -- load commit among them (what this table absorbed) and the first (where its events start
+        -- in raw when it is rebuilt)
         session_summaries._max_loaded_at,
-        session_summaries._min_loaded_at
+        session_summaries._min_loaded_at,
+        session_summaries._max_commit_seq,
+        session_summaries._min_commit_seq
 
     from session_summaries
 

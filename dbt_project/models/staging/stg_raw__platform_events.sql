@@ -32,9 +32,11 @@ renamed as (
         -- timestamps (UTC)
         event_time,
 
-        -- load metadata
+        -- load metadata: _commit_seq is the handover (the load commit that inserted the row), _loaded_at
+        -- the loader's clock (information only)
         _batch_id,
-        _loaded_at
+        _loaded_at,
+        _commit_seq
 
     from source
 
