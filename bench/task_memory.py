@@ -124,6 +124,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lines", type=int, default=4_000_000)
     parser.add_argument("--keep", action="store_true", help="keep the run's warehouse and receivers' files")
+    parser.add_argument("--tasks", default=",".join(TASKS), help="a comma-separated subset, in pipeline order")
     args = parser.parse_args()
 
     from eventpipe.devtools.receivers.local import local_receivers
@@ -147,7 +148,7 @@ def main() -> None:
     results = {}
     with local_receivers(home) as receivers:
         env.update(receivers.environ)
-        for task in TASKS:
+        for task in [task for task in TASKS if task in args.tasks.split(",")]:
             output = subprocess.run(
                 [sys.executable, __file__, "--child", task, str(landing), hour.isoformat()],
                 env=env, check=True, capture_output=True, text=True,

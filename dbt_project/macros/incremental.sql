@@ -26,13 +26,26 @@
 {%- endmacro %}
 
 {#-
-    last_commit_seq(): the last load commit (ops.load_commit; 0 before any), the highest a run
-    takes. Read it ONCE per model (`{%- set last = last_commit_seq() -%}`) and use that value in
-    every query of the model: each query then sees exactly the same commits, even while loads
-    commit meanwhile (rows of later commits are visible to a later query, but above the bound).
+    last_commit_seq(): the highest load commit a run takes: the last one when the build started
+    (record_build_bound, on-run-start), the same for every model of the build, so that the marts of
+    one build hold exactly the same commits even while loads commit meanwhile (rows of later commits
+    are visible to later queries, but above the bound). Parsing and unit tests read the source.
 -#}
 {% macro last_commit_seq() -%}
-    {{ constant_or_subquery("coalesce(max(commit_seq), 0)", source('ops', 'load_commit')) }}
+    {%- if execute and model.resource_type == 'model' -%}
+        {{ constant_or_subquery("max(commit_seq)", "ops.dbt_build_bound") }}
+    {%- else -%}
+        {{ constant_or_subquery("coalesce(max(commit_seq), 0)", source('ops', 'load_commit')) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+    record_build_bound(): on-run-start, the last load commit now (0 before any), in
+    ops.dbt_build_bound, which last_commit_seq() reads for every model of the build.
+-#}
+{% macro record_build_bound() -%}
+    create or replace table ops.dbt_build_bound as
+    select coalesce(max(commit_seq), 0) as commit_seq from ops.load_commit
 {%- endmacro %}
 
 {#-

@@ -28,6 +28,8 @@ DELIVERIES = f"{SCHEME}://deliveries"
 NAMESPACES = (LANDING, WAREHOUSE, DELIVERIES)
 
 RAW_TABLES = tuple(f"{RAW_SCHEMA}.{table}" for table in contract.RAW_TABLES)
+# The ledger of load commits, written with the raw rows: what the marts and the deliveries take next.
+LOAD_COMMITS = "ops.load_commit"
 # What deliver reads: the interval's App Events and Audit logs, from raw (ops.loaded_file says which rows).
 DELIVERY_SOURCES = ("raw.session_event", "raw.audit_event")
 SHARE_SCHEMA = "share"
@@ -69,7 +71,8 @@ def asset(uri: str):
 
 
 def raw_assets() -> list:
-    return [asset(table_uri(table)) for table in RAW_TABLES]
+    """What a load writes: the raw tables and the ledger of load commits."""
+    return [asset(table_uri(table)) for table in (*RAW_TABLES, LOAD_COMMITS)]
 
 
 def delivery_inlets() -> list:

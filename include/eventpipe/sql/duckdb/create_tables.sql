@@ -157,7 +157,11 @@ insert into ops.load_sequence
 select
     'load_commit' as sequence_name,
     0 as last_value
-where not exists (select 1 from ops.load_sequence where sequence_name = 'load_commit');
+where
+    not exists (
+        select 1 from ops.load_sequence
+        where sequence_name = 'load_commit'
+    );
 
 create table if not exists ops.load_commit (
     commit_seq bigint not null primary key,

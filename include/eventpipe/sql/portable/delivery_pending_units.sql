@@ -10,7 +10,7 @@ select
 from ops.load_commit_unit as unit
 where
     unit.commit_seq <= $through
-    and position(',' || unit.kind || ',' in $kinds) > 0
+    and contains($kinds, ',' || unit.kind || ',')
     and not exists (
         select 1 from ops.delivery_done as done
         where

@@ -40,5 +40,5 @@ left join ops.delivery_done as done
 where
     unit.interval_start >= cast($range_start as timestamp without time zone)
     and unit.interval_start < cast($range_end as timestamp without time zone)
-    and position(',' || unit.kind || ',' in $kinds) > 0
+    and contains($kinds, ',' || unit.kind || ',')
 order by unit.organization_id, unit.kind, unit.commit_seq, unit.interval_start;

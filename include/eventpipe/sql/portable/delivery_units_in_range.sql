@@ -10,5 +10,5 @@ from ops.load_commit_unit as unit
 where
     unit.interval_start >= cast($range_start as timestamp without time zone)
     and unit.interval_start < cast($range_end as timestamp without time zone)
-    and position(',' || unit.kind || ',' in $kinds) > 0
+    and contains($kinds, ',' || unit.kind || ',')
 order by unit.commit_seq, unit.organization_id, unit.kind, unit.interval_start;

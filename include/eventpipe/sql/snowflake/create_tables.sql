@@ -271,9 +271,13 @@ create table if not exists ops.load_sequence (
 
 insert into ops.load_sequence (sequence_name, last_value)
 select
-    'load_commit',
-    0
-where not exists (select 1 from ops.load_sequence where sequence_name = 'load_commit');
+    'load_commit' as sequence_name,
+    0 as last_value
+where
+    not exists (
+        select 1 from ops.load_sequence
+        where sequence_name = 'load_commit'
+    );
 
 create table if not exists ops.load_commit (
     commit_seq number not null,
