@@ -51,7 +51,7 @@ def write_history(database: Path, rows: int) -> None:
             con.execute(
                 f"""
                 insert into raw.{table} (event_id, organization_id, event_time, event_type, payload,
-                                         _source_file, _line_number, _batch_id, _loaded_at)
+                                         _source_file, _line_number, _batch_id, _loaded_at, _commit_seq)
                 select
                     'history-{table}-' || i,
                     'org-' || (i % 3),
@@ -61,7 +61,8 @@ def write_history(database: Path, rows: int) -> None:
                     'history',
                     i,
                     'history',
-                    $hour
+                    $hour,
+                    0  -- history counts as loaded before commits were numbered
                 from range($count) as r (i)  -- in order of i, so of event_time: insertion order is kept
                 """,
                 {"hour": ingest.HOUR, "count": count},
