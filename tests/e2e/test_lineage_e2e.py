@@ -143,6 +143,11 @@ def test_the_chain_landing_raw_marts_deliveries_and_share(events):
     # model by model, from each model's own task
     hour = edges([e for e in task_events if e is not build])
     landing = assets.landing_uri()
+    # The load writes the ledger of load commits beside raw, and every mart reads it (which commits to take):
+    ledger = assets.table_uri(assets.LOAD_COMMITS)
+    assert ledger in hour[landing]
+    assert {assets.table_uri(f"marts.{mart}") for mart in MARTS} <= hour[ledger]
+    hour = {node: outputs - {ledger} for node, outputs in hour.items() if node != ledger}  # the data's own path
     chains = {}
     for mart in MARTS:
         chains[mart] = path(hour, landing, assets.table_uri(f"marts.{mart}"))
