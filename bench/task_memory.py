@@ -100,11 +100,19 @@ def run_task(task: str, landing: str, hour: str) -> dict:
             def connection(conn_id: str):
                 return Connection.from_json(os.environ["AIRFLOW_CONN_" + conn_id.upper()], conn_id=conn_id)
 
-            run = deliver_pending(target, get_connection=connection, run_id="bench")
-            detail = {
-                o.destination.name: {"delivered": sum(o.delivered.values()), "parts": o.parts_sent, "error": o.error}
-                for o in run.outcomes
-            }
+            # Every unit of the hour, in as many runs as the per-run bound takes (EVENTPIPE_DELIVERY_MAX_EVENTS).
+            runs = 0
+            while True:
+                run = deliver_pending(target, get_connection=connection, run_id=f"bench-{runs}")
+                runs += 1
+                for o in run.outcomes:
+                    entry = detail.setdefault(o.destination.name, {"delivered": 0, "parts": 0, "errors": []})
+                    entry["delivered"] += sum(o.delivered.values())
+                    entry["parts"] += o.parts_sent
+                    entry["errors"] += [o.error] if o.error else []
+                if run.failed or not any(o.units_left for o in run.outcomes):
+                    break
+            detail["runs"] = runs
         elif task == "replay":
             from eventpipe.ingest.replay import replay_quarantine
 

@@ -58,7 +58,7 @@ _COMMON = {"type", "organizations", "connection_id", "enabled", "max_retries", "
 MAX_EVENT_AGE_HOURS: dict[str, int | None] = {"ga4": 72, "heap": None, "splunk_hec": None, "s3": None}
 # Parts sent at once to a destination (one thread each): HEC awaits each part's acknowledgement (seconds on Splunk
 # Cloud), GA4 sends one request per session.
-MAX_IN_FLIGHT = {"splunk_hec": 8, "ga4": 4, "heap": 1, "s3": 4}
+MAX_IN_FLIGHT = {"splunk_hec": 8, "ga4": 16, "heap": 1, "s3": 4}
 _OPTIONS: dict[str, dict[str, Any]] = {
     "s3": {
         "bucket": None,

@@ -76,3 +76,21 @@ def to_driver(engine: str, sql: str) -> str:
         return token[0].replace("%", "%%") if escape else token[0]
 
     return _TOKENS.sub(replace, sql)
+
+
+def for_rows(sql: str, count: int) -> str:
+    """One statement for ``count`` rows of positional parameters, from a file written for one: an ``INSERT ...
+    VALUES (...)`` gets ``count`` value tuples, a ``DELETE ... WHERE <key>`` the key ``count`` times, OR-ed. A
+    driver's ``executemany`` runs the file once per row (DuckDB), or a DELETE once per row (Snowflake): one statement
+    is one round trip. The caller flattens the rows' parameters in order."""
+    body = sql.rstrip().rstrip(";").rstrip()
+    lowered = body.lower()
+    if lowered.lstrip().startswith("delete"):
+        where = lowered.rindex("where")
+        predicate = body[where + len("where") :].strip()
+        return body[:where] + "where\n    " + "\n    or ".join([f"({predicate})"] * count) + ";"
+    values = lowered.rindex("values")
+    row = body[values + len("values") :].strip()
+    if not (row.startswith("(") and row.endswith(")")):
+        raise ValueError("for_rows takes an INSERT ... VALUES (...) or a DELETE ... WHERE ... statement")
+    return body[:values] + "values\n" + ",\n".join([row] * count) + ";"

@@ -12,7 +12,7 @@ import duckdb
 
 from eventpipe import settings
 from eventpipe.ingest import validate
-from eventpipe.sql import load_sql
+from eventpipe.sql import for_rows, load_sql
 from eventpipe.warehouse import commits
 from eventpipe.warehouse.base import (
     QuarantinedFile,
@@ -47,6 +47,9 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+ROWS_A_STATEMENT = 100
+
+
 class DuckDBWarehouse:
     """The embedded warehouse: the group is validated and loaded in the warehouse itself, in one transaction."""
 
@@ -65,8 +68,12 @@ class DuckDBWarehouse:
         self.con.executemany(load_sql("duckdb", sql_name), rows)
 
     def upsert(self, table: str, rows: list[list[Any]]) -> None:
-        if rows:
-            self.executemany(f"upsert_{table}", rows)  # INSERT OR REPLACE on the table's primary key
+        """INSERT OR REPLACE on the table's primary key, ``ROWS_A_STATEMENT`` rows a statement (executemany would run
+        one statement a row: twice the time for a delivery ledger write of two rows)."""
+        sql = load_sql("duckdb", f"upsert_{table}")
+        for start in range(0, len(rows), ROWS_A_STATEMENT):
+            chunk = rows[start : start + ROWS_A_STATEMENT]
+            self.con.execute(for_rows(sql, len(chunk)), [value for row in chunk for value in row])
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

@@ -34,7 +34,7 @@ import duckdb
 from eventpipe import storage
 from eventpipe.contract import RAW_TABLES
 from eventpipe.ingest import validate
-from eventpipe.sql import load_sql
+from eventpipe.sql import for_rows, load_sql
 from eventpipe.warehouse import commits, snowflake_tables
 from eventpipe.warehouse.base import (
     QuarantinedFile,
@@ -49,6 +49,7 @@ from eventpipe.warehouse.connections import connect_snowflake
 from eventpipe.warehouse.duckdb_engine import configure
 
 log = logging.getLogger(__name__)
+ROWS_A_STATEMENT = 100
 
 
 @contextlib.contextmanager
@@ -91,13 +92,13 @@ class SnowflakeWarehouse:
         """Delete the rows' keys (the rows' leading columns, as many as ``delete_<table>.sql`` binds: each table's key
         leads its row), then insert the rows: no MERGE, which the emulator cannot run inside a transaction, and
         Snowflake enforces no primary key."""
-        if not rows:
-            return
-        delete = load_sql("snowflake", f"delete_{table}")
+        delete, insert = load_sql("snowflake", f"delete_{table}"), load_sql("snowflake", f"upsert_{table}")
         key_columns = delete.count("%s")
         with self.conn.cursor() as cursor:
-            cursor.executemany(delete, [row[:key_columns] for row in rows])
-            cursor.executemany(load_sql("snowflake", f"upsert_{table}"), rows)
+            for start in range(0, len(rows), ROWS_A_STATEMENT):  # a statement a chunk: one round trip each
+                chunk = rows[start : start + ROWS_A_STATEMENT]
+                cursor.execute(for_rows(delete, len(chunk)), [value for row in chunk for value in row[:key_columns]])
+                cursor.execute(for_rows(insert, len(chunk)), [value for row in chunk for value in row])
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
