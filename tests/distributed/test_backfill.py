@@ -131,6 +131,9 @@ def test_backfill_on_two_celery_workers_equals_a_single_process_run(tmp_path, la
     for path in (ref_home, home, logs):
         path.mkdir()
     monkeypatch.setenv("EVENTPIPE_HOME", str(home))  # up.admin_password() reads the Airflow home from it
+    # A worker SIGKILLed inside a load commit leaves its transaction open on the emulator, which rolls it back once it
+    # has been idle this long and blocks another writer (Snowflake: five minutes): the retry then commits.
+    monkeypatch.setenv("EVENTPIPE_EMULATOR_IDLE_ABORT_SECONDS", "20")
     reference = reference_run(ref_home, landing, START, START + timedelta(hours=BACKFILL_HOURS))
     stack = None
     try:
