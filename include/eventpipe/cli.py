@@ -56,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     demo = commands.add_parser("demo", help="generate a day of events, run it all locally, print what landed")
-    demo.add_argument("--start", type=_iso, default=datetime(2026, 11, 26))
+    demo.add_argument(
+        "--start", type=_iso, default=None, help="first arrival hour (default: the last --hours whole hours)"
+    )
     demo.add_argument("--hours", type=int, default=24)
     demo.add_argument("--sessions-per-hour", type=int, default=20)
 
@@ -143,9 +145,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from eventpipe import settings
     from eventpipe.devtools.generate.landing import generate
     from eventpipe.local.progress import run_with_progress
+    from eventpipe.utc import hour_floor, utc_now
 
     landing = settings.landing_url()
     print(f"EVENTPIPE_HOME = {settings.eventpipe_home()}")
+    # Recent hours by default: GA4 takes events up to 72 hours old, older ones are dead-lettered too_old.
+    args.start = args.start or hour_floor(utc_now()) - timedelta(hours=args.hours)
     truth = generate(
         landing=landing,
         start=args.start,
