@@ -38,9 +38,11 @@ def _value(item):
     return item
 
 
-def normalized(columns: list[str], rows: list[tuple]) -> tuple[list[str], list[tuple]]:
-    """Rows comparable across engines and runs: run columns dropped, JSON parsed, numbers as rounded floats,
-    sorted."""
-    keep = [i for i, name in enumerate(columns) if not name.startswith("_") and name not in RUN_COLUMNS]
+def normalized(
+    columns: list[str], rows: list[tuple], drop: frozenset[str] = frozenset()
+) -> tuple[list[str], list[tuple]]:
+    """Rows comparable across engines and runs: run columns (and ``drop``) dropped, JSON parsed, numbers as rounded
+    floats, sorted."""
+    keep = [i for i, name in enumerate(columns) if not name.startswith("_") and name not in RUN_COLUMNS | drop]
     out = [tuple(_value(row[i]) for i in keep) for row in rows]
     return [columns[i] for i in keep], sorted(out, key=lambda row: json.dumps(row, default=str))

@@ -162,6 +162,7 @@ def home(loaded, eventpipe_home, monkeypatch):
 
 def expected(home: Path) -> dict[str, set[str]]:
     with warehouse.connect(home / "warehouse.duckdb") as con:
+
         def ids(sql: str) -> set[str]:
             return {row[0] for row in con.execute(sql).fetchall()}
 

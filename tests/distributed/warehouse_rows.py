@@ -5,9 +5,9 @@ Compared row for row (as tests/e2e/test_two_targets.py does): every raw table, t
 the columns that record when or by which run a row was loaded left out. Two things depend, by nature, on which of
 two hours that hold the same event (an at-least-once resend hours later) loaded it first, which concurrent runs
 decide by timing: the ledger's per-file split between "loaded" and "duplicate" (their sum, the file's lines and
-its quarantine are compared row for row), and which load commit, so which delivery unit and part, carries the event
-(compared as the multiset of events each destination received and the per-organization totals of
-``ops.delivery_part``).
+its quarantine are compared row for row), and which load commit (and its number), so which delivery unit and part,
+carries the event (compared as the multiset of events each destination received and the per-organization totals
+of ``ops.delivery_part``).
 """
 
 from __future__ import annotations
@@ -29,11 +29,13 @@ ROW_TABLES = (
     *(f"marts.{mart}" for mart in MARTS),
 )
 ID_KEYS = ("eventId", "idempotency_key", "event_id")
+# Which load commit took a line: concurrent runs number their commits in the order they happen to commit.
+BY_TIMING = frozenset({"commit_seq"})
 
 
 def _rows(cursor, sql: str) -> tuple[list[str], list[tuple]]:
     cursor.execute(sql)
-    return normalized([d[0].lower() for d in cursor.description], cursor.fetchall())
+    return normalized([d[0].lower() for d in cursor.description], cursor.fetchall(), BY_TIMING)
 
 
 def read_tables(conn) -> dict[str, tuple[list[str], list[tuple]]]:
