@@ -48,6 +48,26 @@ def load_group_bytes() -> int:
     return int(os.environ.get("EVENTPIPE_LOAD_GROUP_BYTES", 32 * 1024 * 1024))
 
 
+def load_lookback_hours() -> int:
+    """``EVENTPIPE_LOAD_LOOKBACK_HOURS``: how many closed arrival hours a continuous load lists besides the current
+    one (default 48): a file landing late into an older hour's folder loads by ``eventpipe run --start --end``."""
+    hours = int(os.environ.get("EVENTPIPE_LOAD_LOOKBACK_HOURS", "48"))
+    if hours < 0:
+        raise ValueError("EVENTPIPE_LOAD_LOOKBACK_HOURS must be at least 0")
+    return hours
+
+
+def load_run_budget() -> tuple[int, int]:
+    """``(EVENTPIPE_LOAD_MAX_FILES, EVENTPIPE_LOAD_MAX_BYTES)``: what one run of the continuous load takes at most
+    (defaults 2,000 files, 256 MiB of stored bytes: about 2M lines, well under a minute); the rest is the next
+    run's, so a backlog flows through in bounded runs and memory (a group's, ``EVENTPIPE_LOAD_GROUP_BYTES``)."""
+    files = int(os.environ.get("EVENTPIPE_LOAD_MAX_FILES", "2000"))
+    size = int(os.environ.get("EVENTPIPE_LOAD_MAX_BYTES", 256 * 1024 * 1024))
+    if files < 1 or size < 1:
+        raise ValueError("EVENTPIPE_LOAD_MAX_FILES and EVENTPIPE_LOAD_MAX_BYTES must be at least 1")
+    return files, size
+
+
 def replay_page() -> tuple[int, int]:
     """``(EVENTPIPE_REPLAY_PAGE_LINES, EVENTPIPE_REPLAY_PAGE_BYTES)``: how many quarantined lines, and how many of
     their bytes, a replay reads, validates and loads at once (one commit), which bounds its memory (defaults 10,000

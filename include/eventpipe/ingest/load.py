@@ -84,6 +84,42 @@ def make_batch_id(interval_start: datetime, run_id: str | None, attempt: int | N
     return f"{hour_floor(interval_start):%Y%m%dT%H}__{run_id or 'manual'}__{suffix}"
 
 
+@dataclass
+class IntervalPlan:
+    """An arrival hour's landing files as the ledger sees them: which are new, which were quarantined whole before."""
+
+    interval_start: datetime
+    files: list[storage.StoredFile]
+    already_loaded: set[str]
+    new_files: list[storage.StoredFile]
+    quarantined_before: list[tuple[str, str, str | None]]  # url, reason, detail: the same copy, not read again
+
+
+def plan_intervals(warehouse: Warehouse, listed: dict[datetime, list[storage.StoredFile]]) -> list[IntervalPlan]:
+    """The plans of several hours' listings, with one ledger query for all of them (a poll asks every minute)."""
+    urls = [stored.url for files in listed.values() for stored in files]
+    already = warehouse.loaded_files(urls)
+    quarantined = warehouse.quarantined_files([url for url in urls if url not in already])
+    plans = []
+    for interval_start, files in sorted(listed.items()):
+        plan = IntervalPlan(interval_start, files, {f.url for f in files if f.url in already}, [], [])
+        for stored in files:
+            if stored.url in already:
+                continue
+            earlier = quarantined.get(stored.url)
+            if earlier is not None and earlier.same_copy(stored):
+                plan.quarantined_before.append((stored.url, earlier.reason, earlier.detail))
+            else:
+                plan.new_files.append(stored)
+        plans.append(plan)
+    return plans
+
+
+def plan_interval(warehouse: Warehouse, landing: str, interval_start: datetime) -> IntervalPlan:
+    interval_start = hour_floor(interval_start)
+    return plan_intervals(warehouse, {interval_start: extract.partition_files(landing, interval_start)})[0]
+
+
 def load_interval(
     target: Warehouse | duckdb.DuckDBPyConnection,
     landing: str,
@@ -98,31 +134,35 @@ def load_interval(
     ``target`` is a ``Warehouse`` (embedded DuckDB or Snowflake); a DuckDB connection is the embedded one.
     """
     warehouse = as_warehouse(target)
-    interval_start = hour_floor(interval_start)
+    plan = plan_interval(warehouse, landing, interval_start)
+    return load_planned(warehouse, plan, plan.new_files, run_id=run_id, dag_id=dag_id, attempt=attempt)
+
+
+def load_planned(
+    warehouse: Warehouse,
+    plan: IntervalPlan,
+    new_files: list[storage.StoredFile],
+    *,
+    run_id: str | None = None,
+    dag_id: str | None = None,
+    attempt: int | None = None,
+) -> LoadResult:
+    """Load ``new_files`` (the plan's new files, or the first of them: a bounded run) as one load batch."""
+    interval_start = plan.interval_start
     batch_id = make_batch_id(interval_start, run_id, attempt)
     started_at = utc_now()
     result = LoadResult(batch_id=batch_id, interval_start=interval_start)
-
-    files = extract.partition_files(landing, interval_start)
-    already = warehouse.loaded_files([f.url for f in files])
-    quarantined = warehouse.quarantined_files([f.url for f in files if f.url not in already])
-    new_files = []
-    for stored in files:
-        if stored.url in already:
-            continue
-        earlier = quarantined.get(stored.url)
-        if earlier is not None and earlier.same_copy(stored):
-            result.add_quarantined_file(stored.url, earlier.reason, earlier.detail, new=False)
-        else:
-            new_files.append(stored)
-    result.files_seen = len(files)
-    result.files_skipped = len(already)
+    for url, reason, detail in plan.quarantined_before:
+        result.add_quarantined_file(url, reason, detail, new=False)
+    result.files_seen = len(plan.files)
+    result.files_skipped = len(plan.already_loaded)
     log.info(
-        "interval %s: %d files, %d already loaded, %d quarantined before",
+        "interval %s: %d files, %d already loaded, %d quarantined before, %d to load",
         interval_start,
-        len(files),
+        len(plan.files),
         result.files_skipped,
         result.files_quarantined,
+        len(new_files),
     )
 
     skipped_before = result.files_skipped
