@@ -115,9 +115,7 @@ def load_pending(
             continue
         taken = _within(plan, files_left, bytes_left, first=not outcome.results)
         if taken:
-            outcome.results.append(
-                load_planned(warehouse, plan, taken, run_id=run_id, dag_id=dag_id, attempt=attempt)
-            )
+            outcome.results.append(load_planned(warehouse, plan, taken, run_id=run_id, dag_id=dag_id, attempt=attempt))
             files_left -= len(taken)
             bytes_left -= sum(stored.size for stored in taken)
         left = plan.new_files[len(taken) :]
