@@ -145,3 +145,22 @@ def test_two_runs_at_once_load_every_file_once(tmp_path):
         assert len(ids) == len(set(ids)) == 18 * 200
         assert con.execute("select count(*) from ops.loaded_file").fetchone() == (18,)
         assert_balanced(wh, landing)
+
+
+def test_each_batch_reconciles_on_its_own_and_a_lost_row_is_found(wh, tmp_path):
+    landing = tmp_path / "landing"
+    land(landing, START, "a.json.gz")
+    land(landing, START + timedelta(hours=1), "b.json.gz")
+    run = pending.load_pending(wh, str(landing), START, END, run_id="r")
+    batches = [result.batch_id for result in run.results]
+
+    checked = reconcile.reconcile_batches(wh, batches)
+    assert [(r.files, r.lines_landed, r.rows_in_raw, r.rows_in_quarantine) for r in checked] == [(1, 21, 20, 1)] * 2
+    assert all(r.balanced for r in checked)
+
+    wh.con.execute("delete from raw.audit_event where event_id = '09-b.json.gz-3'")
+    lost = reconcile.reconcile_batches(wh, batches)
+    assert lost[0].balanced and not lost[1].balanced
+    assert "21 lines landed != 19 in raw" in lost[1].problems[0]
+    with pytest.raises(reconcile.ReconciliationError, match=f"batch {batches[1]}"):
+        reconcile.assert_reconciled(lost[1])

@@ -25,7 +25,7 @@ class ReconciliationError(Exception):
 
 @dataclass
 class Reconciliation:
-    interval_start: datetime
+    interval_start: datetime | None  # the arrival hour reconciled, or None for a load batch
     files: int = 0
     files_quarantined: int = 0
     quarantined_files: list[str] = field(default_factory=list)  # "<file>: <reason>"
@@ -34,14 +34,19 @@ class Reconciliation:
     duplicates: int = 0
     rows_in_quarantine: int = 0
     problems: list[str] = field(default_factory=list)
+    batch_id: str | None = None
 
     @property
     def balanced(self) -> bool:
         return not self.problems
 
+    @property
+    def subject(self) -> str:
+        return f"batch {self.batch_id}" if self.batch_id else f"{self.interval_start:%Y-%m-%dT%H}"
+
     def summary(self) -> str:
         return (
-            f"{self.interval_start:%Y-%m-%dT%H}: {self.files} files, {self.lines_landed} lines landed = "
+            f"{self.subject}: {self.files} files, {self.lines_landed} lines landed = "
             f"{self.rows_in_raw} loaded + {self.duplicates} duplicates + {self.rows_in_quarantine} quarantined;"
             f" {self.files_quarantined} files quarantined"
             + "".join(f"\n  file quarantined: {entry}" for entry in self.quarantined_files)
@@ -67,25 +72,44 @@ def reconcile_interval(
         if stored.url not in ledger:
             result.problems.append(f"{stored.url}: landed but the file was never loaded")
             continue
-        lines = extract.count_lines(stored.url)
-        result.lines_landed += lines
-        ledger_lines, loaded, duplicates, quarantined, in_raw, in_quarantine = ledger.pop(stored.url)
-        result.rows_in_raw += in_raw
-        result.duplicates += duplicates
-        result.rows_in_quarantine += in_quarantine
-        if lines != in_raw + duplicates + in_quarantine:
-            result.problems.append(
-                f"{stored.url}: {lines} lines landed != {in_raw} in raw + {duplicates} duplicates"
-                f" + {in_quarantine} quarantined"
-            )
-        if (ledger_lines, loaded, quarantined) != (lines, in_raw, in_quarantine):
-            result.problems.append(
-                f"{stored.url}: ledger says {ledger_lines} lines / {loaded} loaded / {quarantined} quarantined,"
-                f" storage and tables say {lines} / {in_raw} / {in_quarantine}"
-            )
+        _check_file(result, stored.url, ledger.pop(stored.url))
     for missing in ledger:
         result.problems.append(f"{missing}: in the ledger but no longer in the landing zone")
     return result
+
+
+def reconcile_batches(target: Warehouse | duckdb.DuckDBPyConnection, batch_ids: list[str]) -> list[Reconciliation]:
+    """Per load batch (a continuous load's, while its arrival hour is still open): every file the batch ledgered
+    holds lines landed = rows in raw + duplicates + quarantined. The hour as a whole is reconciled once it has
+    closed (``reconcile_interval``): only then is every file that will land in it there."""
+    warehouse = as_warehouse(target)
+    results = []
+    for batch_id in batch_ids:
+        rows = warehouse.fetchall("reconcile_batch", {"batch_id": batch_id})
+        result = Reconciliation(interval_start=None, batch_id=batch_id)
+        result.files = len(rows)
+        for row in rows:
+            _check_file(result, row[0], row[1:])
+        results.append(result)
+    return results
+
+
+def _check_file(result: Reconciliation, url: str, ledgered: tuple) -> None:
+    lines = extract.count_lines(url)
+    result.lines_landed += lines
+    ledger_lines, loaded, duplicates, quarantined, in_raw, in_quarantine = ledgered
+    result.rows_in_raw += in_raw
+    result.duplicates += duplicates
+    result.rows_in_quarantine += in_quarantine
+    if lines != in_raw + duplicates + in_quarantine:
+        result.problems.append(
+            f"{url}: {lines} lines landed != {in_raw} in raw + {duplicates} duplicates + {in_quarantine} quarantined"
+        )
+    if (ledger_lines, loaded, quarantined) != (lines, in_raw, in_quarantine):
+        result.problems.append(
+            f"{url}: ledger says {ledger_lines} lines / {loaded} loaded / {quarantined} quarantined,"
+            f" storage and tables say {lines} / {in_raw} / {in_quarantine}"
+        )
 
 
 def assert_reconciled(result: Reconciliation) -> None:
