@@ -82,7 +82,7 @@ def load_table(result: LoadResult) -> str:
 
 def reconcile_summary(result: Reconciliation) -> dict[str, Any]:
     return {
-        "interval": f"{result.interval_start:%Y-%m-%dT%H}:00",
+        **({"batch": result.batch_id} if result.batch_id else {"interval": f"{result.subject}:00"}),
         "balanced": result.balanced,
         "files": result.files,
         "files_quarantined": result.files_quarantined,
@@ -108,7 +108,7 @@ def reconcile_table(result: Reconciliation) -> str:
     for entry in result.quarantined_files:  # "<file>: <reason>"
         url, _, reason = entry.partition(": ")
         rows.append((f"file quarantined: {_name(url)}", reason))
-    return _table(rows, f"reconcile {result.interval_start:%Y-%m-%dT%H}:00: {verdict}")
+    return _table(rows, f"reconcile {result.subject}{'' if result.batch_id else ':00'}: {verdict}")
 
 
 # -- deliver / resend --------------------------------------------------------------------------------------

@@ -1,0 +1,56 @@
+"""
+### deliver_events
+
+Sends every load commit a destination has not received, as soon as `load_events` commits one (its asset event on
+`ops.load_commit`), and on a timer as well (`EVENTPIPE_SWEEP_SCHEDULE`, every 5 minutes): asset events that
+arrive while a run is active are taken by the next run or the sweep, never lost (what to send is the
+`ops.delivery_part` ledger's answer, not the event's). It does not wait for dbt.
+
+**deliver**: App Events and Audit logs to S3, App Events to Splunk HEC, analytics events to Heap and GA4, for
+every organization configured for each (`config/destinations.example.yml` locally; credentials in Airflow
+Connections). Each part is recorded as the destination acknowledges it; a run sends at most
+`EVENTPIPE_DELIVERY_MAX_EVENTS` events per destination (the rest is the next run's), one failing destination
+does not stop the others (the task fails after trying them all), and events older than a destination takes (GA4:
+72 hours) are dead-lettered `too_old_for_destination`. Resend a range from the `redeliver` DAG.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import AssetOrTimeSchedule, dag, task
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from eventpipe.orchestrate.assets import LOAD_COMMITS, asset, delivery_inlets, destination_assets, table_uri
+from eventpipe.orchestrate.continuous import sweep_schedule
+
+
+@dag(
+    dag_id="deliver_events",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(sweep_schedule(), timezone="UTC"), assets=[asset(table_uri(LOAD_COMMITS))]
+    ),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,  # the ledger's claims make two safe; one at a time keeps the receivers' order simple
+    is_paused_upon_creation=True,  # see load_events
+    dagrun_timeout=timedelta(hours=1),
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=5), "owner": "data-engineering"},
+    tags=["eventpipe", "deliveries", "continuous"],
+    doc_md=__doc__,
+)
+def deliver_events():
+    @task(inlets=delivery_inlets(), outlets=destination_assets(), show_return_value_in_logs=False)
+    def deliver(run_id=None) -> dict:
+        import logging
+
+        from eventpipe.deliver.run import deliver_task
+        from eventpipe.orchestrate.outcome import finish_deliveries
+
+        run = deliver_task(run_id=run_id)
+        return finish_deliveries([run], logging.getLogger("eventpipe.pipeline"))
+
+    deliver()
+
+
+deliver_events()

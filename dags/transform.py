@@ -1,0 +1,56 @@
+"""
+### transform
+
+The dbt project (staging, intermediate, marts: one task per model with its tests, one `dbt build`), as soon as
+`load_events` commits (its asset event on `ops.load_commit`), and on a timer as well (`EVENTPIPE_SWEEP_SCHEDULE`).
+One build absorbs every load committed since the last (the marts read the ledger of load commits, never a
+timestamp), however many asset events queued meanwhile; a failing test marks the run and holds back nothing else.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import AssetOrTimeSchedule, dag
+from airflow.timetables.trigger import CronTriggerTimetable
+from cosmos import DbtTaskGroup
+
+from eventpipe.orchestrate.assets import LOAD_COMMITS, asset, table_uri
+from eventpipe.orchestrate.continuous import sweep_schedule
+from eventpipe.orchestrate.dbt_config import (
+    execution_config,
+    profile_config,
+    project_config,
+    render_config,
+    run_producer_first,
+)
+from eventpipe.orchestrate.lineage import declare_model_assets
+
+
+@dag(
+    dag_id="transform",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(sweep_schedule(), timezone="UTC"), assets=[asset(table_uri(LOAD_COMMITS))]
+    ),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,  # one build at a time: each absorbs everything committed before it began
+    is_paused_upon_creation=True,  # see load_events
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=30), "owner": "data-engineering"},
+    tags=["eventpipe", "dbt", "continuous"],
+    doc_md=__doc__,
+)
+def transform():
+    marts = DbtTaskGroup(
+        group_id="dbt_marts",
+        project_config=project_config,
+        profile_config=profile_config,
+        execution_config=execution_config,
+        render_config=render_config,
+        operator_args={"install_deps": False},
+    )
+    run_producer_first(marts)
+    declare_model_assets(marts)
+
+
+transform()

@@ -1,0 +1,102 @@
+"""What the continuous DAGs' tasks do (``load_events``, ``deliver_events``, ``transform``, ``hourly_checks``): each
+task body is a call here, so the DAG files only wire.
+
+- ``load_events`` (every minute, ``EVENTPIPE_LOAD_SCHEDULE``): ``load`` takes every landed file the ledger has not
+  seen in the window (``eventpipe.ingest.pending``), a bounded amount; ``reconcile_loaded`` checks each batch it
+  loaded; ``announce`` emits the raw tables' asset events only when something was committed, so an idle minute
+  wakes nothing downstream.
+- ``deliver_events`` and ``transform``: on those asset events, or on a timer as well (``AssetOrTimeSchedule``, the
+  sweep): both take what the ledger says they have not taken (load commits), so a run woken twice, or by the timer
+  with nothing new, does nothing twice.
+- ``hourly_checks``: once an arrival hour has closed (and the loads have had a few minutes for its last files),
+  the hour reconciled whole and its volume checked.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime, timedelta
+from typing import Any
+
+from eventpipe import settings
+from eventpipe.utc import hour_floor, naive_utc, parse_utc
+
+log = logging.getLogger("eventpipe.pipeline")
+
+# How long after an arrival hour ends it is checked whole: files written at the hour's last second are listed by the
+# next minute's load; a few minutes' margin covers a slow or retried load.
+CLOSE_MARGIN = timedelta(minutes=15)
+
+
+def load_schedule() -> str:
+    """``EVENTPIPE_LOAD_SCHEDULE``: the cron of ``load_events`` (default every minute)."""
+    return os.environ.get("EVENTPIPE_LOAD_SCHEDULE", "* * * * *")
+
+
+def sweep_schedule() -> str:
+    """``EVENTPIPE_SWEEP_SCHEDULE``: the cron on which ``deliver_events`` and ``transform`` run even without a load's
+    asset event (default every 5 minutes): an event missed or queued behind a running run is taken by the sweep."""
+    return os.environ.get("EVENTPIPE_SWEEP_SCHEDULE", "*/5 * * * *")
+
+
+def load_range(params: dict[str, Any] | None) -> tuple[datetime, datetime]:
+    """``[start, end)`` of the arrival hours to list: the run's ``start`` / ``end`` params (a catch-up), else the
+    poll's window (the last ``EVENTPIPE_LOAD_LOOKBACK_HOURS`` and the current hour)."""
+    from eventpipe.ingest import pending
+
+    params = params or {}
+    if not params.get("start") and not params.get("end"):
+        return pending.window()
+    if not (params.get("start") and params.get("end")):
+        raise ValueError("give both start and end (arrival hours, UTC when no offset), or neither")
+    start, end = naive_utc(parse_utc(params["start"])), naive_utc(parse_utc(params["end"]))
+    if end <= start:
+        raise ValueError(f"end ({end:%Y-%m-%dT%H:%M}) must be after start ({start:%Y-%m-%dT%H:%M})")
+    return start, end
+
+
+def load(params: dict[str, Any] | None, *, run_id: str, dag_id: str, attempt: int) -> dict[str, Any]:
+    from eventpipe.ingest import pending
+    from eventpipe.warehouse import open_warehouse
+
+    start, end = load_range(params)
+    with open_warehouse() as target:
+        outcome = pending.load_pending(target, settings.landing_url(), start, end, run_id=run_id, dag_id=dag_id,
+                                       attempt=attempt)  # fmt: skip
+    summary = outcome.as_dict() | {"window": [start.isoformat(), end.isoformat()]}
+    log.info(
+        "load %s..%s: %d of %d new files loaded in %d batch(es), commits %s; %d lines, %d loaded, %d duplicates,"
+        " %d quarantined; %d files (%d bytes) left for the next run",
+        f"{start:%Y-%m-%dT%H}", f"{end:%Y-%m-%dT%H}", outcome.files_loaded, outcome.files_pending,
+        len(outcome.results), outcome.commits or "none", summary["lines"], summary["loaded"], summary["duplicates"],
+        summary["quarantined"], outcome.backlog_files, outcome.backlog_bytes,
+    )  # fmt: skip
+    for result in outcome.results:
+        if result.files_quarantined:
+            log.warning("%s: %d landing file(s) quarantined whole", result.interval_start, result.files_quarantined)
+    return summary
+
+
+def reconcile_loaded(loaded: dict[str, Any]) -> dict[str, Any]:
+    """Each batch the run loaded balances (lines landed = loaded + duplicates + quarantined), else the task fails."""
+    from eventpipe.ingest import reconcile
+    from eventpipe.orchestrate import outcome
+    from eventpipe.warehouse import open_warehouse
+
+    with open_warehouse() as target:
+        results = reconcile.reconcile_batches(target, loaded.get("batches", []))
+    for result in results:
+        (log.info if result.balanced else log.error)("%s", outcome.reconcile_table(result))
+    for result in results:
+        reconcile.assert_reconciled(result)
+    return {"batches": len(results), "balanced": all(result.balanced for result in results)}
+
+
+def committed(loaded: dict[str, Any]) -> bool:
+    return bool(loaded.get("commits"))
+
+
+def closed_hour(logical_date: datetime) -> datetime:
+    """The arrival hour ``hourly_checks`` checks: the last one that ended at least ``CLOSE_MARGIN`` before the run."""
+    return hour_floor(naive_utc(logical_date) - CLOSE_MARGIN) - timedelta(hours=1)
