@@ -22,7 +22,7 @@ from airflow.sdk import AssetOrTimeSchedule, dag, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from eventpipe.orchestrate.assets import LOAD_COMMITS, asset, delivery_inlets, destination_assets, table_uri
-from eventpipe.orchestrate.continuous import sweep_schedule
+from eventpipe.orchestrate.continuous import FIRST, sweep_schedule
 
 
 @dag(
@@ -40,7 +40,7 @@ from eventpipe.orchestrate.continuous import sweep_schedule
     doc_md=__doc__,
 )
 def deliver_events():
-    @task(inlets=delivery_inlets(), outlets=destination_assets(), show_return_value_in_logs=False)
+    @task(inlets=delivery_inlets(), outlets=destination_assets(), show_return_value_in_logs=False, **FIRST)
     def deliver(run_id=None) -> dict:
         import logging
 

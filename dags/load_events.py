@@ -25,7 +25,7 @@ from airflow.sdk import Param, dag, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from eventpipe.orchestrate.assets import asset, landing_uri, raw_assets
-from eventpipe.orchestrate.continuous import load_schedule
+from eventpipe.orchestrate.continuous import FIRST, load_schedule
 
 
 @dag(
@@ -47,7 +47,7 @@ from eventpipe.orchestrate.continuous import load_schedule
     },
 )
 def load_events():
-    @task(inlets=[asset(landing_uri())], show_return_value_in_logs=False)
+    @task(inlets=[asset(landing_uri())], show_return_value_in_logs=False, **FIRST)
     def load(params=None, run_id=None, dag=None, ti=None) -> dict:
         from eventpipe.orchestrate import continuous
 
@@ -59,7 +59,7 @@ def load_events():
 
         return continuous.reconcile_loaded(loaded)
 
-    @task(outlets=raw_assets())
+    @task(outlets=raw_assets(), **FIRST)
     def announce(loaded: dict) -> list:
         from airflow.sdk.exceptions import AirflowSkipException
 

@@ -177,3 +177,22 @@ def test_one_dbt_build_at_a_time_and_a_hung_build_times_out(dagbag):
         assert producer.execution_timeout == BUILD_TIMEOUT
     limited = [t.task_id for t in dag.tasks if t.max_active_tis_per_dag is not None]
     assert limited == ["dbt_marts.dbt_producer_watcher"], "loads and the models' tasks stay concurrent"
+
+
+def test_the_continuous_dags_hand_over_by_the_load_commit_asset(dagbag):
+    from airflow.sdk import AssetOrTimeSchedule
+
+    from eventpipe.orchestrate.assets import LOAD_COMMITS, raw_assets, table_uri
+
+    load = dagbag.dags["load_events"]
+    assert load.timetable.summary == "* * * * *"
+    assert load.get_task("load").downstream_task_ids == {"reconcile_loaded", "announce"}
+    assert {a.uri for a in load.get_task("announce").outlets} == {a.uri for a in raw_assets()}
+    assert not load.get_task("load").outlets  # an idle poll emits nothing: only announce does, when it committed
+    for dag_id in ("deliver_events", "transform"):
+        dag = dagbag.dags[dag_id]
+        assert isinstance(dag.timetable, AssetOrTimeSchedule), dag_id
+        assert {a.uri for a in dag.timetable.asset_condition.objects} == {table_uri(LOAD_COMMITS)}
+        assert dag.max_active_runs == 1
+    assert any(t.task_id.startswith("dbt_marts.") for t in dagbag.dags["transform"].tasks)
+    assert {"reconcile", "check_volume"} <= set(dagbag.dags["hourly_checks"].task_ids)

@@ -24,6 +24,11 @@ from eventpipe.utc import hour_floor, naive_utc, parse_utc
 
 log = logging.getLogger("eventpipe.pipeline")
 
+# The load and the deliveries go before a dbt build's many sensor tasks when they wait for the same slots (the
+# embedded default has one): Airflow's default weight (a task's downstream count) would put the build first and make
+# Splunk wait for it.
+FIRST = {"priority_weight": 100, "weight_rule": "absolute"}
+
 # How long after an arrival hour ends it is checked whole: files written at the hour's last second are listed by the
 # next minute's load; a few minutes' margin covers a slow or retried load.
 CLOSE_MARGIN = timedelta(minutes=15)
