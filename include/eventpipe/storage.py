@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import BinaryIO
@@ -24,6 +25,8 @@ class StoredFile:
     # What changes when the file is written again (local: mtime in ns; S3: the ETag). A file quarantined
     # as unreadable is tried again once its version or size changes (a fixed copy landed under its name).
     version: str = ""
+    # When it was written (UTC), as the store reports it: how long a file has waited to load (the lag's start).
+    modified: datetime | None = None
 
 
 def is_s3(url: str) -> bool:
@@ -73,7 +76,8 @@ def _list_local(prefix: str) -> Iterator[StoredFile]:
     for path in root.rglob("*"):
         if path.is_file():
             stat = path.stat()
-            yield StoredFile(str(path), stat.st_size, str(stat.st_mtime_ns))
+            modified = datetime.fromtimestamp(stat.st_mtime, UTC).replace(tzinfo=None)
+            yield StoredFile(str(path), stat.st_size, str(stat.st_mtime_ns), modified)
 
 
 def _list_s3(prefix: str) -> Iterator[StoredFile]:
@@ -81,7 +85,8 @@ def _list_s3(prefix: str) -> Iterator[StoredFile]:
     paginator = _s3_client().get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=key.rstrip("/") + "/"):
         for obj in page.get("Contents", []):
-            yield StoredFile(f"s3://{bucket}/{obj['Key']}", obj["Size"], obj.get("ETag", "").strip('"'))
+            modified = obj["LastModified"].astimezone(UTC).replace(tzinfo=None) if "LastModified" in obj else None
+            yield StoredFile(f"s3://{bucket}/{obj['Key']}", obj["Size"], obj.get("ETag", "").strip('"'), modified)
 
 
 def open_binary(url: str) -> BinaryIO:
