@@ -10,14 +10,15 @@ the hour as a whole:
    lines of the same hour a week earlier; the message says which and the figures.
 
 A file that lands later still in the hour's folder is loaded by `load_events` (within its lookback); Clear this
-run's tasks to check the hour again.
+run's tasks to check the hour again. Trigger it with `start` and `end` to check every hour of a range (a
+catch-up's: `eventpipe run` does); each task then fails if any hour does, naming them.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import dag, task
+from airflow.sdk import Param, dag, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
 
@@ -31,41 +32,28 @@ from airflow.timetables.trigger import CronTriggerTimetable
     default_args={"retries": 1, "retry_delay": timedelta(minutes=1), "owner": "data-engineering"},
     tags=["eventpipe", "ingest", "continuous"],
     doc_md=__doc__,
+    params={
+        "start": Param(None, type=["null", "string"], description="first arrival hour to check (ISO, UTC)"),
+        "end": Param(None, type=["null", "string"], description="end of the range, exclusive (ISO, UTC)"),
+    },
 )
 def hourly_checks():
     @task(show_return_value_in_logs=False)
-    def reconcile(logical_date=None) -> dict:
-        import logging
+    def reconcile(params=None, logical_date=None) -> dict:
+        from eventpipe.orchestrate import continuous
 
-        from eventpipe import settings
-        from eventpipe.ingest import reconcile as reconciliation
-        from eventpipe.orchestrate import outcome
-        from eventpipe.orchestrate.continuous import closed_hour
-        from eventpipe.warehouse import open_warehouse
-
-        with open_warehouse() as target:
-            result = reconciliation.reconcile_interval(target, settings.landing_url(), closed_hour(logical_date))
-        log = logging.getLogger("eventpipe.pipeline")
-        (log.info if result.balanced else log.error)("%s", outcome.reconcile_table(result))
-        reconciliation.assert_reconciled(result)
-        return outcome.reconcile_summary(result)
+        return continuous.reconcile_hours(continuous.checked_hours(params, logical_date))
 
     @task
-    def check_volume(logical_date=None) -> dict:
-        import logging
-
+    def check_volume(params=None, logical_date=None) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from eventpipe.orchestrate import outcome
-        from eventpipe.orchestrate.continuous import closed_hour
-        from eventpipe.warehouse import open_warehouse
+        from eventpipe.orchestrate import continuous
 
-        with open_warehouse() as target:
-            checked = outcome.check_volume(target, closed_hour(logical_date))
-        if checked.problem:
-            raise AirflowFailException(f"{checked.problem}. Once late files have loaded, Clear this task.")
-        logging.getLogger("eventpipe.pipeline").info("volume ok: %s", checked.as_dict())
-        return checked.as_dict()
+        checked, problems = continuous.check_volumes(continuous.checked_hours(params, logical_date))
+        if problems:
+            raise AirflowFailException("; ".join(problems) + ". Once late files have loaded, Clear this task.")
+        return checked
 
     reconcile()
     check_volume()

@@ -27,6 +27,12 @@ def _fraction(value: str) -> float:
     return number
 
 
+CONTINUOUS_HELP = (
+    "through the continuous DAGs (load_events, deliver_events, transform, hourly_checks: a few bounded runs for the"
+    " whole range) instead of one event_pipeline run per hour"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eventpipe", description=__doc__.split("\n\n")[0])  # the commands
     commands = parser.add_subparsers(dest="command", required=True)
@@ -54,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to load and build: the embedded DuckDB (default), Snowflake (Airflow Connection "
         "snowflake_default + dbt target snowflake), or the local Snowflake emulator (fakesnow, real connector)",
     )
+    run.add_argument("--continuous", action="store_true", help=CONTINUOUS_HELP)
 
     demo = commands.add_parser("demo", help="generate a day of events, run it all locally, print what landed")
     demo.add_argument(
@@ -61,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--hours", type=int, default=24)
     demo.add_argument("--sessions-per-hour", type=int, default=20)
+    demo.add_argument("--continuous", action="store_true", help=CONTINUOUS_HELP)
 
     up = commands.add_parser("up", help="start the Airflow UI (standalone) with the project's DAGs")
     up.add_argument("--host", default="127.0.0.1", help="the interface the UI binds (default: loopback only)")
@@ -129,14 +137,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from eventpipe.local import runner, targets
-    from eventpipe.local.progress import run_with_progress
 
     hours = runner.hourly_intervals(args.start, args.end)
     if not_over := runner.hours_not_over(hours):
         print(f"eventpipe run: {runner.not_over_message(not_over)}", file=sys.stderr)
         return 2
     with targets.activated(args.target or targets.default_target()):
-        failed = run_with_progress(args.start, args.end)
+        failed = _run(args)
         _print_summary()
     return 1 if failed else 0
 
@@ -144,7 +151,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from eventpipe import settings
     from eventpipe.devtools.generate.landing import generate
-    from eventpipe.local.progress import run_with_progress
     from eventpipe.utc import hour_floor, utc_now
 
     landing = settings.landing_url()
@@ -161,7 +167,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         truth_path=str(settings.eventpipe_home() / "demo_truth.json"),
     )
     print(f"generated {truth.files:,} landing files, {truth.lines:,} lines under {landing}")
-    failed = run_with_progress(args.start, args.start + timedelta(hours=args.hours))
+    args.end = args.start + timedelta(hours=args.hours)
+    failed = _run(args)
     _print_summary()
     print(f"warehouse: {settings.warehouse_path()}  (tables raw.*, ops.*, marts.*)")
     return 1 if failed else 0
@@ -194,6 +201,15 @@ def cmd_up(args: argparse.Namespace) -> int:
     from eventpipe.local.up import serve
 
     return serve(args.port, args.host)
+
+
+def _run(args: argparse.Namespace) -> list:
+    """What did not succeed: the hours of event_pipeline, or the continuous DAGs' runs (``--continuous``)."""
+    from eventpipe.local.progress import catch_up_with_progress, run_with_progress
+
+    if args.continuous:
+        return catch_up_with_progress(args.start, args.end)
+    return run_with_progress(args.start, args.end)
 
 
 def _print_summary() -> None:

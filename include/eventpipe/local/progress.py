@@ -1,9 +1,11 @@
-"""A progress bar over the hourly DAG runs of ``eventpipe run`` / ``eventpipe demo``."""
+"""A progress bar over the hourly DAG runs of ``eventpipe run`` / ``eventpipe demo``, or a line per run of the
+continuous DAGs (``--continuous``)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -40,6 +42,29 @@ def run_with_progress(start: datetime, end: datetime) -> list[datetime]:
             runner.run_intervals(start, end, on_interval=on_interval)
     if failed:
         console.print(f"[red]{len(failed)} interval(s) failed[/red]; task logs: {log_path}")
+    return failed
+
+
+def catch_up_with_progress(start: datetime, end: datetime) -> list[str]:
+    """Catch ``[start, end)`` up through the continuous DAGs; returns the runs that did not succeed."""
+    from eventpipe.local import catchup
+
+    console = Console(stderr=True)
+    failed: list[str] = []
+    started = time.monotonic()
+
+    def on_run(outcome) -> None:
+        colour = "green" if outcome.state == "success" else "red"
+        console.print(f"{time.monotonic() - started:6.0f} s  {outcome.dag_id:<15} [{colour}]{outcome.state}[/{colour}]")
+        if outcome.state != "success":
+            failed.append(f"{outcome.dag_id} {outcome.run_id}")
+
+    log_path = settings.eventpipe_home() / "logs" / f"run-{datetime.now():%Y%m%dT%H%M%S}.log"
+    console.print(f"catching up {start:%Y-%m-%dT%H}:00 to {end:%Y-%m-%dT%H}:00 through the continuous DAGs")
+    with _logs_to(log_path):
+        catchup.catch_up(start, end, on_run=on_run)
+    if failed:
+        console.print(f"[red]{len(failed)} run(s) failed[/red]: {', '.join(failed)}; task logs: {log_path}")
     return failed
 
 

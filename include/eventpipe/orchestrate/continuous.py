@@ -105,3 +105,56 @@ def committed(loaded: dict[str, Any]) -> bool:
 def closed_hour(logical_date: datetime) -> datetime:
     """The arrival hour ``hourly_checks`` checks: the last one that ended at least ``CLOSE_MARGIN`` before the run."""
     return hour_floor(naive_utc(logical_date) - CLOSE_MARGIN) - timedelta(hours=1)
+
+
+def checked_hours(params: dict[str, Any] | None, logical_date: datetime) -> list[datetime]:
+    """The arrival hours ``hourly_checks`` checks: the run's ``start`` / ``end`` range, else the hour that closed."""
+    from eventpipe.ingest import pending
+
+    if params and (params.get("start") or params.get("end")):
+        return pending.arrival_hours(*load_range(params))
+    return [closed_hour(logical_date)]
+
+
+def reconcile_hours(hours: list[datetime]) -> dict[str, Any]:
+    """Each hour reconciled whole; the task fails naming every hour that does not balance."""
+    from eventpipe.ingest import reconcile
+    from eventpipe.orchestrate import outcome
+    from eventpipe.warehouse import open_warehouse
+
+    with open_warehouse() as target:
+        results = [reconcile.reconcile_interval(target, settings.landing_url(), hour) for hour in hours]
+    for result in results:
+        (log.info if result.balanced else log.error)("%s", outcome.reconcile_table(result))
+    unbalanced = [result for result in results if not result.balanced]
+    if unbalanced:
+        raise reconcile.ReconciliationError(
+            f"{len(unbalanced)} of {len(results)} hour(s) do not balance: "
+            + "; ".join(f"{r.subject}: {r.problems[0]}" for r in unbalanced[:10])
+        )
+    if len(results) == 1:
+        return outcome.reconcile_summary(results[0])
+    return {
+        "hours": len(results),
+        "balanced": True,
+        "lines_landed": sum(r.lines_landed for r in results),
+        "in_raw": sum(r.rows_in_raw for r in results),
+        "duplicates": sum(r.duplicates for r in results),
+        "quarantined": sum(r.rows_in_quarantine for r in results),
+        "files_quarantined": sum(r.files_quarantined for r in results),
+    }
+
+
+def check_volumes(hours: list[datetime]) -> tuple[dict[str, Any], list[str]]:
+    """Each hour's volume against the same hour a week earlier; the problems, one per hour flagged."""
+    from eventpipe.orchestrate import outcome
+    from eventpipe.warehouse import open_warehouse
+
+    with open_warehouse() as target:
+        checks = [outcome.check_volume(target, hour) for hour in hours]
+    problems = [f"{hour:%Y-%m-%dT%H}:00: {c.problem}" for hour, c in zip(hours, checks, strict=True) if c.problem]
+    for problem in problems:
+        log.warning("%s", problem)
+    if len(checks) == 1:
+        return checks[0].as_dict(), problems
+    return {"hours": len(checks), "flagged": len(problems)}, problems

@@ -40,7 +40,6 @@ class StageLag:
 
 
 def measure(warehouse: Warehouse, landing: str, destinations: list, now: datetime | None = None) -> list[StageLag]:
-    from eventpipe.deliver.ledger import Ledger
     from eventpipe.ingest import extract, pending
     from eventpipe.ingest.load import plan_intervals
 
@@ -52,21 +51,27 @@ def measure(warehouse: Warehouse, landing: str, destinations: list, now: datetim
     stamps = [stored.modified for stored in waiting if stored.modified]
     lags = [StageLag("landing -> raw", len(waiting), min(stamps) if stamps else None)]
 
+    lags += destination_lags(warehouse, destinations)
+    bound = int(warehouse.fetchall("dbt_build_bound")[0][0]) if _exists(warehouse, "ops", "dbt_build_bound") else 0
+    lags.append(StageLag("raw -> marts", *_above(warehouse, bound)))
+    return lags
+
+
+def destination_lags(warehouse: Warehouse, destinations: list) -> list[StageLag]:
+    """Per destination: the load commits it has not received whole, and when the oldest was committed."""
+    from eventpipe.deliver.ledger import Ledger
+
+    if not _exists(warehouse, "ops", "delivery_done"):  # no delivery has run yet: every commit waits
+        return [StageLag(f"raw -> {destination.name}", *_above(warehouse, 0)) for destination in destinations]
     ledger = Ledger(warehouse, run_id=None)
     through = ledger.last_commit()
-    delivered_ever = _exists(warehouse, "ops", "delivery_done")
+    lags = []
     for destination in destinations:
-        if not delivered_ever:  # no delivery has run yet: every commit waits
-            lags.append(StageLag(f"raw -> {destination.name}", *_above(warehouse, 0)))
-            continue
         units = [u for u in ledger.pending(destination.name, destination.kinds, through)
                  if destination.applies_to(u.organization_id)]  # fmt: skip
         commits = sorted({unit.commit_seq for unit in units})
         oldest = _committed_at(warehouse, commits[0]) if commits else None
         lags.append(StageLag(f"raw -> {destination.name}", len(commits), oldest))
-
-    bound = int(warehouse.fetchall("dbt_build_bound")[0][0]) if _exists(warehouse, "ops", "dbt_build_bound") else 0
-    lags.append(StageLag("raw -> marts", *_above(warehouse, bound)))
     return lags
 
 

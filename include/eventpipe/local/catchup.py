@@ -1,0 +1,115 @@
+"""A catch-up of a range of arrival hours through the continuous DAGs, in this process (the embedded default).
+
+The same DAGs a scheduler runs, each run a real DAG run in the metadata database (the UI shows them), in the order
+the asset events would wake them:
+
+1. ``load_events`` with the range as its ``start`` / ``end``, again while the ledger says the range holds files it
+   has not seen (each run takes a bounded amount: ``EVENTPIPE_LOAD_MAX_FILES`` / ``_BYTES``);
+2. ``deliver_events``, again while a destination has a load commit it has not received (each run sends at most
+   ``EVENTPIPE_DELIVERY_MAX_EVENTS`` per destination);
+3. ``transform``: one dbt build absorbing every commit;
+4. ``hourly_checks`` over the range: every hour reconciled whole and its volume checked.
+
+So a month costs a few bounded loads, a few deliveries and one build, not 720 runs of the whole chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from eventpipe import settings
+from eventpipe.local import backfill, runner
+
+CONTINUOUS = ("load_events", "deliver_events", "transform", "hourly_checks")
+# A run that leaves work behind is followed by another, up to this many (a month of 10 MB files at the default
+# budget is a few runs; a run that makes no progress stops the loop earlier).
+MAX_RUNS = 500
+
+
+class SchedulerIsUp(RuntimeError):
+    """A scheduler runs these DAGs already: a catch-up here would race it."""
+
+
+@dataclass
+class DagRunOutcome:
+    dag_id: str
+    run_id: str
+    state: str
+
+
+def catch_up(
+    start: datetime, end: datetime, on_run: Callable[[DagRunOutcome], None] | None = None
+) -> list[DagRunOutcome]:
+    import os
+
+    runner.prepare()  # Airflow's environment first: Airflow reads it when imported
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    from eventpipe.devtools.receivers.local import local_receivers
+    from eventpipe.local import task_logs
+
+    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    if missing := [dag_id for dag_id in CONTINUOUS if dag_id not in bag.dags]:
+        raise RuntimeError(f"DAGs {missing} did not load: {bag.import_errors}")
+    dags = {dag_id: bag.dags[dag_id] for dag_id in CONTINUOUS}
+    for dag in dags.values():
+        backfill.sync_dag(dag)
+    if backfill.scheduler_is_alive():
+        raise SchedulerIsUp(
+            "a scheduler is up on this Airflow: unpause load_events (and deliver_events, transform) there, or trigger"
+            " load_events with start and end for a range older than its lookback"
+        )
+    conf = {"start": start.isoformat(), "end": end.isoformat()}
+    outcomes: list[DagRunOutcome] = []
+
+    def run(dag_id: str, run_conf: dict | None = None) -> str:
+        dag_run = dags[dag_id].test(run_conf=run_conf)
+        outcome = DagRunOutcome(dag_id, dag_run.run_id, str(getattr(dag_run.state, "value", dag_run.state)))
+        outcomes.append(outcome)
+        if on_run:
+            on_run(outcome)
+        return outcome.state
+
+    with local_receivers(), task_logs.written_for_in_process_tasks():
+        _repeat(lambda: run("load_events", conf), lambda: files_waiting(start, end))
+        _repeat(lambda: run("deliver_events"), deliveries_waiting)
+        run("transform")
+        run("hourly_checks", conf)
+    return outcomes
+
+
+def _repeat(run: Callable[[], str], waiting: Callable[[], int]) -> None:
+    """Run, and again while work is left and the last run succeeded and made progress."""
+    left = None
+    for _ in range(MAX_RUNS):
+        if run() != "success":
+            return
+        now_left = waiting()
+        if now_left == 0 or now_left == left:
+            return
+        left = now_left
+
+
+def files_waiting(start: datetime, end: datetime) -> int:
+    """Landed files of the arrival hours in ``[start, end)`` that the ledger neither loaded nor quarantined."""
+    from eventpipe.ingest import extract, pending
+    from eventpipe.ingest.load import plan_intervals
+    from eventpipe.warehouse import open_warehouse
+
+    listed = {hour: extract.partition_files(settings.landing_url(), hour) for hour in pending.arrival_hours(start, end)}
+    with open_warehouse() as target:
+        plans = plan_intervals(target, {hour: files for hour, files in listed.items() if files})
+    return sum(len(plan.new_files) for plan in plans)
+
+
+def deliveries_waiting() -> int:
+    """Load commits some configured destination has not received whole."""
+    from eventpipe.deliver.config import load_destinations
+    from eventpipe.orchestrate import lag
+    from eventpipe.warehouse import open_warehouse
+
+    with open_warehouse() as target:
+        return sum(entry.waiting for entry in lag.destination_lags(target, load_destinations()))
