@@ -39,6 +39,9 @@ from eventpipe.utc import hour_floor, parse_utc
 from eventpipe.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
+# Organizations a destination's units are sent for side by side (each in commit order); their parts share the
+# destination's max_in_flight and its parts cut ahead, so memory does not grow with it.
+ORGANIZATIONS_AT_ONCE = 4
 DUPLICATING = ("splunk_hec", "ga4")  # keep every copy they are sent
 
 
@@ -214,20 +217,37 @@ def _deliver(
     failures: list[str] = []
     failed_orgs: set[str] = set()
     renewal = _Renewal(ledger, destination.name)
-    try:
-        with ThreadPoolExecutor(destination.max_in_flight, thread_name_prefix=f"deliver-{destination.name}") as pool:
-            for unit in units:
-                if unit.organization_id in failed_orgs:
-                    continue
-                renewal.check()
-                try:
-                    _unit(ledger, sender, pool, unit, outcome, again)
-                except DeliveryAuthError:
-                    raise
-                except Exception as exc:  # one organization's failure must not stop the others
+    counting = threading.Lock()
+
+    def organization(org_units: list[Unit]) -> None:
+        """One organization's units in commit order (its S3 manifest is rewritten per unit: one writer at a time)."""
+        for unit in org_units:
+            renewal.check()
+            try:
+                _unit(ledger, sender, shared, unit, outcome, again)
+            except DeliveryAuthError:
+                raise
+            except Exception as exc:  # one organization's failure must not stop the others
+                with shared.counting:
                     failed_orgs.add(unit.organization_id)
                     failures.append(f"{unit.label()}: {redact(f'{type(exc).__name__}: {exc}', secrets)}")
                     log.error("delivery to %s failed: %s", destination.name, failures[-1])
+                return
+
+    by_organization: dict[str, list[Unit]] = {}
+    for unit in units:
+        by_organization.setdefault(unit.organization_id, []).append(unit)
+    try:
+        # Organizations side by side (a catch-up's many small units wait on the destination and the ledger in turn
+        # otherwise); the parts of all of them share the destination's max_in_flight.
+        with (
+            ThreadPoolExecutor(destination.max_in_flight, thread_name_prefix=f"deliver-{destination.name}") as pool,
+            ThreadPoolExecutor(ORGANIZATIONS_AT_ONCE, thread_name_prefix=f"units-{destination.name}") as orgs,
+        ):
+            shared = _Shared(pool, threading.Semaphore(destination.max_in_flight * 2), counting)
+            running = [orgs.submit(organization, org_units) for org_units in by_organization.values()]
+            for future in running:
+                future.result()  # an authentication error stops the destination
         if failures:
             outcome.error = (
                 f"{len(failed_orgs)} organization(s) failed: " + "; ".join(failures[:5])
@@ -271,7 +291,16 @@ class _Renewal:
         self._thread.join()
 
 
-def _unit(ledger: Ledger, sender: Sender, pool: ThreadPoolExecutor, unit: Unit, outcome, again: bool) -> None:
+@dataclass
+class _Shared:
+    """What the organizations sending side by side to one destination share."""
+
+    pool: ThreadPoolExecutor  # the destination's parts in flight: max_in_flight
+    slots: threading.Semaphore  # parts cut ahead of the senders, all organizations together: bounded memory
+    counting: threading.Lock  # the outcome's counts
+
+
+def _unit(ledger: Ledger, sender: Sender, shared: _Shared, unit: Unit, outcome, again: bool) -> None:
     """Every part of one unit (``max_in_flight`` at once), then the unit's done row (and, for S3, the hour's
     manifest) once every part is delivered."""
     destination = sender.destination
@@ -283,21 +312,21 @@ def _unit(ledger: Ledger, sender: Sender, pool: ThreadPoolExecutor, unit: Unit, 
                 record.status = "resent"
                 if destination.type in DUPLICATING:
                     record.possible_duplicates += record.delivered
-    slots = threading.Semaphore(destination.max_in_flight * 2)  # parts cut ahead of the senders: bounded memory
     futures: list[Future] = []
     for part in cut(destination, unit, stream(ledger.fetchall, unit)):
-        slots.acquire()
-        future = pool.submit(sender.send, part, previous.get(part.number))
-        future.add_done_callback(lambda _done: slots.release())
+        shared.slots.acquire()
+        future = shared.pool.submit(sender.send, part, previous.get(part.number))
+        future.add_done_callback(lambda _done: shared.slots.release())
         futures.append(future)
     results = [future.exception() or future.result() for future in futures]
     errors = [result for result in results if isinstance(result, BaseException)]
     parts = [result for result in results if isinstance(result, PartOutcome)]
-    for part_outcome in parts:
-        outcome.count(part_outcome, unit.kind)
-        if not part_outcome.skipped:
-            record = part_outcome.record
-            outcome.possible_duplicates += record.possible_duplicates - counted.get(record.part, 0)
+    with shared.counting:
+        for part_outcome in parts:
+            outcome.count(part_outcome, unit.kind)
+            if not part_outcome.skipped:
+                record = part_outcome.record
+                outcome.possible_duplicates += record.possible_duplicates - counted.get(record.part, 0)
     if errors:
         raise errors[0]
     records = [p.record for p in parts]
@@ -308,7 +337,8 @@ def _unit(ledger: Ledger, sender: Sender, pool: ThreadPoolExecutor, unit: Unit, 
         sum(r.dead_lettered for r in records),
     )  # fmt: skip
     ledger.write(done=[done])
-    outcome.units += 1
+    with shared.counting:
+        outcome.units += 1
     if destination.type == "s3" and any(r.delivered for r in records):
         _manifest(ledger, sender, unit)
 
