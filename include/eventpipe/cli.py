@@ -68,7 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--hours", type=int, default=24)
     demo.add_argument("--sessions-per-hour", type=int, default=20)
-    demo.add_argument("--continuous", action="store_true", help=CONTINUOUS_HELP)
+    demo.add_argument(
+        "--hourly", dest="continuous", action="store_false", help="one event_pipeline run per hour instead of the"
+        " continuous DAGs (the default: load_events, deliver_events, transform, hourly_checks over the day)"
+    )  # fmt: skip
 
     up = commands.add_parser("up", help="start the Airflow UI (standalone) with the project's DAGs")
     up.add_argument("--host", default="127.0.0.1", help="the interface the UI binds (default: loopback only)")
