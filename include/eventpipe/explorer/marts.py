@@ -2,7 +2,8 @@
 
 ``DuckDBMartsReader`` (the embedded default) opens the file read-only for one request and closes it
 again, so the explorer never holds DuckDB's file lock while a DAG run needs to write. When a writer
-holds the lock it retries briefly, then raises ``WarehouseUnavailable`` (the API answers 503).
+holds the lock it reads the read snapshot instead (``eventpipe.warehouse.read_snapshot``: the marts as of the
+last build) if there is one, else retries briefly, then raises ``WarehouseUnavailable`` (the API answers 503).
 
 ``SnowflakeMartsReader`` is the production seam: the same .sql files and named parameters through a
 DB-API connection (snowflake-connector's ``pyformat`` binding, which ``eventpipe.sql.to_driver`` writes the
@@ -48,9 +49,20 @@ def _rows(cursor) -> list[dict[str, Any]]:
 class DuckDBMartsReader:
     engine = "duckdb"
 
-    def __init__(self, path: Path | str | None = None, lock_wait: float = 3.0) -> None:
+    def __init__(
+        self, path: Path | str | None = None, lock_wait: float = 3.0, snapshot: Path | str | None = None
+    ) -> None:
+        """``snapshot``: the read snapshot to fall back on while a writer holds the file (default: the configured
+        one when ``path`` is the configured warehouse, none for a path given here)."""
         self._path = Path(path) if path else None
+        self._snapshot = Path(snapshot) if snapshot else None
         self.lock_wait = lock_wait
+
+    @property
+    def snapshot(self) -> Path | None:
+        from eventpipe.warehouse import read_snapshot
+
+        return self._snapshot or (None if self._path else read_snapshot.path())
 
     @property
     def path(self) -> Path:
@@ -72,6 +84,9 @@ class DuckDBMartsReader:
             except (duckdb.IOException, duckdb.ConnectionException) as error:
                 if "lock" not in str(error).lower() and "different configuration" not in str(error):
                     raise WarehouseUnavailable(f"Cannot open the warehouse: {error}") from error
+                snapshot = self.snapshot
+                if snapshot is not None and snapshot.exists():  # a writer holds it: the last build's snapshot
+                    return duckdb.connect(str(snapshot), read_only=True)
                 if time.monotonic() >= deadline:
                     raise WarehouseUnavailable(
                         "The warehouse is busy: a pipeline run is writing to it (DuckDB allows one writer). "
