@@ -1,6 +1,6 @@
 """Readers keep answering while the pipeline writes: with a read snapshot published (what ``transform`` does after
-each build), the explorer answers from it while a writer process holds the warehouse, the same as from the live
-file; without one it is a 503 (tests/explorer/test_api.py)."""
+each build), the explorer answers from it, the same as from the live file, while a writer process holds the
+warehouse; without one that is a 503 (tests/explorer/test_api.py)."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ def test_the_explorer_reads_the_snapshot_while_a_writer_holds_the_warehouse(ware
         published = read_snapshot.publish(con, snapshot)
     assert published["tables"] >= 8 and snapshot.exists()  # the marts and ops.load_batch
     assert not list(snapshot.parent.glob(".*.tmp"))  # written beside it, renamed over it
-    client = TestClient(create_app(DuckDBMartsReader(live, lock_wait=1.0, snapshot=snapshot)))
-    free = client.post("/api/journeys/search", json={})
+    free = TestClient(create_app(DuckDBMartsReader(live))).post("/api/journeys/search", json={})  # the live file
     assert free.status_code == 200 and free.json()["rows"]
+    client = TestClient(create_app(DuckDBMartsReader(live, lock_wait=1.0, snapshot=snapshot)))
 
     writer = subprocess.Popen(
         [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('locked', flush=True);"

@@ -1,9 +1,9 @@
 """Where the explorer reads the marts: the seam between its queries and a warehouse.
 
-``DuckDBMartsReader`` (the embedded default) opens the file read-only for one request and closes it
-again, so the explorer never holds DuckDB's file lock while a DAG run needs to write. When a writer
-holds the lock it reads the read snapshot instead (``eventpipe.warehouse.read_snapshot``: the marts as of the
-last build) if there is one, else retries briefly, then raises ``WarehouseUnavailable`` (the API answers 503).
+``DuckDBMartsReader`` (the embedded default) reads the read snapshot (``eventpipe.warehouse.read_snapshot``: the
+marts as of the last build, which is what the marts are) when ``transform`` has published one, so it neither waits
+for a writer nor makes one wait. Without a snapshot it opens the warehouse read-only for one request and closes it
+again; when a writer holds the lock it retries briefly, then raises ``WarehouseUnavailable`` (the API answers 503).
 
 ``SnowflakeMartsReader`` is the production seam: the same .sql files and named parameters through a
 DB-API connection (snowflake-connector's ``pyformat`` binding, which ``eventpipe.sql.to_driver`` writes the
@@ -52,7 +52,7 @@ class DuckDBMartsReader:
     def __init__(
         self, path: Path | str | None = None, lock_wait: float = 3.0, snapshot: Path | str | None = None
     ) -> None:
-        """``snapshot``: the read snapshot to fall back on while a writer holds the file (default: the configured
+        """``snapshot``: the read snapshot to read instead of the warehouse once it exists (default: the configured
         one when ``path`` is the configured warehouse, none for a path given here)."""
         self._path = Path(path) if path else None
         self._snapshot = Path(snapshot) if snapshot else None
@@ -71,6 +71,9 @@ class DuckDBMartsReader:
         return self._path or settings.warehouse_path()
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
+        snapshot = self.snapshot
+        if snapshot is not None and snapshot.exists():
+            return duckdb.connect(str(snapshot), read_only=True)
         path = self.path
         if not path.exists():
             raise WarehouseUnavailable(
@@ -84,9 +87,6 @@ class DuckDBMartsReader:
             except (duckdb.IOException, duckdb.ConnectionException) as error:
                 if "lock" not in str(error).lower() and "different configuration" not in str(error):
                     raise WarehouseUnavailable(f"Cannot open the warehouse: {error}") from error
-                snapshot = self.snapshot
-                if snapshot is not None and snapshot.exists():  # a writer holds it: the last build's snapshot
-                    return duckdb.connect(str(snapshot), read_only=True)
                 if time.monotonic() >= deadline:
                     raise WarehouseUnavailable(
                         "The warehouse is busy: a pipeline run is writing to it (DuckDB allows one writer). "

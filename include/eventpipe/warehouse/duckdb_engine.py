@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -29,11 +30,28 @@ def connect(path: Path | str | None = None, memory_limit: str | None = None) -> 
     """Open the embedded DuckDB warehouse with the settings every eventpipe connection needs, tables created."""
     path = Path(path) if path else settings.warehouse_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
+    con = _open_waiting(path)
     configure(con, memory_limit, path.parent / "duckdb_tmp")
     # Two connections of one process creating them at once conflict in the catalog: the second retries.
     commits.retry_conflicts(lambda: con.execute(load_sql("duckdb", "create_tables")), "creating the tables")
     return con
+
+
+# A reader in another process (an analyst's session, a monitor) holds the file's lock for as long as it reads: a
+# writer waits for it this long before failing (DuckDB itself fails at once).
+LOCK_WAIT_SECONDS = 60
+
+
+def _open_waiting(path: Path) -> duckdb.DuckDBPyConnection:
+    deadline, delay = time.monotonic() + LOCK_WAIT_SECONDS, 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower() or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
 
 def configure(con: duckdb.DuckDBPyConnection, memory_limit: str | None, temp_directory: Path) -> None:

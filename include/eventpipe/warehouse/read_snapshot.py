@@ -3,8 +3,8 @@
 DuckDB takes one writer process, and refuses readers in other processes while it writes; with a load every minute
 that is most of the time. After each build (``transform``) the marts and the ledger of load batches are copied into
 a file of their own, ``$EVENTPIPE_HOME/readers/read_snapshot.duckdb``, written beside it and renamed over it
-(readers that have it open keep the copy they opened). The explorer reads the live warehouse when it is free, and
-this snapshot when a writer holds it: as fresh as the last build, which is what the marts themselves are.
+(readers that have it open keep the copy they opened). The explorer reads it once it exists: as fresh as the last
+build, which is what the marts themselves are, and it never takes the warehouse's lock a load or delivery needs.
 
 Snowflake takes concurrent readers: there, nothing is copied.
 """
