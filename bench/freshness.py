@@ -13,8 +13,8 @@ the read snapshot when it does not, the receivers' files as they grow), so a fig
 the truth.
 
 Figures are for App Events (Session events: raw, Splunk, S3, marts) and analytics events (Heap, GA4). Targets: raw
-and every destination p95 at most 120 s; marts p95 at most 600 s; at least 99% of explorer requests
-answered (200).
+and every destination p95 at most 120 s; marts p95 at most 600 s; at least 99% of explorer requests answered (200)
+from its first answer on (before the first build there is nothing to answer with).
 """
 
 from __future__ import annotations
@@ -183,8 +183,15 @@ def main() -> None:
         stop.set()
         up.stop(process)
 
-    print(f"explorer: {sum(a == 200 for a in answers)} of {len(answers)} requests answered 200"
-          f" ({sum(a == 200 for a in answers) / max(1, len(answers)):.1%}; target >= {EXPLORER_TARGET:.0%});"
+    # Before the first build there are no marts to read (a 503 says "not built yet"): the target counts the requests
+    # from the first answer on, while the pipeline writes every minute; both figures are printed.
+    first = next((i for i, status in enumerate(answers) if status == 200), len(answers))
+    after = answers[first:]
+    rate = sum(a == 200 for a in after) / max(1, len(after))
+    verdict = "holds" if rate >= EXPLORER_TARGET else "MISSED"
+    print(f"explorer: {sum(a == 200 for a in answers)} of {len(answers)} requests answered 200, {first} refused before"
+          f" the first answer (nothing built yet); from the first answer on {sum(a == 200 for a in after)} of"
+          f" {len(after)} ({rate:.1%}; target >= {EXPLORER_TARGET:.0%}: {verdict});"
           f" others: {sorted({a for a in answers if a != 200})}")  # fmt: skip
     for stage, target in TARGETS.items():  # App Events (Session kind) everywhere; Heap and GA4 take analytics events
         analytics_only = stage in ("heap", "ga4")
