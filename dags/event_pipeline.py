@@ -63,18 +63,10 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
-from cosmos import DbtTaskGroup
 
 from eventpipe import settings
 from eventpipe.orchestrate.assets import asset, delivery_inlets, destination_assets, landing_uri, raw_assets
-from eventpipe.orchestrate.dbt_config import (
-    execution_config,
-    profile_config,
-    project_config,
-    render_config,
-    run_producer_first,
-)
-from eventpipe.orchestrate.lineage import declare_model_assets
+from eventpipe.orchestrate.dbt_config import marts_task_group
 
 MAX_ACTIVE_RUNS, MAX_ACTIVE_TASKS = settings.pipeline_concurrency()
 
@@ -177,16 +169,7 @@ def event_pipeline():
         run = deliver_task(run_id=run_id)
         return finish_deliveries([run], logging.getLogger("eventpipe.pipeline"))
 
-    marts = DbtTaskGroup(
-        group_id="dbt_marts",
-        project_config=project_config,
-        profile_config=profile_config,
-        execution_config=execution_config,
-        render_config=render_config,
-        operator_args={"install_deps": False},
-    )
-    run_producer_first(marts)
-    declare_model_assets(marts)
+    marts = marts_task_group()
 
     loaded = load_raw_events()
     # Deliveries read raw, not the marts: a failing dbt test marks the run, it never holds back Splunk.

@@ -17,18 +17,10 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import AssetOrTimeSchedule, dag, task
 from airflow.timetables.trigger import CronTriggerTimetable
-from cosmos import DbtTaskGroup
 
 from eventpipe.orchestrate.assets import LOAD_COMMITS, asset, table_uri
 from eventpipe.orchestrate.continuous import sweep_schedule
-from eventpipe.orchestrate.dbt_config import (
-    execution_config,
-    profile_config,
-    project_config,
-    render_config,
-    run_producer_first,
-)
-from eventpipe.orchestrate.lineage import declare_model_assets
+from eventpipe.orchestrate.dbt_config import marts_task_group
 
 
 @dag(
@@ -45,16 +37,7 @@ from eventpipe.orchestrate.lineage import declare_model_assets
     doc_md=__doc__,
 )
 def transform():
-    marts = DbtTaskGroup(
-        group_id="dbt_marts",
-        project_config=project_config,
-        profile_config=profile_config,
-        execution_config=execution_config,
-        render_config=render_config,
-        operator_args={"install_deps": False},
-    )
-    run_producer_first(marts)
-    declare_model_assets(marts)
+    marts = marts_task_group()
 
     @task(trigger_rule="all_done")
     def publish_read_snapshot() -> dict:

@@ -167,6 +167,9 @@ PARAMS = {
     "chunk": 10,
     "analytics_only": True,
     "holder": None,
+    # reconcile_interval's batch filter (None: the interval's files); lag_commits_above's build bound
+    "batch_id": None,
+    "bound": 0,
 }
 # The rows _seed writes on each engine.
 # fmt: off
@@ -216,6 +219,7 @@ def _seed(warehouse, con) -> None:
         execute(f"insert into raw.quarantined_event values ({', '.join([marker] * 9)})", QUARANTINED_LINE)
         execute("create schema if not exists marts")
         execute("create table marts.fct_sessions (is_closed boolean, csat_score double)")
+        execute("create table ops.dbt_build_bound as select 1 as commit_seq")  # as a build's on-run-start writes it
         cursor.executemany(f"insert into marts.fct_sessions values ({marker}, {marker})", SESSIONS)
 
 
@@ -255,6 +259,7 @@ def test_every_portable_query_runs_on_both_engines_with_the_same_answer(tmp_path
     assert got["delivery_summary"] == [("s3-main", "s3", "Session", 2, 3.0, 2.0, 0.0, 1, 100.0)]
     assert got["hour_volume"] == [(1, 3.0, 1)] and got["loaded_intervals"] == [(HOUR,)]
     assert got["reconcile_interval"]
+    assert got["dbt_build_bound"] == [(1,)] and got["lag_commits_above"] == [(0, None)]
     # the load commit's units (insert_load_commit_units): the one analytics event is a Session and an analytics unit
     units = [(1, "org-1", "Session", HOUR, 1), (1, "org-1", "analytics", HOUR, 1)]
     assert got["delivery_units_in_range"] == units

@@ -82,7 +82,7 @@ def test_a_rerun_loads_nothing_twice(snowflake, landing):
     again = load.load_interval(snowflake, landing, HOUR, run_id="r", attempt=2)
     assert first.files_loaded == 3 and again.files_skipped == 3 and again.files_loaded == 0
     assert snowflake.fetchall("load_totals")[0][2] == first.loaded
-    assert len(snowflake.fetchall("reconcile_interval", {"interval_start": HOUR})) == 3
+    assert len(snowflake.fetchall("reconcile_interval", {"interval_start": HOUR, "batch_id": None})) == 3
 
 
 def test_a_failure_after_the_inserts_leaves_nothing_and_the_rerun_loads_everything_once(
@@ -137,11 +137,12 @@ def test_replay_on_snowflake_loads_what_a_fix_lets_through(snowflake, tmp_path, 
         replay.replay_quarantine(snowflake, reason="unknown_kind")
     monkeypatch.undo()
     assert dict(snowflake.fetchall("raw_event_counts"))["raw.audit_event"] == 0
-    assert snowflake.fetchall("reconcile_interval", {"interval_start": TEST_HOUR})[0][1:5] == (4, 0, 0, 4)
+    ledger = snowflake.fetchall("reconcile_interval", {"interval_start": TEST_HOUR, "batch_id": None})
+    assert ledger[0][1:5] == (4, 0, 0, 4)
     result = replay.replay_quarantine(snowflake, reason="unknown_kind")
     assert (result.replayed, result.loaded, result.duplicates, result.still_quarantined) == (3, 2, 1, 0)
     assert dict(snowflake.fetchall("raw_event_counts"))["raw.audit_event"] == 2
-    ledger = snowflake.fetchall("reconcile_interval", {"interval_start": TEST_HOUR})[0]
+    ledger = snowflake.fetchall("reconcile_interval", {"interval_start": TEST_HOUR, "batch_id": None})[0]
     assert ledger[1:5] == (4, 2, 1, 1)  # lines, loaded, duplicates, quarantined
     assert reconcile.reconcile_interval(snowflake, str(landing), TEST_HOUR).balanced
     assert replay.replay_quarantine(snowflake).loaded == 0  # only the invalid JSON line is left, still invalid

@@ -59,7 +59,7 @@ def reconcile_interval(
     interval_start = hour_floor(interval_start)
     result = Reconciliation(interval_start)
     warehouse = as_warehouse(target)
-    rows = warehouse.fetchall("reconcile_interval", {"interval_start": interval_start})
+    rows = warehouse.fetchall("reconcile_interval", {"interval_start": interval_start, "batch_id": None})
     ledger = {row[0]: row[1:] for row in rows}
     landed = extract.partition_files(landing, interval_start)
     unreadable = warehouse.quarantined_files([stored.url for stored in landed if stored.url not in ledger])
@@ -85,7 +85,7 @@ def reconcile_batches(target: Warehouse | duckdb.DuckDBPyConnection, batch_ids: 
     warehouse = as_warehouse(target)
     results = []
     for batch_id in batch_ids:
-        rows = warehouse.fetchall("reconcile_batch", {"batch_id": batch_id})
+        rows = warehouse.fetchall("reconcile_interval", {"interval_start": None, "batch_id": batch_id})
         result = Reconciliation(interval_start=None, batch_id=batch_id)
         result.files = len(rows)
         for row in rows:

@@ -77,6 +77,26 @@ def dbt_cache_dir() -> Path:
     return settings.eventpipe_home() / "dbt_cache" / "event_pipeline"
 
 
+def marts_task_group(group_id: str = "dbt_marts"):
+    """The dbt project as a task group of the DAG being defined: one ``dbt build`` (the producer) first, a task per
+    model and one per model's tests reporting on it, each model's task declaring its ``eventpipe://`` asset."""
+    from cosmos import DbtTaskGroup
+
+    from eventpipe.orchestrate.lineage import declare_model_assets
+
+    group = DbtTaskGroup(
+        group_id=group_id,
+        project_config=project_config,
+        profile_config=profile_config,
+        execution_config=execution_config,
+        render_config=render_config,
+        operator_args={"install_deps": False},
+    )
+    run_producer_first(group)
+    declare_model_assets(group)
+    return group
+
+
 def run_producer_first(group) -> None:
     """Put the watcher producer (the one ``dbt build``) upstream of the group's root model tasks.
 

@@ -1,1 +1,1 @@
-detach snapshot;
+detach snapshot;  -- noqa: PRS

@@ -1,10 +1,12 @@
--- Per landing file of an interval: what the ledger says, and what the raw and quarantine tables hold.
--- Parameter: $interval_start.
+-- Per landing file of an interval, or of a load batch: what the ledger says, and what the raw and quarantine tables
+-- hold. Parameters: $interval_start (an arrival hour) and $batch_id (a load batch: when given, it is what is checked).
 -- Lint exception below: ST07, the ledger and the counts share the `source_file` column by name.
 with ledger as (
     select *
     from ops.loaded_file
-    where interval_start = cast($interval_start as timestamp without time zone)
+    where
+        ($batch_id is null and interval_start = cast($interval_start as timestamp without time zone))
+        or batch_id = $batch_id
 ),
 
 kept as (
