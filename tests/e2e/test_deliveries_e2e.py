@@ -186,15 +186,16 @@ def test_a_rerun_sends_nothing_again_and_a_revoked_token_fails_only_its_own_inte
     heap = Counter(e["idempotency_key"] for e in ndjson((home / "received" / "heap").glob("*.ndjson")))
     assert set(heap.values()) == {1}
 
-    # The revoked token: one refused request per try of the task (no retry within a try, no other part tried after
-    # it), the task failed loudly, and the token is nowhere.
+    # The revoked token: one refused request per try of the task and organization in flight (no retry within a try,
+    # no later part tried after it: the two organizations' first parts went out side by side), the task failed
+    # loudly, and the token is nowhere.
     tries = query(
         home,
         "SELECT sum(attempts), count(*) FROM ops.delivery_part WHERE destination = 'local_splunk'"
         " AND interval_start = ?",
         [REVOKED_HOUR],
     )
-    assert revoked_requests == tries[0][0] >= 1 and tries[0][1] == 1
+    assert revoked_requests == tries[0][0] >= 1 and 1 <= tries[0][1] <= 2
     logs = [p.read_text(errors="replace") for p in home.rglob("*.log")]
     assert any("HecAuthError" in text and "Splunk ****" in text for text in logs)
     assert [text for text in [run.stdout, run.stderr, *logs] if TOKEN in text] == []

@@ -297,9 +297,9 @@ def check_assets_graph(page, api) -> None:
     ]
     for source, target in chain:
         assert f"Edge from {source} to {target}" in edges, (source, target, sorted(e for e in edges if e))
-    # the panel: one task produces the mart
+    # the panel: the mart's model task produces it, in event_pipeline and in the continuous transform DAG
     assert page.get_by_text("Producing Tasks").is_visible()
-    assert page.get_by_role("button", name="1 Task").first.is_visible()
+    assert page.get_by_role("button", name="2 Tasks").first.is_visible()
     boxes = [node.bounding_box() for node in graph.locator(".react-flow__node").all()]
     left, top = min(b["x"] for b in boxes) - 16, min(b["y"] for b in boxes) - 16
     right, bottom = max(b["x"] + b["width"] for b in boxes) + 16, max(b["y"] + b["height"] for b in boxes) + 16

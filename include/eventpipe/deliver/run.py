@@ -7,9 +7,9 @@ commit when the run started. Not a time: a load that commits late is delivered b
 - Destinations are independent: one that fails (a revoked token, an endpoint down past its retries) is recorded and
   reported, and the others still deliver; ``DeliveryFailed`` is raised only after every destination was tried, so the
   Airflow task fails visibly and its retry sends only what is not delivered yet.
-- Organizations are independent too: a unit that fails stops that organization's units at that destination for the
-  run (the part is recorded ``failed``, its error redacted) and the next organization goes on; only a refused
-  credential (401/403, which no organization can get past) stops the destination at once.
+- Organizations are independent too, and sent side by side (``ORGANIZATIONS_AT_ONCE``): a unit that fails stops
+  that organization's units at that destination for the run (its part recorded ``failed``, the error redacted), the
+  others go on; only a refused credential (401/403) stops the destination at once.
 - One run at a time delivers to a destination (its claim, ``Ledger.claim``); a run that finds the claim held leaves
   the destination to the run that holds it and says so.
 - Work is bounded per run (``EVENTPIPE_DELIVERY_MAX_EVENTS`` per destination, default 1,000,000, a unit at least):
@@ -39,8 +39,7 @@ from eventpipe.utc import hour_floor, parse_utc
 from eventpipe.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
-# Organizations a destination's units are sent for side by side (each in commit order); their parts share the
-# destination's max_in_flight and its parts cut ahead, so memory does not grow with it.
+# Each in commit order; their parts share the destination's max_in_flight and parts cut ahead: memory does not grow.
 ORGANIZATIONS_AT_ONCE = 4
 DUPLICATING = ("splunk_hec", "ga4")  # keep every copy they are sent
 
@@ -217,15 +216,18 @@ def _deliver(
     failures: list[str] = []
     failed_orgs: set[str] = set()
     renewal = _Renewal(ledger, destination.name)
-    counting = threading.Lock()
+    counting, refused = threading.Lock(), threading.Event()
 
     def organization(org_units: list[Unit]) -> None:
         """One organization's units in commit order (its S3 manifest is rewritten per unit: one writer at a time)."""
         for unit in org_units:
+            if refused.is_set():  # the destination refused the credentials: nothing more is sent to it
+                return
             renewal.check()
             try:
                 _unit(ledger, sender, shared, unit, outcome, again)
             except DeliveryAuthError:
+                refused.set()
                 raise
             except Exception as exc:  # one organization's failure must not stop the others
                 with shared.counting:
@@ -237,9 +239,7 @@ def _deliver(
     by_organization: dict[str, list[Unit]] = {}
     for unit in units:
         by_organization.setdefault(unit.organization_id, []).append(unit)
-    try:
-        # Organizations side by side (a catch-up's many small units wait on the destination and the ledger in turn
-        # otherwise); the parts of all of them share the destination's max_in_flight.
+    try:  # organizations side by side (a catch-up's many small units would wait on each other's round trips)
         with (
             ThreadPoolExecutor(destination.max_in_flight, thread_name_prefix=f"deliver-{destination.name}") as pool,
             ThreadPoolExecutor(ORGANIZATIONS_AT_ONCE, thread_name_prefix=f"units-{destination.name}") as orgs,
@@ -292,9 +292,7 @@ class _Renewal:
 
 
 @dataclass
-class _Shared:
-    """What the organizations sending side by side to one destination share."""
-
+class _Shared:  # what the organizations sending side by side to one destination share
     pool: ThreadPoolExecutor  # the destination's parts in flight: max_in_flight
     slots: threading.Semaphore  # parts cut ahead of the senders, all organizations together: bounded memory
     counting: threading.Lock  # the outcome's counts
