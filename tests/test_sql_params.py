@@ -135,7 +135,7 @@ def test_names_the_callers_use_still_load():
                  "raw_event_counts", "session_summary", "delivery_summary", "delivery_expected",
                  "delivery_session_events", "delivery_audit_events", "delivery_pending_units",
                  "delivery_units_in_range", "delivery_unit_parts", "delivery_plan", "delivery_s3_objects",
-                 "delivery_claim", "insert_delivery_claim", "delete_delivery_claim", "serialize_with_commits",
+                 "delivery_claim", "insert_delivery_claim", "delete_delivery_claim", "serialize_claims",
                  "last_commit_seq", "insert_load_commit_units", "upsert_delivery_part", "upsert_delivery_done",
                  "upsert_delivery_dead_letter", "explorer_journeys", "explorer_session_events",
                  "explorer_data_range", "explorer_sessions_per_hour", "explorer_app_quality",
@@ -252,7 +252,7 @@ def test_every_portable_query_runs_on_both_engines_with_the_same_answer(tmp_path
     duck.close()
     for engine in answers:  # an UPDATE answers with the rows it changed (Snowflake adds the multi-joined ones)
         assert answers[engine].pop("advance_commit_seq")[0][0] == 1
-        assert answers[engine].pop("serialize_with_commits")[0][0] == 1
+        assert answers[engine].pop("serialize_claims")[0][0] == 1
     assert answers["duckdb"] == answers["snowflake"]
     got = answers["duckdb"]
     assert got["session_summary"] == [(4, 2, 0.5, 4.0, 2)]  # count(case when ...): NULL is not closed

@@ -222,3 +222,30 @@ def test_parts_are_bounded_by_bytes_and_deterministic(con, target):
 def test_the_local_store_refuses_keys_that_escape_it(tmp_path):
     with pytest.raises(ValueError, match="plain relative key"):
         LocalStore(tmp_path).put("bucket", "../../etc/x", b"", content_type="x", content_encoding=None)
+
+
+def test_one_manifest_per_organization_hour_and_a_run_that_died_before_it_is_repaired_by_the_next(con, target, s3):
+    """A run writes each organization hour's manifest once, after the organization's units (not once per unit). A
+    run that died after a unit's done row and before the hour's manifest left no manifest row: the next run finds
+    the hour from the ledger and writes its manifest, though it has no unit to send."""
+    run = deliver_pending(target, destinations=customer_s3(max_part_events=40), run_id="r1")
+    assert not run.failed, run.summary()
+    hours = con.execute(
+        "SELECT DISTINCT organization_id, interval_start FROM ops.delivery_part WHERE kind <> 'manifest'"
+    ).fetchall()
+    rows = con.execute("SELECT organization_id, interval_start FROM ops.delivery_part WHERE kind = 'manifest'")
+    assert sorted(rows.fetchall()) == sorted(hours)  # one manifest row per organization hour, whatever its units
+    org, hour = min(hours)
+    key = f"exports/{org}/_manifests/{partition(hour)}/{org}-{hour:%Y%m%dT%H}.manifest.json"
+    listed = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    s3.delete_object(Bucket=BUCKET, Key=key)  # as if the run had died before it
+    con.execute(
+        "DELETE FROM ops.delivery_part WHERE kind = 'manifest' AND organization_id = ? AND interval_start = ?",
+        [org, hour],
+    )
+
+    again = deliver_pending(target, destinations=customer_s3(max_part_events=40), run_id="r2")
+    assert not again.failed and again.outcomes[0].parts_sent == 0  # nothing pending: only the manifest
+    assert json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()) == listed
+    rows = con.execute("SELECT organization_id, interval_start FROM ops.delivery_part WHERE kind = 'manifest'")
+    assert sorted(rows.fetchall()) == sorted(hours)

@@ -8,7 +8,7 @@
   and when it is answered (``delivered`` or ``failed``). A run that dies leaves at most the parts it had in flight in
   ``sending`` / ``accepted``: they are *in doubt*, and the next run resolves them (``eventpipe.deliver.sending``).
 - A **claim** (``ops.delivery_claim``): one run at a time delivers to a destination, so two runs never send the same
-  part. It is taken and renewed in a transaction serialized with the load commits, renewed by a thread of the run
+  part. It is taken and renewed in a transaction serialized with every other claim's, renewed by a thread of the run
   every quarter of its life, and expires by the warehouse's clock (``EVENTPIPE_DELIVERY_CLAIM_SECONDS``, default
   120), never by a worker's: a run that dies (SIGKILL, a lost worker) holds it two minutes at most, and a run on the
   same host takes it at once when the holder's process is gone. (A holder that stalls longer than that without
@@ -229,7 +229,9 @@ class Ledger:
             mine = self._queued
             while self._written < mine:
                 if self._error is not None:
-                    raise RuntimeError("the delivery ledger could not be written") from self._error
+                    error = self._error
+                    what = f"{type(error).__name__}: {error}"
+                    raise RuntimeError(f"the delivery ledger could not be written: {what}") from error
                 if not self._flushing:
                     self._flushing = True
                     batch, self._queue = self._queue, []
@@ -282,14 +284,42 @@ class Ledger:
         self.warehouse.fetchall("insert_delivery_claim", params)
 
     def _serialized(self, step, what: str) -> None:
-        """``step`` inside a transaction serialized with the load commits (and so with every other claim)."""
+        """``step`` inside a transaction serialized with every other claim's (``serialize_claims.sql``)."""
 
         def attempt() -> None:
             with self.lock, self.warehouse.transaction():
-                self.warehouse.fetchall("serialize_with_commits")
+                self.warehouse.fetchall("serialize_claims")
                 step()
 
         commits.retry_conflicts(attempt, what)
+
+
+class Renewal:
+    """Renews the run's claim on a destination every quarter of its life, from a thread of its own, so that a part
+    awaiting a slow acknowledgement never lets it lapse; ``check`` raises once it was lost."""
+
+    def __init__(self, ledger: Ledger, destination: str) -> None:
+        self.ledger, self.destination = ledger, destination
+        self.lost: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"claim-{destination}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(claim_seconds() / 4):
+            try:
+                self.ledger.renew(self.destination)
+            except Exception as error:  # ClaimHeld, or the warehouse gone: stop sending at the next unit
+                self.lost = error
+                return
+
+    def check(self) -> None:
+        if self.lost is not None:
+            raise RuntimeError(f"the claim on {self.destination} was lost: {self.lost}") from self.lost
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _kinds(kinds: tuple[str, ...]) -> str:

@@ -4,9 +4,9 @@ What a destination takes next is decided by the ledger (``eventpipe.deliver.ledg
 takes, for the organizations it is configured for, without a done row for it, in commit order, up to the last
 commit when the run started. Not a time: a load that commits late is delivered by the next run, never skipped.
 
-- Destinations are independent: one that fails (a revoked token, an endpoint down past its retries) is recorded and
-  reported, and the others still deliver; ``DeliveryFailed`` is raised only after every destination was tried, so the
-  Airflow task fails visibly and its retry sends only what is not delivered yet.
+- Destinations are independent, and delivered side by side: one that fails (a revoked token, an endpoint down past
+  its retries) is recorded and reported, and the others still deliver; ``DeliveryFailed`` is raised only after every
+  destination was tried, so the Airflow task fails visibly and its retry sends only what is not delivered yet.
 - Organizations are independent too, and sent side by side (``ORGANIZATIONS_AT_ONCE``): a unit that fails stops
   that organization's units at that destination for the run (its part recorded ``failed``, the error redacted), the
   others go on; only a refused credential (401/403) stops the destination at once.
@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from eventpipe.deliver import s3
+from eventpipe.deliver import manifests
 from eventpipe.deliver.config import WILDCARD, Destination, load_destinations
 from eventpipe.deliver.events import stream
-from eventpipe.deliver.ledger import DELIVERED, SENDING, ClaimHeld, Done, Ledger, PartRecord, Unit, claim_seconds
+from eventpipe.deliver.ledger import DELIVERED, ClaimHeld, Done, Ledger, Renewal, Unit
 from eventpipe.deliver.ledger import ensure_tables as ensure_ledger
 from eventpipe.deliver.parts import cut
 from eventpipe.deliver.sending import PartOutcome, Sender
@@ -134,13 +134,16 @@ def deliver_pending(
     ledger = Ledger(warehouse, run_id)
     ensure_ledger(warehouse)
     run = DeliveryRun(ledger.last_commit())
-    for destination in _chosen(destinations, destination_name):
+
+    def deliver(destination: Destination) -> DestinationOutcome:
         units = [
             unit
             for unit in ledger.pending(destination.name, destination.kinds, run.through)
             if destination.applies_to(unit.organization_id) and organization_id in (WILDCARD, unit.organization_id)
         ]
-        run.outcomes.append(_deliver(ledger, destination, units, get_connection, max_events or max_events_per_run()))
+        return _deliver(ledger, destination, units, get_connection, max_events or max_events_per_run())
+
+    run.outcomes = _side_by_side(deliver, _chosen(destinations, destination_name))
     return run
 
 
@@ -161,15 +164,26 @@ def resend(
     ledger = Ledger(warehouse, run_id)
     ensure_ledger(warehouse)
     run = DeliveryRun(ledger.last_commit())
-    for destination in _chosen(destinations, destination_name):
+
+    def deliver(destination: Destination) -> DestinationOutcome:
         units = [
             unit
             for unit in ledger.in_range(destination.kinds, hour_floor(start), end)
             if destination.applies_to(unit.organization_id) and organization_id in (WILDCARD, unit.organization_id)
         ]
-        outcome = _deliver(ledger, destination, units, get_connection, None, again=include_delivered)
-        run.outcomes.append(outcome)
+        return _deliver(ledger, destination, units, get_connection, None, again=include_delivered)
+
+    run.outcomes = _side_by_side(deliver, _chosen(destinations, destination_name))
     return run
+
+
+def _side_by_side(deliver, destinations: list[Destination]) -> list[DestinationOutcome]:
+    """Every destination at once (each bounded on its own; their ledger writes share one group commit), the
+    outcomes in the destinations' order; ``_deliver`` records a destination's failure in its outcome."""
+    if len(destinations) <= 1:
+        return [deliver(destination) for destination in destinations]
+    with ThreadPoolExecutor(len(destinations), thread_name_prefix="destination") as pool:
+        return list(pool.map(deliver, destinations))
 
 
 def _chosen(destinations: list[Destination] | None, name: str) -> list[Destination]:
@@ -198,7 +212,8 @@ def _deliver(
             taken.append(unit)
             events += unit.events
         outcome.units_left, units = len(units) - len(taken), taken
-    if not units:
+    stale = manifests.stale(ledger, destination.name) if destination.type == "s3" else []
+    if not units and not stale:
         return outcome
     secrets: list[str] = []
     try:
@@ -215,31 +230,36 @@ def _deliver(
     sender = Sender(destination, conn, ledger, secrets)
     failures: list[str] = []
     failed_orgs: set[str] = set()
-    renewal = _Renewal(ledger, destination.name)
+    renewal = Renewal(ledger, destination.name)
     counting, refused = threading.Lock(), threading.Event()
 
     def organization(org_units: list[Unit]) -> None:
-        """One organization's units in commit order (its S3 manifest is rewritten per unit: one writer at a time)."""
-        for unit in org_units:
-            if refused.is_set():  # the destination refused the credentials: nothing more is sent to it
-                return
-            renewal.check()
-            try:
-                _unit(ledger, sender, shared, unit, outcome, again)
-            except DeliveryAuthError:
-                refused.set()
-                raise
-            except Exception as exc:  # one organization's failure must not stop the others
-                with shared.counting:
-                    failed_orgs.add(unit.organization_id)
-                    failures.append(f"{unit.label()}: {redact(f'{type(exc).__name__}: {exc}', secrets)}")
-                    log.error("delivery to %s failed: %s", destination.name, failures[-1])
-                return
+        """One organization's units in commit order; then (S3) the manifest of each hour it wrote objects for."""
+        hours: dict[datetime, int] = {}  # hour -> the last commit delivered into it
+        try:
+            for unit in org_units:
+                if refused.is_set():  # the destination refused the credentials: nothing more is sent to it
+                    return
+                renewal.check()
+                if _unit(ledger, sender, shared, unit, outcome, again) and destination.type == "s3":
+                    hours[unit.interval_start] = max(hours.get(unit.interval_start, 0), unit.commit_seq)
+        except DeliveryAuthError:
+            refused.set()
+            raise
+        except Exception as exc:  # one organization's failure must not stop the others
+            with shared.counting:
+                failed_orgs.add(unit.organization_id)
+                failures.append(f"{unit.label()}: {redact(f'{type(exc).__name__}: {exc}', secrets)}")
+                log.error("delivery to %s failed: %s", destination.name, failures[-1])
+        finally:
+            for hour, commit_seq in hours.items():  # what was delivered is listed, even when a later unit failed
+                manifests.write(ledger, sender, org_units[0].organization_id, hour, commit_seq)
 
     by_organization: dict[str, list[Unit]] = {}
     for unit in units:
         by_organization.setdefault(unit.organization_id, []).append(unit)
     try:  # organizations side by side (a catch-up's many small units would wait on each other's round trips)
+        manifests.repair(ledger, sender, stale)
         with (
             ThreadPoolExecutor(destination.max_in_flight, thread_name_prefix=f"deliver-{destination.name}") as pool,
             ThreadPoolExecutor(ORGANIZATIONS_AT_ONCE, thread_name_prefix=f"units-{destination.name}") as orgs,
@@ -263,34 +283,6 @@ def _deliver(
     return outcome
 
 
-class _Renewal:
-    """Renews the run's claim on a destination every quarter of its life, from a thread of its own, so that a part
-    awaiting a slow acknowledgement never lets it lapse; ``check`` raises once it was lost."""
-
-    def __init__(self, ledger: Ledger, destination: str) -> None:
-        self.ledger, self.destination = ledger, destination
-        self.lost: BaseException | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"claim-{destination}", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(claim_seconds() / 4):
-            try:
-                self.ledger.renew(self.destination)
-            except Exception as error:  # ClaimHeld, or the warehouse gone: stop sending at the next unit
-                self.lost = error
-                return
-
-    def check(self) -> None:
-        if self.lost is not None:
-            raise RuntimeError(f"the claim on {self.destination} was lost: {self.lost}") from self.lost
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 @dataclass
 class _Shared:  # what the organizations sending side by side to one destination share
     pool: ThreadPoolExecutor  # the destination's parts in flight: max_in_flight
@@ -298,9 +290,9 @@ class _Shared:  # what the organizations sending side by side to one destination
     counting: threading.Lock  # the outcome's counts
 
 
-def _unit(ledger: Ledger, sender: Sender, shared: _Shared, unit: Unit, outcome, again: bool) -> None:
-    """Every part of one unit (``max_in_flight`` at once), then the unit's done row (and, for S3, the hour's
-    manifest) once every part is delivered."""
+def _unit(ledger: Ledger, sender: Sender, shared: _Shared, unit: Unit, outcome, again: bool) -> bool:
+    """Every part of one unit (``max_in_flight`` at once), then the unit's done row once every part is delivered,
+    written with the parts' rows that waited for it (``PartOutcome.deferred``); whether it delivered any event."""
     destination = sender.destination
     previous = ledger.unit_parts(destination.name, unit)
     counted = {number: record.possible_duplicates for number, record in previous.items()}
@@ -325,36 +317,23 @@ def _unit(ledger: Ledger, sender: Sender, shared: _Shared, unit: Unit, outcome, 
             if not part_outcome.skipped:
                 record = part_outcome.record
                 outcome.possible_duplicates += record.possible_duplicates - counted.get(record.part, 0)
+    deferred = [p for p in parts if p.deferred]
+    records = [p.record for p in parts]
+    done: list[Done] = []
+    if not errors and all(record.status == DELIVERED for record in records):
+        done.append(Done(
+            destination.name, unit, len(records), sum(r.events for r in records), sum(r.delivered for r in records),
+            sum(r.dead_lettered for r in records),
+        ))  # fmt: skip
+    if deferred or done:  # the delivered parts are kept even when another part failed: its retry skips them
+        ledger.write([p.record for p in deferred], [d for p in deferred for d in p.dead], done)
     if errors:
         raise errors[0]
-    records = [p.record for p in parts]
-    if any(record.status != DELIVERED for record in records):
+    if not done:
         raise RuntimeError(f"{sum(r.status != DELIVERED for r in records)} part(s) of {unit.label()} not delivered")
-    done = Done(
-        destination.name, unit, len(records), sum(r.events for r in records), sum(r.delivered for r in records),
-        sum(r.dead_lettered for r in records),
-    )  # fmt: skip
-    ledger.write(done=[done])
     with shared.counting:
         outcome.units += 1
-    if destination.type == "s3" and any(r.delivered for r in records):
-        _manifest(ledger, sender, unit)
-
-
-def _manifest(ledger: Ledger, sender: Sender, unit: Unit) -> None:
-    """The hour's manifest, rewritten with every object delivered for the organization and hour so far."""
-    destination = sender.destination
-    params = {"destination": destination.name, "organization_id": unit.organization_id}
-    objects = ledger.fetchall("delivery_s3_objects", params | {"interval_start": unit.interval_start})
-    body = s3.manifest(destination, unit.organization_id, unit.interval_start, objects)
-    key = s3.manifest_key(destination, unit.organization_id, unit.interval_start)
-    record = PartRecord(
-        destination.name, destination.type, unit.organization_id, s3.MANIFEST, unit.commit_seq, unit.interval_start,
-        0, SENDING, 0, target=f"s3://{destination.options['bucket']}/{key}", attempts=1, bytes=len(body),
-    )  # fmt: skip
-    sender.store.put(destination.options["bucket"], key, body, content_type="application/json", content_encoding=None)
-    record.status = DELIVERED
-    ledger.write([record])
+    return any(r.delivered for r in records)
 
 
 def raise_if_failed(run: DeliveryRun) -> None:

@@ -14,7 +14,10 @@ For each part (``eventpipe.deliver.parts``), in this order:
 3. Events older than the destination's age window (``max_event_age_hours``: GA4's Measurement Protocol ignores
    events over 72 hours old while answering 2xx) are dead-lettered ``too_old_for_destination``, never sent.
 4. The part's row is written ``sending`` (with its channel, for HEC) before the request leaves: were the run to die
-   now, the part is known to be in doubt, never silently resent.
+   now, the part is known to be in doubt, never silently resent. Where a resend is harmless (S3 overwrites the same
+   key, Heap keeps one event per ``idempotency_key``), and for a part with nothing left to send (every event too old,
+   say), no row is needed before: the part's row is written with its unit's done row (``PartOutcome.deferred``), one
+   write a unit instead of two a part; a run that dies first leaves no row, and the part is sent again.
 5. The destination's answer is recorded as it comes: ``accepted`` (HEC took the batch: its channel and ackIds) before
    its acknowledgement is awaited, ``delivered`` once every event is delivered or dead-lettered, ``failed`` otherwise
    (the events a partly delivered part did deliver are kept, and its retry sends only the others).
@@ -57,6 +60,11 @@ class PartOutcome:
     resolved: bool = False  # in doubt after a crash, found delivered without sending it again
     too_old: int = 0
     dead: list[DeadLetter] = field(default_factory=list)
+    deferred: bool = False  # delivered, its row and dead letters not written yet: the caller writes them
+
+
+# A part these destinations take twice lands once (same key, same idempotency key): no row before it is sent.
+IDEMPOTENT = ("s3", "heap")
 
 
 class Sender:
@@ -109,7 +117,10 @@ class Sender:
         outcome.dead += [self._dead(part, event_id, None, reason) for event_id, reason in part.unsendable]
         record.channel = str(uuid.uuid4()) if destination.type == "splunk_hec" else None
         record.ack_ids = []
-        self.ledger.write([record])  # sending: from here the part is in doubt until its answer is written
+        nothing_to_send = not events and part.body is None
+        deferred = nothing_to_send or destination.type in IDEMPOTENT
+        if not deferred:
+            self.ledger.write([record])  # sending: from here the part is in doubt until its answer is written
         report = DeliveryReport()
         try:
             report = self._transmit(part, events, record)
@@ -125,6 +136,9 @@ class Sender:
         if record.status == FAILED:
             missing = part.size - record.delivered - record.dead_lettered
             record.error = f"{missing} event(s) neither delivered nor refused"
+        if deferred and record.status == DELIVERED:
+            outcome.deferred = True  # written with the unit's done row
+            return outcome
         self.ledger.write([record], outcome.dead)
         return outcome
 

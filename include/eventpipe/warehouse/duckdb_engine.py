@@ -100,7 +100,8 @@ class DuckDBWarehouse:
             yield
             self.con.commit()
         except BaseException:
-            self.con.rollback()
+            with contextlib.suppress(duckdb.TransactionException):  # a failed commit has rolled back already
+                self.con.rollback()
             raise
 
     def loaded_files(self, urls: list[str]) -> set[str]:

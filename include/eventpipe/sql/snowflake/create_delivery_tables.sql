@@ -78,3 +78,14 @@ create table if not exists ops.delivery_claim (
     claimed_at timestamp_ntz not null,
     expires_at timestamp_ntz not null
 );
+
+-- The counter claims advance first (serialize_claims.sql): one claim taken at a time.
+insert into ops.load_sequence (sequence_name, last_value)
+select
+    'delivery_claim' as sequence_name,
+    0 as last_value
+where
+    not exists (
+        select 1 from ops.load_sequence
+        where sequence_name = 'delivery_claim'
+    );
