@@ -193,3 +193,32 @@ def test_notifications_wake_the_load_and_the_ledger_decides_what_loads(landing):
     assert raw_ids() == sorted(f"{name}.json.gz-{i}" for name in "abcd" for i in range(5))
     with open_warehouse() as target:
         assert reconcile.reconcile_interval(target, landing.url, HOUR).balanced
+
+
+def test_what_a_wake_names_is_read_from_s3_records_only():
+    from types import SimpleNamespace
+
+    from eventpipe.orchestrate import assets
+
+    def record(name: str, key: str) -> dict:
+        return {"eventName": name, "s3": {"bucket": {"name": "b"}, "object": {"key": key}}}
+
+    messages = [
+        {"Body": json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "b"})},
+        {"Body": "not json"},
+        {"Body": json.dumps({"Records": [record("ObjectRemoved:Delete", "landing/gone.json.gz")]})},
+        {"Body": json.dumps({"Records": [record("ObjectCreated:Put", "landing/dt%3D2026-11-27/hour%3D08/a+b.json.gz"),
+                                         record("ObjectCreated:CompleteMultipartUpload", "landing/c.json.gz")]})},
+    ]  # fmt: skip
+    named = ["s3://b/landing/dt=2026-11-27/hour=08/a b.json.gz", "s3://b/landing/c.json.gz"]
+    assert landing_events.notified_objects(messages) == named
+
+    # a run's triggering asset events: only the notifications asset's are read
+    payload = {"status": "success", "message_batch": messages}
+    notified = SimpleNamespace(extra={"from_trigger": True, "payload": payload})
+    events = {
+        assets.asset(assets.landing_notifications_uri()): [notified],
+        assets.asset(assets.landing_uri()): [SimpleNamespace(extra={"payload": payload})],
+    }
+    assert landing_events.woken_by(events) == named
+    assert landing_events.woken_by({}) == [] and landing_events.woken_by(None) == []
