@@ -54,7 +54,10 @@ def notifications_trigger(queue: str, conn_id: str, **options: Any):
 
 
 def notifications_asset(queue: str, conn_id: str):
-    """``eventpipe://landing/notifications`` with a watcher on the queue: its asset events are the queue's messages."""
+    """``eventpipe://landing/notifications`` with a watcher on the queue: its asset events are the queue's messages.
+
+    An asset of its own, not the landing zone's (``eventpipe://landing/events``, the load's inlet): the DAG processor
+    keeps one definition per asset, the last it reads, and the inlet's, without the watcher, would replace it."""
     from airflow.sdk import AssetWatcher
 
     watcher = AssetWatcher(name=WATCHER_NAME, trigger=notifications_trigger(queue, conn_id))
