@@ -2,6 +2,10 @@
 ### load_events
 
 The continuous load: **every minute** (`EVENTPIPE_LOAD_SCHEDULE`), every landed file the ledger has not seen.
+With `EVENTPIPE_LANDING_QUEUE` (an SQS queue the landing bucket's S3 notifications go to), it runs **when a
+notification arrives** (the asset `eventpipe://landing/notifications`, watched by the triggerer) or on the sweep
+(`EVENTPIPE_LOAD_SWEEP_SCHEDULE`, every 5 minutes): a notification only wakes it, the ledger still decides what
+loads, so a repeated notification loads nothing twice and a lost one's file loads at the sweep.
 
 1. **load**: lists the arrival-hour folders of the last `EVENTPIPE_LOAD_LOOKBACK_HOURS` (48) and the current hour,
    asks the ledger (`ops.loaded_file`) which files it holds, and loads the others, oldest hour first, until the
@@ -22,15 +26,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task
-from airflow.timetables.trigger import CronTriggerTimetable
 
 from eventpipe.orchestrate.assets import asset, landing_uri, raw_assets
 from eventpipe.orchestrate.continuous import FIRST, load_schedule
+from eventpipe.orchestrate.landing_events import load_events_schedule
 
 
 @dag(
     dag_id="load_events",
-    schedule=CronTriggerTimetable(load_schedule(), timezone="UTC"),
+    schedule=load_events_schedule(load_schedule()),  # the poll's cron, or S3 notifications (SQS) and the sweep
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,  # a run is a poll: the next one starts where this one's ledger ends
@@ -48,9 +52,10 @@ from eventpipe.orchestrate.continuous import FIRST, load_schedule
 )
 def load_events():
     @task(inlets=[asset(landing_uri())], show_return_value_in_logs=False, **FIRST)
-    def load(params=None, run_id=None, dag=None, ti=None) -> dict:
-        from eventpipe.orchestrate import continuous
+    def load(params=None, run_id=None, dag=None, ti=None, triggering_asset_events=None) -> dict:
+        from eventpipe.orchestrate import continuous, landing_events
 
+        landing_events.log_wake(triggering_asset_events)  # logged, not trusted: the load lists and asks the ledger
         return continuous.load(params, run_id=run_id, dag_id=dag.dag_id, attempt=ti.try_number)
 
     @task(show_return_value_in_logs=False)

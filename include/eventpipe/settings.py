@@ -131,3 +131,22 @@ def pipeline_concurrency() -> tuple[int, int]:
     if runs < 1 or tasks < 1:
         raise ValueError("EVENTPIPE_MAX_ACTIVE_RUNS and EVENTPIPE_MAX_ACTIVE_TASKS must be at least 1")
     return runs, tasks
+
+
+def landing_queue() -> str | None:
+    """``EVENTPIPE_LANDING_QUEUE``: the URL of the SQS queue the landing bucket's ``s3:ObjectCreated:*``
+    notifications go to. Set, ``load_events`` also runs when a notification arrives (an Airflow ``AssetWatcher``,
+    ``eventpipe.orchestrate.landing_events``) and its cron becomes the sweep; unset (the default), it polls."""
+    return os.environ.get("EVENTPIPE_LANDING_QUEUE") or None
+
+
+def landing_queue_conn_id() -> str:
+    """``EVENTPIPE_LANDING_QUEUE_CONN_ID``: the Airflow Connection (type ``aws``) the triggerer reads the queue with
+    (default ``aws_default``; an ``endpoint_url`` in its extra points it at an emulator)."""
+    return os.environ.get("EVENTPIPE_LANDING_QUEUE_CONN_ID", "aws_default")
+
+
+def load_sweep_schedule() -> str:
+    """``EVENTPIPE_LOAD_SWEEP_SCHEDULE``: with ``EVENTPIPE_LANDING_QUEUE``, the cron on which ``load_events`` lists
+    the landing zone even without a notification (default every 5 minutes): a lost notification's file loads then."""
+    return os.environ.get("EVENTPIPE_LOAD_SWEEP_SCHEDULE", "*/5 * * * *")

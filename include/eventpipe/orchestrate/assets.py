@@ -4,6 +4,9 @@ One scheme, ``eventpipe://``, follows the OpenLineage naming conventions: a URI 
 namespace naming the data source and the name the dataset in it:
 
 - ``eventpipe://landing/events``: the landing zone (a local directory or an ``s3://`` prefix);
+- ``eventpipe://landing/notifications``: the landing bucket's event notifications (S3 -> SQS), when
+  ``EVENTPIPE_LANDING_QUEUE`` is set: an asset with a watcher on the queue that wakes ``load_events``
+  (``eventpipe.orchestrate.landing_events``);
 - ``eventpipe://warehouse/{schema}.{table}``: a table or view of the warehouse, the same on DuckDB and Snowflake
   (``raw.session_event``, ``staging.stg_raw__session_events``, ``marts.fct_sessions``,
   ``share.SESSION_EVENT``), which database file or account holds it being configuration, not identity;
@@ -49,6 +52,10 @@ def landing_uri() -> str:
     return f"{LANDING}/events"
 
 
+def landing_notifications_uri() -> str:
+    return f"{LANDING}/notifications"
+
+
 def destination_uri(destination_type: str) -> str:
     if destination_type not in DESTINATION_TYPES:
         raise ValueError(f"destination type must be one of {', '.join(DESTINATION_TYPES)}, not {destination_type!r}")
@@ -59,15 +66,17 @@ def share_view_uri(view: str) -> str:
     return table_uri(f"{SHARE_SCHEMA}.{view}")
 
 
-def asset(uri: str):
-    """The Airflow Asset for ``uri``, named by its dataset (``raw.session_event``) and grouped by its namespace."""
+def asset(uri: str, watchers: list | None = None):
+    """The Airflow Asset for ``uri``, named by its dataset (``raw.session_event``) and grouped by its namespace;
+    ``watchers``: the ``AssetWatcher``s whose triggers emit its events (``landing_notifications_uri``)."""
     from airflow.sdk import Asset
 
     namespace, _, name = uri.rpartition("/")
     if namespace not in NAMESPACES or not name:
         raise ValueError(f"not an eventpipe asset URI: {uri!r}")
     group = namespace.removeprefix(f"{SCHEME}://")
-    return Asset(uri=uri, name=f"{group}:{name}" if group != "warehouse" else name, group=group)
+    name = f"{group}:{name}" if group != "warehouse" else name
+    return Asset(uri=uri, name=name, group=group, watchers=watchers or [])
 
 
 def raw_assets() -> list:
