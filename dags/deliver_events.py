@@ -21,14 +21,16 @@ from datetime import datetime, timedelta
 from airflow.sdk import AssetOrTimeSchedule, dag, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
+from eventpipe import settings
 from eventpipe.orchestrate.assets import LOAD_COMMITS, asset, delivery_inlets, destination_assets, table_uri
-from eventpipe.orchestrate.continuous import FIRST, sweep_schedule
+from eventpipe.orchestrate.continuous import FIRST
 
 
 @dag(
     dag_id="deliver_events",
     schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable(sweep_schedule(), timezone="UTC"), assets=[asset(table_uri(LOAD_COMMITS))]
+        timetable=CronTriggerTimetable(settings.sweep_schedule(), timezone="UTC"),
+        assets=[asset(table_uri(LOAD_COMMITS))],
     ),
     start_date=datetime(2026, 1, 1),
     catchup=False,

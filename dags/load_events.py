@@ -27,14 +27,15 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
+from eventpipe import settings
 from eventpipe.orchestrate.assets import asset, landing_uri, raw_assets
-from eventpipe.orchestrate.continuous import FIRST, load_schedule
+from eventpipe.orchestrate.continuous import FIRST
 from eventpipe.orchestrate.landing_events import load_events_schedule
 
 
 @dag(
     dag_id="load_events",
-    schedule=load_events_schedule(load_schedule()),  # the poll's cron, or S3 notifications (SQS) and the sweep
+    schedule=load_events_schedule(settings.load_schedule()),  # the poll's cron, or S3 notifications (SQS) and the sweep
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,  # a run is a poll: the next one starts where this one's ledger ends

@@ -43,7 +43,7 @@ def pipeline_lag():
         from eventpipe.utc import utc_now
         from eventpipe.warehouse import open_warehouse
 
-        now, limit = utc_now(), lag.sla()
+        now, limit = utc_now(), settings.lag_sla()
         with open_warehouse() as target:
             lags = lag.measure(target, settings.landing_url(), load_destinations(), now)
         logging.getLogger("eventpipe.pipeline").info("%s", lag.table(lags, limit, now))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -150,3 +151,22 @@ def load_sweep_schedule() -> str:
     """``EVENTPIPE_LOAD_SWEEP_SCHEDULE``: with ``EVENTPIPE_LANDING_QUEUE``, the cron on which ``load_events`` lists
     the landing zone even without a notification (default every 5 minutes): a lost notification's file loads then."""
     return os.environ.get("EVENTPIPE_LOAD_SWEEP_SCHEDULE", "*/5 * * * *")
+
+
+def load_schedule() -> str:
+    """``EVENTPIPE_LOAD_SCHEDULE``: the cron of ``load_events`` (default every minute)."""
+    return os.environ.get("EVENTPIPE_LOAD_SCHEDULE", "* * * * *")
+
+
+def sweep_schedule() -> str:
+    """``EVENTPIPE_SWEEP_SCHEDULE``: the cron on which ``deliver_events`` and ``transform`` run even without a load's
+    asset event (default every 5 minutes): an event missed or queued behind a running run is taken by the sweep."""
+    return os.environ.get("EVENTPIPE_SWEEP_SCHEDULE", "*/5 * * * *")
+
+
+def lag_sla() -> timedelta:
+    """``EVENTPIPE_LAG_SLA_MINUTES``: how far behind a stage may be before ``pipeline_lag`` fails (default 15)."""
+    minutes = float(os.environ.get("EVENTPIPE_LAG_SLA_MINUTES", "15"))
+    if minutes <= 0:
+        raise ValueError("EVENTPIPE_LAG_SLA_MINUTES must be positive")
+    return timedelta(minutes=minutes)

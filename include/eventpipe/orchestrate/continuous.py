@@ -15,7 +15,6 @@ task body is a call here, so the DAG files only wire.
 from __future__ import annotations
 
 import logging
-import os
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,17 +31,6 @@ FIRST = {"priority_weight": 100, "weight_rule": "absolute"}
 # How long after an arrival hour ends it is checked whole: files written at the hour's last second are listed by the
 # next minute's load; a few minutes' margin covers a slow or retried load.
 CLOSE_MARGIN = timedelta(minutes=15)
-
-
-def load_schedule() -> str:
-    """``EVENTPIPE_LOAD_SCHEDULE``: the cron of ``load_events`` (default every minute)."""
-    return os.environ.get("EVENTPIPE_LOAD_SCHEDULE", "* * * * *")
-
-
-def sweep_schedule() -> str:
-    """``EVENTPIPE_SWEEP_SCHEDULE``: the cron on which ``deliver_events`` and ``transform`` run even without a load's
-    asset event (default every 5 minutes): an event missed or queued behind a running run is taken by the sweep."""
-    return os.environ.get("EVENTPIPE_SWEEP_SCHEDULE", "*/5 * * * *")
 
 
 def load_range(params: dict[str, Any] | None) -> tuple[datetime, datetime]:

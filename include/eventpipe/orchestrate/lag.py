@@ -13,20 +13,11 @@ Ages are read on the clocks that wrote them (the store's, the loader's): the lag
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from eventpipe.utc import naive_utc, utc_now
 from eventpipe.warehouse import Warehouse
-
-
-def sla() -> timedelta:
-    """``EVENTPIPE_LAG_SLA_MINUTES``: how far behind a stage may be before ``pipeline_lag`` fails (default 15)."""
-    minutes = float(os.environ.get("EVENTPIPE_LAG_SLA_MINUTES", "15"))
-    if minutes <= 0:
-        raise ValueError("EVENTPIPE_LAG_SLA_MINUTES must be positive")
-    return timedelta(minutes=minutes)
 
 
 @dataclass
