@@ -238,7 +238,10 @@ def start_topology(topology: Topology, paused: dict[str, bool] | None = None) ->
         topology.start_worker(worker)
 
     def answering():
-        with contextlib.suppress(OSError), urllib.request.urlopen(f"{topology.base_url}/api/v2/monitor/health", 5):
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"{topology.base_url}/api/v2/monitor/health", timeout=5),
+        ):
             return True
         return False
 
