@@ -158,7 +158,7 @@ def profile(stack: Stack, since: float) -> list[str]:
                 (ti for ti in tis["task_instances"] if ti.get("duration")), key=lambda ti: -(ti["duration"] or 0)
             )
             took = (_epoch(run["end_date"]) - _epoch(run["start_date"])) if run.get("end_date") else float("nan")
-            top = ", ".join(f"{ti['task_id']} {ti['duration']:.0f}s" for ti in tasks[:4])
+            top = ", ".join(f"{_task_name(ti)} {ti['duration']:.0f}s" for ti in tasks[:5])
             lines.append(
                 f"  {dag_id:<15} {run['run_type']:<15} +{_epoch(run['start_date']) - since:5.0f}s"
                 f" {took:5.0f}s {run['state']:<8} {top}"
@@ -179,6 +179,12 @@ def profile(stack: Stack, since: float) -> list[str]:
     finally:
         conn.close()
     return lines
+
+
+def _task_name(ti: dict) -> str:
+    if ti.get("map_index", -1) < 0:
+        return ti["task_id"]
+    return f"{ti['task_id']}[{ti.get('rendered_map_index') or ti['map_index']}]"
 
 
 def _epoch(timestamp: str) -> float:
