@@ -38,7 +38,7 @@ from tests.distributed import warehouse_rows as rows
 pytestmark = [pytest.mark.distributed, pytest.mark.timeout(1800)]
 
 TARGET_SECONDS = 180  # p95 to raw and to every destination; the catch-up of 24 hours
-LANDING_MINUTES = 3.0
+LANDING_MINUTES = 2.5
 EVERY = 15  # seconds between two landed files
 RESEND_EVERY = 4  # every 4th file is followed by a second copy of an earlier one
 CATCHUP_HOURS = 24
