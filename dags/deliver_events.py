@@ -6,12 +6,14 @@ Sends every load commit a destination has not received, as soon as `load_events`
 arrive while a run is active are taken by the next run or the sweep, never lost (what to send is the
 `ops.delivery_part` ledger's answer, not the event's). It does not wait for dbt.
 
-**deliver**: App Events and Audit logs to S3, App Events to Splunk HEC, analytics events to Heap and GA4, for
-every organization configured for each (`config/destinations.example.yml` locally; credentials in Airflow
-Connections). Each part is recorded as the destination acknowledges it; a run sends at most
-`EVENTPIPE_DELIVERY_MAX_EVENTS` events per destination (the rest is the next run's), one failing destination
-does not stop the others (the task fails after trying them all), and events older than a destination takes (GA4:
-72 hours) are dead-lettered `too_old_for_destination`. Resend a range from the `redeliver` DAG.
+1. **destinations**: the enabled destinations of the configuration (`config/destinations.example.yml` locally;
+   credentials in Airflow Connections).
+2. **deliver**, one mapped task per destination, side by side (each with its own warehouse session and claim):
+   App Events and Audit logs to S3, App Events to Splunk HEC, analytics events to Heap and GA4, for every
+   organization configured for each. Each part is recorded as the destination acknowledges it; a run sends at most
+   `EVENTPIPE_DELIVERY_MAX_EVENTS` events per destination (the rest is the next run's); a failing destination fails
+   its own task, never the others'; events older than a destination takes (GA4: 72 hours) are dead-lettered
+   `too_old_for_destination`. Resend a range from the `redeliver` DAG.
 """
 
 from __future__ import annotations
@@ -42,17 +44,36 @@ from eventpipe.orchestrate.continuous import FIRST
     doc_md=__doc__,
 )
 def deliver_events():
-    @task(inlets=delivery_inlets(), outlets=destination_assets(), show_return_value_in_logs=False, **FIRST)
-    def deliver(run_id=None) -> dict:
+    @task(show_return_value_in_logs=False, **FIRST)
+    def destinations() -> list[str]:
+        from eventpipe.deliver.config import load_destinations
+
+        return [destination.name for destination in load_destinations() if destination.enabled]
+
+    # One task per destination: a catch-up's four destinations are sent side by side (one task delivered them one
+    # after the other, its statements through one warehouse session), and each shows in the grid on its own.
+    @task(
+        inlets=delivery_inlets(),
+        outlets=destination_assets(),
+        show_return_value_in_logs=False,
+        map_index_template="{{ destination }}",
+        **FIRST,
+    )
+    def deliver(destination: str, run_id=None) -> dict:
         import logging
 
-        from eventpipe.deliver.run import deliver_task
-        from eventpipe.orchestrate.outcome import finish_deliveries
+        from airflow.sdk import get_current_context
 
-        run = deliver_task(run_id=run_id)
+        from eventpipe.deliver.run import deliver_pending
+        from eventpipe.orchestrate.outcome import finish_deliveries
+        from eventpipe.warehouse import open_warehouse
+
+        get_current_context()["destination"] = destination  # the mapped task's name in the grid
+        with open_warehouse() as target:
+            run = deliver_pending(target, run_id=run_id, destination_name=destination)
         return finish_deliveries([run], logging.getLogger("eventpipe.pipeline"))
 
-    deliver()
+    deliver.expand(destination=destinations())
 
 
 deliver_events()

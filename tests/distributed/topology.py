@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,8 +212,12 @@ def airflow_env_for(home: Path, database: str, redis_db: int, port: int, extra: 
     return env
 
 
-def start_topology(topology: Topology) -> None:
-    """Migrate the database, start every component, wait until the API answers and the DAG is registered."""
+def start_topology(topology: Topology, paused: dict[str, bool] | None = None) -> None:
+    """Migrate the database, start every component, wait until the API answers and the DAGs are registered.
+
+    ``paused``: each DAG's pause state, set over REST before the scheduler starts (so no DAG's
+    ``is_paused_upon_creation`` decides what runs); by default only ``event_pipeline``, unpaused."""
+    paused = {"event_pipeline": False} if paused is None else paused
     executor = "import airflow.providers.celery.executors.celery_executor"
     check = subprocess.run([sys.executable, "-c", executor], env=topology.env, capture_output=True, text=True)
     if check.returncode:
@@ -226,20 +232,37 @@ def start_topology(topology: Topology) -> None:
         stderr=subprocess.STDOUT,
     )
     api_server = topology.start("api-server", "api-server", "--port", str(topology.port))
-    topology.start("scheduler", "scheduler")
     topology.start("dag-processor", "dag-processor")
     topology.start("triggerer", "triggerer", "--skip-serve-logs")
     for worker in WORKERS:
         topology.start_worker(worker)
-    up.wait_healthy(topology.base_url, api_server, timeout=300)
+
+    def answering():
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"{topology.base_url}/api/v2/monitor/health", timeout=5),
+        ):
+            return True
+        return False
+
+    topology.wait_for(answering, 300, "the api-server")
     topology.token = up.access_token(topology.base_url, airflow_env.ADMIN_USER, up.admin_password())
 
-    def registered():
-        with contextlib.suppress(AssertionError):
-            return topology.api("/dags/event_pipeline")
-        return None
+    def registered(dag_id: str):
+        def answer():
+            with contextlib.suppress(urllib.error.HTTPError):  # 404 until the DAG processor has parsed it
+                return topology.api(f"/dags/{dag_id}")
+            return None
 
-    dag = topology.wait_for(registered, 300, "the DAG processor to register event_pipeline")
-    assert dag["max_active_runs"] == 3 and dag["max_active_tasks"] == 6, "concurrency comes from the target"
-    if dag["is_paused"]:
-        topology.api("/dags/event_pipeline", {"is_paused": False}, method="PATCH")
+        return answer
+
+    for dag_id in paused:
+        dag = topology.wait_for(registered(dag_id), 300, f"the DAG processor to register {dag_id}")
+        if dag_id == "event_pipeline":
+            assert dag["max_active_runs"] == 3 and dag["max_active_tasks"] == 6, "concurrency comes from the target"
+    for dag_id, state in paused.items():
+        topology.api(f"/dags/{dag_id}", {"is_paused": state}, method="PATCH")
+        assert topology.api(f"/dags/{dag_id}")["is_paused"] is state, dag_id
+    # Only now the scheduler: no DAG ran in a state the test did not set.
+    topology.start("scheduler", "scheduler")
+    up.wait_healthy(topology.base_url, api_server, timeout=300)

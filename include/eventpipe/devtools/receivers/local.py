@@ -14,6 +14,7 @@ started), so the same run can point at a real endpoint instead.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -21,7 +22,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,7 +57,11 @@ class LocalReceivers:
 
 
 @contextlib.contextmanager
-def local_receivers(home: Path | None = None) -> Iterator[LocalReceivers]:
+def local_receivers(
+    home: Path | None = None, on_append: Callable[[str, str, str], None] | None = None
+) -> Iterator[LocalReceivers]:
+    """``on_append(receiver, file name, text)``, when given, is called as each receiver (``splunk``, ``heap``,
+    ``ga4``) writes what it accepted: a test's record of when each event arrived."""
     from eventpipe.devtools.receivers.analytics import Ga4Receiver, HeapReceiver
     from eventpipe.devtools.receivers.hec import HecReceiver
 
@@ -68,17 +73,20 @@ def local_receivers(home: Path | None = None) -> Iterator[LocalReceivers]:
             hec = HecReceiver(tokens={token: {"ack": True, "indexes": None}}, out_dir=out / "splunk").start()
             started.servers.append(hec)
             started.urls["splunk"] = hec.url
+            hec.on_append = _tagged(on_append, "splunk")
             started.environ[env_name(HEC_CONN)] = _http_connection(hec.port, password=token)
         if env_name(HEAP_CONN) not in os.environ:
             heap = HeapReceiver(out / "heap").start()
             started.servers.append(heap)
             started.urls["heap"] = heap.url
+            heap.on_append = _tagged(on_append, "heap")
             started.environ[env_name(HEAP_CONN)] = _http_connection(heap.port)
         if env_name(GA4_CONN) not in os.environ:
             api_secret = secrets.token_urlsafe(18)
             ga4 = Ga4Receiver(out / "ga4", api_secret=api_secret).start()
             started.servers.append(ga4)
             started.urls["ga4"] = ga4.url
+            ga4.on_append = _tagged(on_append, "ga4")
             started.environ[env_name(GA4_CONN)] = _http_connection(ga4.port, password=api_secret)
         if env_name(S3_CONN) not in os.environ:
             started.environ[env_name(S3_CONN)] = local_s3_connection(home)
@@ -95,6 +103,10 @@ def local_receivers(home: Path | None = None) -> Iterator[LocalReceivers]:
     finally:
         for server in reversed(started.servers):
             server.stop()
+
+
+def _tagged(on_append: Callable[[str, str, str], None] | None, receiver: str) -> Callable[[str, str], None] | None:
+    return None if on_append is None else functools.partial(on_append, receiver)
 
 
 def _http_connection(port: int, password: str | None = None) -> str:

@@ -21,6 +21,7 @@ import signal
 import socket
 import struct
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -184,12 +185,14 @@ class Server(ThreadingHTTPServer):
 
 class NdjsonFiles:
     """What a receiver accepts: one append-only NDJSON file per name (``<out_dir>/<name>.ndjson``), shared by the
-    server's threads, each write flushed so a reader sees it at once."""
+    server's threads, each write flushed so a reader sees it at once. ``on_append(name, text)``, when set, is
+    called after each write, under the lock (a test's clock of when each record was received)."""
 
     def __init__(self, out_dir: Path) -> None:
         self.out_dir = out_dir
         self._files: dict[str, TextIO] = {}
         self._lock = threading.Lock()
+        self.on_append: Callable[[str, str], None] | None = None
 
     def append(self, name: str, text: str) -> None:
         with self._lock:
@@ -198,6 +201,8 @@ class NdjsonFiles:
                 handle = self._files[name] = (self.out_dir / f"{name}.ndjson").open("a", encoding="utf-8")
             handle.write(text)
             handle.flush()
+            if self.on_append is not None:
+                self.on_append(name, text)
 
     def close(self) -> None:
         with self._lock:
@@ -233,6 +238,15 @@ class StandIn:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def on_append(self) -> Callable[[str, str], None] | None:
+        """Called with (file name, text) after each accepted write, as it is written (None: nothing called)."""
+        return self._written.on_append
+
+    @on_append.setter
+    def on_append(self, callback: Callable[[str, str], None] | None) -> None:
+        self._written.on_append = callback
 
     def start(self):
         self.out_dir.mkdir(parents=True, exist_ok=True)
