@@ -8,7 +8,8 @@ arrive while a run is active are taken by the next run or the sweep, never lost 
 
 1. **destinations**: the enabled destinations of the configuration (`config/destinations.example.yml` locally;
    credentials in Airflow Connections).
-2. **deliver**, one mapped task per destination, side by side (each with its own warehouse session and claim):
+2. **deliver**, one mapped task per destination on Snowflake, side by side (each with its own warehouse session and
+   claim); on the embedded default one task sending them all side by side in its threads:
    App Events and Audit logs to S3, App Events to Splunk HEC, analytics events to Heap and GA4, for every
    organization configured for each. Each part is recorded as the destination acknowledges it; a run sends at most
    `EVENTPIPE_DELIVERY_MAX_EVENTS` events per destination (the rest is the next run's); a failing destination fails
@@ -46,34 +47,28 @@ from eventpipe.orchestrate.continuous import FIRST
 def deliver_events():
     @task(show_return_value_in_logs=False, **FIRST)
     def destinations() -> list[str]:
-        from eventpipe.deliver.config import load_destinations
+        from eventpipe.orchestrate import continuous
 
-        return [destination.name for destination in load_destinations() if destination.enabled]
+        return continuous.delivery_groups()
 
-    # One task per destination: a catch-up's four destinations are sent side by side (one task delivered them one
-    # after the other, its statements through one warehouse session), and each shows in the grid on its own.
+    # On Snowflake a task per destination, side by side on the workers, each in the grid on its own; on the embedded
+    # default one task sends them all side by side in its threads (DuckDB has one writer process at a time).
     @task(
         inlets=delivery_inlets(),
         outlets=destination_assets(),
         show_return_value_in_logs=False,
-        map_index_template="{{ destination }}",
+        map_index_template="{{ destinations }}",
         **FIRST,
     )
-    def deliver(destination: str, run_id=None) -> dict:
-        import logging
-
+    def deliver(destinations: str, run_id=None) -> dict:
         from airflow.sdk import get_current_context
 
-        from eventpipe.deliver.run import deliver_pending
-        from eventpipe.orchestrate.outcome import finish_deliveries
-        from eventpipe.warehouse import open_warehouse
+        from eventpipe.orchestrate import continuous
 
-        get_current_context()["destination"] = destination  # the mapped task's name in the grid
-        with open_warehouse() as target:
-            run = deliver_pending(target, run_id=run_id, destination_name=destination)
-        return finish_deliveries([run], logging.getLogger("eventpipe.pipeline"))
+        get_current_context()["destinations"] = destinations  # the mapped task's name in the grid
+        return continuous.deliver_group(destinations, run_id=run_id)
 
-    deliver.expand(destination=destinations())
+    deliver.expand(destinations=destinations())
 
 
 deliver_events()

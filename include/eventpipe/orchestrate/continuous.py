@@ -146,3 +146,31 @@ def check_volumes(hours: list[datetime]) -> tuple[dict[str, Any], list[str]]:
     if len(checks) == 1:
         return checks[0].as_dict(), problems
     return {"hours": len(checks), "flagged": len(problems)}, problems
+
+
+def delivery_groups() -> list[str]:
+    """What ``deliver_events``' mapped ``deliver`` tasks take, one a task (destination names, comma-separated). On
+    Snowflake a task per destination, each its own session on a worker of its own; on the embedded default one task
+    for them all, sent side by side in its threads (``eventpipe.deliver.run``): DuckDB takes one writer process at a
+    time, so tasks of their own would take turns on its lock."""
+    from eventpipe.deliver.config import load_destinations
+
+    names = [destination.name for destination in load_destinations() if destination.enabled]
+    if settings.warehouse_target() == "snowflake":
+        return names
+    return [",".join(names)] if names else []
+
+
+def deliver_group(group: str, *, run_id: str | None) -> dict[str, Any]:
+    """One mapped ``deliver`` task: the group's destinations (``delivery_groups``); fails, after trying them all,
+    if one did not deliver everything (its outcome table logged first)."""
+    from eventpipe.deliver.config import load_destinations
+    from eventpipe.deliver.run import deliver_pending
+    from eventpipe.orchestrate.outcome import finish_deliveries
+    from eventpipe.warehouse import open_warehouse
+
+    names = set(group.split(","))
+    chosen = [destination for destination in load_destinations() if destination.name in names]
+    with open_warehouse() as target:
+        run = deliver_pending(target, destinations=chosen, run_id=run_id)
+    return finish_deliveries([run], log)
