@@ -37,7 +37,8 @@ class FakeApi:
             if run["state"] == "queued":
                 run["state"] = "running"
             elif run["state"] == "running":
-                run["state"] = "failed" if dag_id in self.fail else "success"
+                failed = dag_id in self.fail or f"{dag_id}:{run['dag_run_id'].split('__')[0]}" in self.fail
+                run["state"] = "failed" if failed else "success"
                 self.ledger.ran(self, dag_id)
         return [dict(run) for run in self.made[dag_id]]
 
@@ -114,6 +115,14 @@ def test_a_failed_run_stops_the_catch_up_naming_it(ledger):
     with pytest.raises(scheduled.CatchUpFailed, match=r"deliver_events run asset_triggered__deliver_events_\d ended"):
         scheduled.catch_up(START, END, api=api)
     assert ("hourly_checks", {"start": START.isoformat(), "end": END.isoformat()}) not in api.triggered
+
+
+def test_the_schedulers_own_hourly_checks_of_other_hours_are_not_the_catch_ups(ledger):
+    api = FakeApi(ledger, fail={"hourly_checks:scheduled"})
+    api.make("hourly_checks", "scheduled")  # the last closed hour, empty here: its volume check fails
+    outcomes = scheduled.catch_up(START, END, api=api)
+    assert [o.run_id for o in outcomes if o.dag_id == "hourly_checks"] == ["manual__hourly_checks_1"]
+    assert {o.state for o in outcomes} == {"success"}
 
 
 def test_a_load_that_takes_nothing_stops_the_catch_up(ledger):

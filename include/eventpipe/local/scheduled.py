@@ -9,9 +9,10 @@ Airflow REST API: the runs are the scheduler's, on its executor, in the UI as an
    left, this triggers one rather than wait for the sweep.
 3. ``hourly_checks`` triggered with the range: every hour reconciled whole and its volume checked.
 
-Every run of those DAGs that ends meanwhile (the scheduler's own polls included) is reported as it ends; a failed
-one stops the catch-up with its DAG and run id. The DAGs must be unpaused on that Airflow: a paused DAG's runs never
-start, so this refuses at once, naming them, rather than wait (unpausing them would change what that scheduler
+Every run of the first three DAGs that ends meanwhile (the scheduler's own polls included: they take the range's files
+too) is reported as it ends, and the ``hourly_checks`` run this triggered (the scheduler's own check other hours); a
+failed one stops the catch-up with its DAG and run id. The DAGs must be unpaused on that Airflow: a paused DAG's runs
+never start, so this refuses at once, naming them, rather than wait (unpausing them would change what that scheduler
 does after this command ends: it is the operator's switch).
 """
 
@@ -35,6 +36,8 @@ NUDGE_SECONDS = 10
 STALLED_RUNS = 3
 MAX_LOAD_RUNS = 500
 ACTIVE = frozenset({"queued", "running"})
+# The scheduler's own hourly_checks runs check other hours (the last closed one): only the run this triggers counts.
+OWN_RUNS_ONLY = frozenset({"hourly_checks"})
 
 
 class CatchUpFailed(RuntimeError):
@@ -59,6 +62,7 @@ class Runs:
     def __init__(self, api: AirflowApi, on_run: Callable[[DagRunOutcome], None] | None):
         self.api, self.on_run = api, on_run
         self.outcomes: list[DagRunOutcome] = []
+        self.mine: set[tuple[str, str]] = set()
         self.latest: dict[str, list[dict]] = {}
         self.reported = {(dag_id, run["dag_run_id"]) for dag_id in CONTINUOUS for run in self._fetch(dag_id)
                          if run["state"] not in ACTIVE}  # fmt: skip
@@ -71,7 +75,7 @@ class Runs:
         for dag_id in CONTINUOUS:
             for run in reversed(self._fetch(dag_id)):  # oldest first
                 key = (dag_id, run["dag_run_id"])
-                if run["state"] in ACTIVE or key in self.reported:
+                if run["state"] in ACTIVE or key in self.reported or (dag_id in OWN_RUNS_ONLY and key not in self.mine):
                     continue
                 self.reported.add(key)
                 outcome = DagRunOutcome(dag_id, run["dag_run_id"], run["state"])
@@ -93,6 +97,11 @@ class Runs:
 
     def finished(self, dag_id: str) -> int:
         return sum(1 for outcome in self.outcomes if outcome.dag_id == dag_id)
+
+    def trigger(self, dag_id: str, conf: dict | None, note: str) -> str:
+        run_id = self.api.trigger(dag_id, conf, note)
+        self.mine.add((dag_id, run_id))
+        return run_id
 
     def wait_for(self, dag_id: str, run_id: str, watch: Callable[[], None]) -> None:
         while (dag_id, run_id) not in self.reported:
@@ -121,7 +130,7 @@ def catch_up(
 
     left = None
     for _ in range(MAX_LOAD_RUNS):
-        runs.wait_for("load_events", api.trigger("load_events", conf, note), watch)
+        runs.wait_for("load_events", runs.trigger("load_events", conf, note), watch)
         now_left = _when_readable(lambda: backlog.files_waiting(start, end), watch)
         if now_left == 0:
             break
@@ -152,12 +161,12 @@ def catch_up(
             if stage.idle_since is None:
                 stage.idle_since = time.monotonic()
             elif time.monotonic() - stage.idle_since > NUDGE_SECONDS:
-                api.trigger(dag_id, note=note)
+                runs.trigger(dag_id, None, note)
                 stage.idle_since = None
         if done:
             break
 
-    runs.wait_for("hourly_checks", api.trigger("hourly_checks", conf, note), watch)
+    runs.wait_for("hourly_checks", runs.trigger("hourly_checks", conf, note), watch)
     return runs.outcomes
 
 
