@@ -54,7 +54,17 @@ def marts_home(tmp_path_factory) -> Path:
     env = dict(os.environ, EVENTPIPE_HOME=str(home))
     env.pop("EVENTPIPE_LANDING", None)
     result = subprocess.run(
-        [sys.executable, "-m", "eventpipe.cli", "run", "--start", "2026-11-26T10:00", "--end", "2026-11-26T12:00"],
+        [
+            sys.executable,
+            "-m",
+            "eventpipe.cli",
+            "run",
+            "--hourly",
+            "--start",
+            "2026-11-26T10:00",
+            "--end",
+            "2026-11-26T12:00",
+        ],
         env=env,
         capture_output=True,
         text=True,
