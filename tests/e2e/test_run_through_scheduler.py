@@ -17,7 +17,7 @@ from eventpipe.local.scheduled import CONTINUOUS
 from eventpipe.utc import hour_floor, utc_now
 from tests.e2e.support import Standalone, eventpipe, free_port, query, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # a scheduler on a shared 2-core machine
 
 
 def test_run_with_a_scheduler_up_catches_the_range_up_through_it(tmp_path, monkeypatch):

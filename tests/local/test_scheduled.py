@@ -46,8 +46,8 @@ class FakeApi:
 class Ledger:
     """Three files to load, two a load run; each load commit wakes deliver_events and transform (asset events)."""
 
-    def __init__(self, files=3, per_run=2, wake=True):
-        self.files, self.per_run, self.wake = files, per_run, wake
+    def __init__(self, files=3, per_run=2, wake=True, busy=False):
+        self.files, self.per_run, self.wake, self.busy = files, per_run, wake, busy
         self.commits = self.delivered = self.bound = 0
 
     def ran(self, api, dag_id):
@@ -61,6 +61,8 @@ class Ledger:
             self.delivered = self.commits
         elif dag_id == "transform":
             self.bound = self.commits
+        if self.busy and dag_id in ("deliver_events", "transform"):  # the sweep's next run is already queued
+            api.make(dag_id, "scheduled")
 
 
 @pytest.fixture
@@ -101,6 +103,15 @@ def test_without_an_asset_triggered_run_one_is_triggered_rather_than_wait_for_th
         "load_events", "load_events", "deliver_events", "transform", "hourly_checks"
     ]  # fmt: skip
     assert ledger.delivered == ledger.bound == 2
+
+
+@pytest.mark.timeout(30)
+def test_on_a_busy_scheduler_a_build_begun_after_the_last_commit_is_enough(ledger):
+    ledger.busy = True  # a deliver_events and a transform run are always queued or running
+    api = FakeApi(ledger)
+    outcomes = scheduled.catch_up(START, END, api=api)
+    assert [dag_id for dag_id, _ in api.triggered] == ["load_events", "load_events", "hourly_checks"]
+    assert outcomes[-1].dag_id == "hourly_checks" and ledger.delivered == ledger.bound == 2
 
 
 def test_paused_dags_are_named_before_anything_is_triggered(ledger):

@@ -138,27 +138,25 @@ def catch_up(
             raise CatchUpFailed(f"{now_left} landed files of the range are still not loaded after a load_events run")
         left = now_left
 
-    # The range is in raw through this commit: a build that began after it (its bound covers it) holds it.
+    # The range is in raw through this commit: deliveries are done when every destination holds every commit; the marts
+    # when a build that began after it has finished (its bound covers it, and its run ended).
     through = _when_readable(backlog.last_commit, watch)
-    stages = {
-        "deliver_events": _Stage(backlog.deliveries_waiting),
-        "transform": _Stage(lambda: backlog.marts_waiting(through)),
-    }
+    runs.poll()
+    builds = _Builds(runs, through)
+    stages = {"deliver_events": _Stage(backlog.deliveries_waiting), "transform": _Stage(builds.waiting)}
     while True:
         watch()
         runs.poll()
         done = True
         for dag_id, stage in stages.items():
-            if runs.active(dag_id):
-                stage.idle_since = None
-                done = False
-                continue
             waiting = _when_readable(stage.waiting, watch)
-            if waiting == 0 and runs.last_state(dag_id) == "success":
+            if waiting == 0:
                 continue
             done = False
             stage.check_progress(dag_id, waiting, runs.finished(dag_id))
-            if stage.idle_since is None:
+            if runs.active(dag_id):
+                stage.idle_since = None
+            elif stage.idle_since is None:
                 stage.idle_since = time.monotonic()
             elif time.monotonic() - stage.idle_since > NUDGE_SECONDS:
                 runs.trigger(dag_id, None, note)
@@ -168,6 +166,25 @@ def catch_up(
 
     runs.wait_for("hourly_checks", runs.trigger("hourly_checks", conf, note), watch)
     return runs.outcomes
+
+
+class _Builds:
+    """Whether the marts hold every load commit up to ``through``: a ``transform`` run that began after it has ended
+    in success. Told by the build bound (written when a build begins) when no build is queued or running; else by the
+    runs themselves: one made after ``through`` was read, or still queued then, began after it."""
+
+    def __init__(self, runs: Runs, through: int):
+        self.runs, self.through = runs, through
+        self.before = {run["dag_run_id"] for run in runs.latest.get("transform", []) if run["state"] != "queued"}
+
+    def waiting(self) -> int:
+        latest = self.runs.latest.get("transform", [])
+        if any(run["state"] == "success" and run["dag_run_id"] not in self.before for run in latest):
+            return 0
+        if self.runs.active("transform"):
+            return 1
+        waiting = backlog.marts_waiting(self.through)
+        return waiting if waiting or self.runs.last_state("transform") == "success" else 1
 
 
 @dataclass
