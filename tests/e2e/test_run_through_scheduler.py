@@ -46,7 +46,7 @@ def test_run_with_a_scheduler_up_catches_the_range_up_through_it(tmp_path, monke
 
         for dag_id in CONTINUOUS:
             airflow.api(f"/dags/{dag_id}", {"is_paused": False}, method="PATCH")
-        run = eventpipe(home, *command, env=api_env)
+        run = eventpipe(home, *command, env=api_env, timeout=1800)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-4000:]
         assert "through the scheduler that is up" in run.stderr, run.stderr[-3000:]
         reported = [line.split()[2] for line in run.stderr.splitlines() if line.strip().endswith("success")]
