@@ -200,8 +200,9 @@ def cmd_replay_quarantine(args: argparse.Namespace) -> int:
     )
     for reason, lines in sorted(result.still_quarantined_by_reason.items()):
         print(f"  still {reason:<24}{lines:>8,}")
-    print("The marts take the loaded events at their next build. To deliver them, Clear the deliver task of their")
-    print("hours (event_pipeline): parts already delivered are skipped, the replayed events are sent.")
+    print("They are one load commit: deliver_events sends it and transform builds it at their next run (the sweep")
+    print("with a scheduler up, or `eventpipe run` over any closed hour). On the hourly path, Clear the deliver task")
+    print("of their hours (event_pipeline): parts already delivered are skipped, the replayed events are sent.")
     return 0
 
 
