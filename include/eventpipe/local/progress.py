@@ -53,7 +53,7 @@ def catch_up_with_progress(start: datetime, end: datetime) -> list[str]:
     from eventpipe.local.backfill import SchedulerGone
     from eventpipe.local.scheduled import CatchUpFailed
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # a line per run or message, whole: the terminal wraps it
     failed: list[str] = []
     started = time.monotonic()
 
