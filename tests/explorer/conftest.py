@@ -1,5 +1,5 @@
 """Marts built once for the explorer's tests: generated hours run through ``event_pipeline`` by
-``eventpipe run`` (real DAG runs, real dbt, real DuckDB), so every row links back to a real DAG run."""
+``eventpipe run --hourly`` (real DAG runs, real dbt, real DuckDB), so every row links back to a real DAG run."""
 
 from __future__ import annotations
 
