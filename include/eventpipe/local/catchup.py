@@ -26,6 +26,7 @@ from eventpipe.local.backlog import deliveries_waiting, files_waiting
 from eventpipe.local.scheduled import CONTINUOUS, DagRunOutcome
 
 __all__ = ["CONTINUOUS", "DagRunOutcome", "catch_up", "deliveries_waiting", "files_waiting"]
+
 # A run that leaves work behind is followed by another, up to this many (a month of 10 MB files at the default
 # budget is a few runs; a run that makes no progress stops the loop earlier).
 MAX_RUNS = 500
@@ -46,6 +47,14 @@ def catch_up(
 
     runner.prepare()  # Airflow's environment first: Airflow reads it when imported
 
+    if backfill.scheduler_is_alive():
+        # It runs these DAGs (its DAG processor keeps them in the database): a catch-up in this process would race it
+        # for the same ledger (and DuckDB's lock).
+        api = AirflowApi.from_environment()
+        if on_path:
+            on_path(f"through the scheduler that is up (the runs are in the Airflow UI, {api.url})")
+        return scheduled.catch_up(start, end, on_run=on_run, api=api)
+
     from airflow.dag_processing.dagbag import DagBag
 
     from eventpipe.devtools.receivers.local import local_receivers
@@ -57,12 +66,6 @@ def catch_up(
     dags = {dag_id: bag.dags[dag_id] for dag_id in CONTINUOUS}
     for dag in dags.values():
         backfill.sync_dag(dag)
-    if backfill.scheduler_is_alive():
-        # It runs these DAGs: a catch-up in this process would race it for the same ledger (and DuckDB's lock).
-        api = AirflowApi.from_environment()
-        if on_path:
-            on_path(f"through the scheduler that is up (the runs are in the Airflow UI, {api.url})")
-        return scheduled.catch_up(start, end, on_run=on_run, api=api)
     if on_path:
         on_path("in this process (no scheduler is up)")
     conf = {"start": start.isoformat(), "end": end.isoformat()}
