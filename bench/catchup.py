@@ -8,7 +8,7 @@ days up to the current hour: GA4 takes the last 72 hours, older analytics events
 ``too_old_for_destination``) is copied into two fresh ``EVENTPIPE_HOME`` folders (under bench/out/catchup/); then,
 each in its own child process:
 
-1. **airflow**: ``eventpipe run --continuous`` of the range (``eventpipe.local.catchup``: ``load_events`` runs while
+1. **airflow**: ``eventpipe run`` of the range (``eventpipe.local.catchup``: ``load_events`` runs while
    the ledger lacks files, ``deliver_events`` runs while a destination lacks a commit, one ``transform`` with the
    Cosmos group, ``hourly_checks`` over the range), every DAG run real and in process, the local receivers up;
 2. **parts**: the same work as plain Python: ``load_pending`` until nothing is left, ``deliver_task`` until every

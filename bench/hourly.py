@@ -6,7 +6,7 @@ Two fresh ``EVENTPIPE_HOME`` folders (under bench/out/hourly/) get the same gene
 (the demo's shape: 3 organizations, ``--sessions-per-hour`` sessions each hour), then, each in its own
 child process:
 
-1. **airflow**: ``event_pipeline`` for every hour, as ``eventpipe run`` / ``eventpipe demo`` run it
+1. **airflow**: ``event_pipeline`` for every hour, as ``eventpipe run --hourly`` / ``eventpipe demo --hourly`` run it
    (``runner.run_intervals``: one ``dag.test()`` per hour; load, the Cosmos watcher producer and one
    sensor task per model, reconcile, deliver), each hour timed.
 2. **parts**: the same hours as plain Python, in order: ``load_interval``, one bare ``dbt build

@@ -42,8 +42,9 @@ Every step is idempotent: re-running an hour loads nothing twice and delivers no
   its Airflow's default pool has one slot, so tasks run one at a time whatever *Max Active Runs* says.
   The dialog counts the runs it will create before you confirm. From a shell, `airflow backfill create
   --dag-id event_pipeline --from-date ... --to-date ... --reprocess-behavior none` does the same;
-  `eventpipe run --start ... --end ...` makes such a backfill (re-running every hour in the range) and,
-  when no scheduler is up, runs it itself.
+  `eventpipe run --hourly --start ... --end ...` makes such a backfill (re-running every hour in the
+  range) and, when no scheduler is up, runs it itself (without `--hourly`, `eventpipe run` catches the
+  range up through the continuous DAGs instead).
 - **Replay quarantine** (after fixing what quarantined the lines, e.g. a producer bug or a validation
   rule): `eventpipe replay-quarantine [--reason CODE]` loads the quarantined lines that now pass
   (there is no DAG for it yet; the rest stay quarantined, with their reason). The marts take them at

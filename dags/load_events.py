@@ -39,8 +39,10 @@ from eventpipe.orchestrate.landing_events import load_events_schedule
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,  # a run is a poll: the next one starts where this one's ledger ends
-    # Until `eventpipe run` and `demo` drive the continuous DAGs, event_pipeline stays the default path: unpause
-    # load_events, deliver_events, transform and hourly_checks to run continuously.
+    # `eventpipe run` and `demo` drive the continuous DAGs (in process, or through the scheduler that is up, which
+    # needs them unpaused). Paused at creation still: a scheduler (`eventpipe up`, a deployment) runs event_pipeline
+    # hourly by itself, and these would take the same files beside it; unpause load_events, deliver_events, transform
+    # and hourly_checks (and pipeline_lag) to run continuously there, and pause event_pipeline's schedule.
     is_paused_upon_creation=True,
     dagrun_timeout=timedelta(minutes=30),
     default_args={"retries": 2, "retry_delay": timedelta(seconds=15), "owner": "data-engineering"},

@@ -1,5 +1,6 @@
 """The ``eventpipe`` command, from landing to share: ``generate`` (landing files with their ground truth),
-``run`` (event_pipeline over a range of hours: load, dbt, reconcile, deliver), ``demo`` (both, for a day),
+``run`` (a range of arrival hours caught up through the continuous DAGs: load, deliver, dbt, checks; ``--hourly``:
+event_pipeline hour by hour), ``demo`` (both, for a day),
 ``replay-quarantine`` (quarantined lines again, after a fix), ``share plan|apply`` (the Secure Data Share),
 ``up`` (the Airflow UI, with the Activity Explorer) and ``hec-receiver`` (a local Splunk HEC stand-in).
 
@@ -27,9 +28,9 @@ def _fraction(value: str) -> float:
     return number
 
 
-CONTINUOUS_HELP = (
-    "through the continuous DAGs (load_events, deliver_events, transform, hourly_checks: a few bounded runs for the"
-    " whole range) instead of one event_pipeline run per hour"
+HOURLY_HELP = (
+    "one event_pipeline run per arrival hour (an Airflow backfill) instead of the default catch-up through the"
+    " continuous DAGs (load_events, deliver_events, transform, hourly_checks: a few bounded runs for the whole range)"
 )
 
 
@@ -50,7 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--files-per-hour", type=int, default=4)
     gen.add_argument("--truth", help="also write the ground truth (expected counts) to this JSON file")
 
-    run = commands.add_parser("run", help="run event_pipeline through Airflow for every hour in [start, end)")
+    run = commands.add_parser(
+        "run",
+        help="catch the arrival hours in [start, end) up through the continuous DAGs (in this process, or through the"
+        " scheduler when one is up)",
+    )
     run.add_argument("--start", type=_iso, required=True)
     run.add_argument("--end", type=_iso, required=True)
     run.add_argument(
@@ -60,7 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to load and build: the embedded DuckDB (default), Snowflake (Airflow Connection "
         "snowflake_default + dbt target snowflake), or the local Snowflake emulator (fakesnow, real connector)",
     )
-    run.add_argument("--continuous", action="store_true", help=CONTINUOUS_HELP)
+    run.add_argument("--hourly", dest="continuous", action="store_false", help=HOURLY_HELP)
+    # The default since the continuous DAGs became `run`'s path; accepted so older scripts keep working.
+    run.add_argument("--continuous", dest="continuous", action="store_true", help="the default (kept for scripts)")
+    run.set_defaults(continuous=True)
 
     demo = commands.add_parser("demo", help="generate a day of events, run it all locally, print what landed")
     demo.add_argument(
@@ -68,10 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--hours", type=int, default=24)
     demo.add_argument("--sessions-per-hour", type=int, default=20)
-    demo.add_argument(
-        "--hourly", dest="continuous", action="store_false", help="one event_pipeline run per hour instead of the"
-        " continuous DAGs (the default: load_events, deliver_events, transform, hourly_checks over the day)"
-    )  # fmt: skip
+    demo.add_argument("--hourly", dest="continuous", action="store_false", help=HOURLY_HELP)
 
     up = commands.add_parser("up", help="start the Airflow UI (standalone) with the project's DAGs")
     up.add_argument("--host", default="127.0.0.1", help="the interface the UI binds (default: loopback only)")
@@ -195,8 +200,9 @@ def cmd_replay_quarantine(args: argparse.Namespace) -> int:
     )
     for reason, lines in sorted(result.still_quarantined_by_reason.items()):
         print(f"  still {reason:<24}{lines:>8,}")
-    print("The marts take the loaded events at their next build. To deliver them, Clear the deliver task of their")
-    print("hours (event_pipeline): parts already delivered are skipped, the replayed events are sent.")
+    print("They are one load commit: deliver_events sends it and transform builds it at their next run (the sweep")
+    print("with a scheduler up, or `eventpipe run` over any closed hour). On the hourly path, Clear the deliver task")
+    print("of their hours (event_pipeline): parts already delivered are skipped, the replayed events are sent.")
     return 0
 
 
@@ -207,7 +213,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> list:
-    """What did not succeed: the hours of event_pipeline, or the continuous DAGs' runs (``--continuous``)."""
+    """What did not succeed: the continuous DAGs' runs (the default), or the hours of event_pipeline (``--hourly``)."""
     from eventpipe.local.progress import catch_up_with_progress, run_with_progress
 
     if args.continuous:

@@ -17,12 +17,12 @@ from pathlib import Path
 import duckdb
 
 
-def eventpipe(home: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def eventpipe(home: Path, *args: str, env: dict | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
     """``eventpipe ARGS`` in a child process, with ``home`` as EVENTPIPE_HOME and its default landing zone."""
     environ = dict(os.environ, EVENTPIPE_HOME=str(home), **(env or {}))
     environ.pop("EVENTPIPE_LANDING", None)
     return subprocess.run(
-        [sys.executable, "-m", "eventpipe.cli", *args], env=environ, capture_output=True, text=True, timeout=900
+        [sys.executable, "-m", "eventpipe.cli", *args], env=environ, capture_output=True, text=True, timeout=timeout
     )
 
 

@@ -30,7 +30,17 @@ def eventpipe_run(home, hour: datetime) -> subprocess.Popen:
     env.pop("EVENTPIPE_LANDING", None)
     end = hour + timedelta(hours=1)
     return subprocess.Popen(
-        [sys.executable, "-m", "eventpipe.cli", "run", "--start", hour.isoformat(), "--end", end.isoformat()],
+        [
+            sys.executable,
+            "-m",
+            "eventpipe.cli",
+            "run",
+            "--hourly",
+            "--start",
+            hour.isoformat(),
+            "--end",
+            end.isoformat(),
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

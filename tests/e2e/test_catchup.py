@@ -1,5 +1,5 @@
-"""``eventpipe run --continuous`` (what ``eventpipe demo`` does by default): a range caught up through the continuous
-DAGs in process, each run a real DAG run; raw, every destination and the marts hold exactly what landed."""
+"""``eventpipe run`` (and ``eventpipe demo``) with no scheduler up: a range caught up through the continuous DAGs in
+process, each run a real DAG run; raw, every destination and the marts hold exactly what landed."""
 
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ def test_a_range_caught_up_through_the_continuous_dags(tmp_path, monkeypatch):
     truth = generate(landing=str(home / "landing"), start=start, hours=2, orgs=2, sessions_per_hour=4, seed=31,
                      files_per_hour=4)  # fmt: skip
     iso = "%Y-%m-%dT%H:%M"
-    run = eventpipe(
-        home, "run", "--continuous", "--start", f"{start:{iso}}", "--end", f"{start + timedelta(hours=2):{iso}}"
-    )
+    run = eventpipe(home, "run", "--start", f"{start:{iso}}", "--end", f"{start + timedelta(hours=2):{iso}}")
     assert run.returncode == 0, run.stdout + run.stderr[-4000:]
+    said = " ".join(run.stderr.split())
+    assert "through the continuous DAGs, in this process (no scheduler is up)" in said, run.stderr[-3000:]
     runs = [line.split()[2] for line in run.stderr.splitlines() if line.strip().endswith("success")]
     assert runs[:3] == ["load_events"] * 3 and runs[3:] == ["deliver_events", "transform", "hourly_checks"], runs
 

@@ -52,7 +52,7 @@ def delivered(tmp_path_factory):
         files_per_hour=2,
     )
     started = utc_now()
-    run = eventpipe(home, "run", "--start", iso(START), "--end", iso(START + timedelta(hours=1)))
+    run = eventpipe(home, "run", "--hourly", "--start", iso(START), "--end", iso(START + timedelta(hours=1)))
     assert run.returncode == 0, run.stdout + run.stderr[-4000:]
     return home, run, started
 
@@ -169,6 +169,7 @@ def test_a_rerun_sends_nothing_again_and_a_revoked_token_fails_only_its_own_inte
         run = eventpipe(
             home,
             "run",
+            "--hourly",
             "--start",
             iso(START),
             "--end",

@@ -95,6 +95,7 @@ def bad_day(tmp_path_factory):
     run = eventpipe(
         home,
         "run",
+        "--hourly",
         "--start",
         f"{HOUR:%Y-%m-%dT%H:%M}",
         "--end",

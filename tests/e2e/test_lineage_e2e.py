@@ -63,7 +63,7 @@ def lineage_home(tmp_path_factory):
     generate(
         landing=str(home / "landing"), start=datetime(2026, 11, 27, 6), hours=1, orgs=2, sessions_per_hour=4, seed=8
     )
-    run = eventpipe(home, "run", "--start", "2026-11-27T06:00", "--end", "2026-11-27T07:00")
+    run = eventpipe(home, "run", "--hourly", "--start", "2026-11-27T06:00", "--end", "2026-11-27T07:00")
     assert run.returncode == 0, run.stdout + run.stderr[-4000:]
     environ = dict(os.environ, EVENTPIPE_HOME=str(home))
     environ.pop("EVENTPIPE_LANDING", None)

@@ -64,7 +64,7 @@ def pipeline(tmp_path_factory):
         malformed_fraction=0.04,
         files_per_hour=3,
     )
-    run = eventpipe(home, "run", "--start", "2026-11-27T06:00", "--end", "2026-11-27T10:00")
+    run = eventpipe(home, "run", "--hourly", "--start", "2026-11-27T06:00", "--end", "2026-11-27T10:00")
     return home, truth, run
 
 
@@ -186,7 +186,7 @@ def test_every_run_is_recorded_and_reconciled(pipeline):
 def test_rerunning_intervals_leaves_every_table_identical(pipeline):
     home, truth, _ = pipeline
     before = snapshot(home)
-    eventpipe(home, "run", "--start", "2026-11-27T07:00", "--end", "2026-11-27T09:00")
+    eventpipe(home, "run", "--hourly", "--start", "2026-11-27T07:00", "--end", "2026-11-27T09:00")
     after = snapshot(home)
     for table in TABLES:
         assert after[table] == before[table], f"{table} changed on re-run"

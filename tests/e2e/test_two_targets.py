@@ -88,7 +88,7 @@ def homes(tmp_path_factory):
     runs = {}
     for target in ("duckdb", "snowflake-emulator"):
         home = root / target
-        runs[target] = eventpipe(home, landing, "run", *window, "--target", target)
+        runs[target] = eventpipe(home, landing, "run", "--hourly", *window, "--target", target)
     return root, runs
 
 

@@ -1,5 +1,5 @@
 """Marts built once for the explorer's tests: generated hours run through ``event_pipeline`` by
-``eventpipe run`` (real DAG runs, real dbt, real DuckDB), so every row links back to a real DAG run."""
+``eventpipe run --hourly`` (real DAG runs, real dbt, real DuckDB), so every row links back to a real DAG run."""
 
 from __future__ import annotations
 
@@ -54,7 +54,17 @@ def marts_home(tmp_path_factory) -> Path:
     env = dict(os.environ, EVENTPIPE_HOME=str(home))
     env.pop("EVENTPIPE_LANDING", None)
     result = subprocess.run(
-        [sys.executable, "-m", "eventpipe.cli", "run", "--start", "2026-11-26T10:00", "--end", "2026-11-26T12:00"],
+        [
+            sys.executable,
+            "-m",
+            "eventpipe.cli",
+            "run",
+            "--hourly",
+            "--start",
+            "2026-11-26T10:00",
+            "--end",
+            "2026-11-26T12:00",
+        ],
         env=env,
         capture_output=True,
         text=True,

@@ -1,7 +1,9 @@
-"""A catch-up of a range of arrival hours through the continuous DAGs, in this process (the embedded default).
+"""A catch-up of a range of arrival hours through the continuous DAGs (``eventpipe run``, ``eventpipe demo``).
 
-The same DAGs a scheduler runs, each run a real DAG run in the metadata database (the UI shows them), in the order
-the asset events would wake them:
+With a scheduler up on the metadata database (``eventpipe up``, a deployment), it is handed to that scheduler over
+the REST API (``eventpipe.local.scheduled``). With none (the embedded default), it runs in this process: the same
+DAGs a scheduler runs, each run a real DAG run in the metadata database (the UI shows them), in the order the asset
+events would wake them:
 
 1. ``load_events`` with the range as its ``start`` / ``end``, again while the ledger says the range holds files it
    has not seen (each run takes a bounded amount: ``EVENTPIPE_LOAD_MAX_FILES`` / ``_BYTES``);
@@ -16,35 +18,42 @@ So a month costs a few bounded loads, a few deliveries and one build, not 720 ru
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
-from eventpipe import settings
-from eventpipe.local import backfill, runner
+from eventpipe.local import backfill, runner, scheduled
+from eventpipe.local.airflow_api import AirflowApi
+from eventpipe.local.backlog import deliveries_waiting, files_waiting
+from eventpipe.local.scheduled import CONTINUOUS, DagRunOutcome
 
-CONTINUOUS = ("load_events", "deliver_events", "transform", "hourly_checks")
+__all__ = ["CONTINUOUS", "DagRunOutcome", "catch_up", "deliveries_waiting", "files_waiting"]
+
 # A run that leaves work behind is followed by another, up to this many (a month of 10 MB files at the default
 # budget is a few runs; a run that makes no progress stops the loop earlier).
 MAX_RUNS = 500
 
 
-class SchedulerIsUp(RuntimeError):
-    """A scheduler runs these DAGs already: a catch-up here would race it."""
-
-
-@dataclass
-class DagRunOutcome:
-    dag_id: str
-    run_id: str
-    state: str
-
-
 def catch_up(
-    start: datetime, end: datetime, on_run: Callable[[DagRunOutcome], None] | None = None
+    start: datetime,
+    end: datetime,
+    on_run: Callable[[DagRunOutcome], None] | None = None,
+    on_path: Callable[[str], None] | None = None,
 ) -> list[DagRunOutcome]:
+    """Catch ``[start, end)`` up; ``on_run`` hears of each DAG run as it ends, ``on_path`` of who runs them.
+
+    Through a live scheduler, a failed run raises ``scheduled.CatchUpFailed`` (``DagsPaused`` when the DAGs are
+    paused there); in process, a failed run ends the catch-up and is among the outcomes.
+    """
     import os
 
     runner.prepare()  # Airflow's environment first: Airflow reads it when imported
+
+    if backfill.scheduler_is_alive():
+        # It runs these DAGs (its DAG processor keeps them in the database): a catch-up in this process would race it
+        # for the same ledger (and DuckDB's lock).
+        api = AirflowApi.from_environment()
+        if on_path:
+            on_path(f"through the scheduler that is up (the runs are in the Airflow UI, {api.url})")
+        return scheduled.catch_up(start, end, on_run=on_run, api=api)
 
     from airflow.dag_processing.dagbag import DagBag
 
@@ -57,11 +66,8 @@ def catch_up(
     dags = {dag_id: bag.dags[dag_id] for dag_id in CONTINUOUS}
     for dag in dags.values():
         backfill.sync_dag(dag)
-    if backfill.scheduler_is_alive():
-        raise SchedulerIsUp(
-            "a scheduler is up on this Airflow: unpause load_events (and deliver_events, transform) there, or trigger"
-            " load_events with start and end for a range older than its lookback"
-        )
+    if on_path:
+        on_path("in this process (no scheduler is up)")
     conf = {"start": start.isoformat(), "end": end.isoformat()}
     outcomes: list[DagRunOutcome] = []
 
@@ -91,25 +97,3 @@ def _repeat(run: Callable[[], str], waiting: Callable[[], int]) -> None:
         if now_left == 0 or now_left == left:
             return
         left = now_left
-
-
-def files_waiting(start: datetime, end: datetime) -> int:
-    """Landed files of the arrival hours in ``[start, end)`` that the ledger neither loaded nor quarantined."""
-    from eventpipe.ingest import extract, pending
-    from eventpipe.ingest.load import plan_intervals
-    from eventpipe.warehouse import open_warehouse
-
-    listed = {hour: extract.partition_files(settings.landing_url(), hour) for hour in pending.arrival_hours(start, end)}
-    with open_warehouse() as target:
-        plans = plan_intervals(target, {hour: files for hour, files in listed.items() if files})
-    return sum(len(plan.new_files) for plan in plans)
-
-
-def deliveries_waiting() -> int:
-    """Load commits some configured destination has not received whole."""
-    from eventpipe.deliver.config import load_destinations
-    from eventpipe.orchestrate import lag
-    from eventpipe.warehouse import open_warehouse
-
-    with open_warehouse() as target:
-        return sum(entry.waiting for entry in lag.destination_lags(target, load_destinations()))

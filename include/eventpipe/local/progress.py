@@ -1,5 +1,5 @@
-"""A progress bar over the hourly DAG runs of ``eventpipe run`` / ``eventpipe demo``, or a line per run of the
-continuous DAGs (``--continuous``)."""
+"""A line per run of the continuous DAGs as ``eventpipe run`` / ``eventpipe demo`` catch a range up (in process or
+through the scheduler that is up), or a progress bar over the hourly runs of event_pipeline (``--hourly``)."""
 
 from __future__ import annotations
 
@@ -46,10 +46,14 @@ def run_with_progress(start: datetime, end: datetime) -> list[datetime]:
 
 
 def catch_up_with_progress(start: datetime, end: datetime) -> list[str]:
-    """Catch ``[start, end)`` up through the continuous DAGs; returns the runs that did not succeed."""
+    """Catch ``[start, end)`` up through the continuous DAGs; returns the runs that did not succeed (or why the
+    catch-up stopped)."""
     from eventpipe.local import catchup
+    from eventpipe.local.airflow_api import AirflowApiError
+    from eventpipe.local.backfill import SchedulerGone
+    from eventpipe.local.scheduled import CatchUpFailed
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # a line per run or message, whole: the terminal wraps it
     failed: list[str] = []
     started = time.monotonic()
 
@@ -59,10 +63,16 @@ def catch_up_with_progress(start: datetime, end: datetime) -> list[str]:
         if outcome.state != "success":
             failed.append(f"{outcome.dag_id} {outcome.run_id}")
 
+    def on_path(path: str) -> None:
+        console.print(f"catching up {start:%Y-%m-%dT%H}:00 to {end:%Y-%m-%dT%H}:00 through the continuous DAGs, {path}")
+
     log_path = settings.eventpipe_home() / "logs" / f"run-{datetime.now():%Y%m%dT%H%M%S}.log"
-    console.print(f"catching up {start:%Y-%m-%dT%H}:00 to {end:%Y-%m-%dT%H}:00 through the continuous DAGs")
-    with _logs_to(log_path):
-        catchup.catch_up(start, end, on_run=on_run)
+    try:
+        with _logs_to(log_path):
+            catchup.catch_up(start, end, on_run=on_run, on_path=on_path)
+    except (CatchUpFailed, AirflowApiError, SchedulerGone) as error:
+        console.print(f"[red]catch-up stopped[/red]: {error}")
+        return [*failed, str(error)]
     if failed:
         console.print(f"[red]{len(failed)} run(s) failed[/red]: {', '.join(failed)}; task logs: {log_path}")
     return failed
