@@ -36,11 +36,12 @@ def iso(moment: datetime) -> str:
 
 
 def reference_run(home, landing, start: datetime, end: datetime) -> subprocess.Popen:
-    """``eventpipe run`` on the emulator: the single-process run the distributed one must equal."""
+    """``eventpipe run --hourly`` on the emulator: the single-process run of ``event_pipeline`` the distributed
+    backfill must equal."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "SNOWFLAKE_"))}
     env.update(EVENTPIPE_HOME=str(home), EVENTPIPE_LANDING=str(landing))
     log = open(home / f"reference-{start:%H}.log", "ab")  # noqa: SIM115 - the child's for its lifetime
-    command = [sys.executable, "-m", "eventpipe.cli", "run", "--start", iso(start), "--end", iso(end)]
+    command = [sys.executable, "-m", "eventpipe.cli", "run", "--hourly", "--start", iso(start), "--end", iso(end)]
     process = subprocess.Popen(
         [*command, "--target", "snowflake-emulator"], env=env, stdout=log, stderr=subprocess.STDOUT
     )
