@@ -22,6 +22,7 @@ from eventpipe.deliver.config import parse_destinations
 from eventpipe.devtools.generate.landing import generate
 from eventpipe.ingest.load import load_interval
 from eventpipe.utc import hour_floor, utc_now
+from tests.e2e.support import moto_server_url
 
 START = hour_floor(utc_now()) - timedelta(hours=3)
 HOURS = (START, START + timedelta(hours=1))
@@ -103,13 +104,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def moto_server():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    with moto_server_url() as url:
+        yield url
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import json
 import os
 import socket
@@ -11,6 +13,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -39,6 +43,38 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def moto_server_url() -> Iterator[str]:
+    """moto's S3 (and SQS) server on a free loopback port, for the block: its URL."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def assert_caught_up(home: Path, lines: int) -> None:
+    """Every landed line accounted for (loaded, duplicate or quarantined), each App Event once at Splunk and in S3,
+    and in the marts."""
+    (loaded, duplicates, quarantined), = query(home, "select sum(loaded), sum(duplicates), sum(quarantined)"
+                                                     " from ops.loaded_file")  # fmt: skip
+    assert loaded + duplicates + quarantined == lines
+    sessions = {row[0] for row in query(home, "select event_id from raw.session_event")}
+    splunk: Counter = Counter()
+    for path in (home / "received" / "splunk").glob("*.ndjson"):
+        splunk.update(json.loads(line)["fields"]["event_id"] for line in path.read_text().splitlines() if line)
+    assert set(splunk) == sessions and max(splunk.values()) == 1
+    s3: Counter = Counter()
+    for path in (home / "s3").glob("*/**/Session/dt=*/hour=*/*.json.gz"):
+        s3.update(json.loads(line)["eventId"] for line in gzip.decompress(path.read_bytes()).splitlines())
+    assert set(s3) == sessions and max(s3.values()) == 1
+    assert query(home, "select count(*) from marts.fct_session_events")[0][0] == len(sessions)
 
 
 def api(base_url, token, path, body=None, method=None, timeout=30):

@@ -16,7 +16,7 @@ import duckdb
 import pytest
 
 from eventpipe.utc import hour_floor, utc_now
-from tests.e2e.support import Standalone, free_port, wait_for
+from tests.e2e.support import Standalone, free_port, moto_server_url, wait_for
 from tests.ingest.test_validate import event, line
 
 pytestmark = pytest.mark.slow
@@ -32,13 +32,8 @@ def raw_ids(home) -> set[str] | None:
 
 @pytest.fixture
 def moto_server():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    with moto_server_url() as url:
+        yield url
 
 
 def test_a_notification_wakes_load_events_through_the_triggerer(tmp_path, monkeypatch, moto_server):

@@ -21,7 +21,7 @@ from eventpipe import settings
 from eventpipe.ingest import reconcile
 from eventpipe.orchestrate import continuous, landing_events
 from eventpipe.warehouse import open_warehouse
-from tests.e2e.support import free_port
+from tests.e2e.support import moto_server_url
 from tests.ingest.test_validate import event, line
 
 CONN_ID = "eventpipe_landing_queue"
@@ -31,13 +31,8 @@ CATCH_UP = {"start": HOUR.isoformat(), "end": (HOUR + timedelta(hours=1)).isofor
 
 @pytest.fixture(scope="module")
 def moto_server():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    with moto_server_url() as url:
+        yield url
 
 
 class Landing:
