@@ -3,7 +3,7 @@
 # so no Airflow component ever runs dbt to render a DAG. docker-compose.yml builds it for every Airflow service.
 ARG AIRFLOW_VERSION=3.3.2
 ARG PYTHON_VERSION=3.11
-FROM ghcr.io/astral-sh/uv:0.13 AS uv
+FROM ghcr.io/astral-sh/uv:0.13.10 AS uv
 
 FROM apache/airflow:${AIRFLOW_VERSION}-python${PYTHON_VERSION}
 COPY --from=uv /uv /usr/local/bin/uv

