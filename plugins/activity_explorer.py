@@ -1,26 +1,18 @@
 """Activity Explorer in the Airflow UI: the explorer's FastAPI app mounted at ``/explorer`` on the API
 server, and a nav entry that shows it inside the UI (``/plugin/activity-explorer``).
 
-Thin on purpose: the app lives in ``eventpipe.explorer`` (tested without Airflow). Importing this
-file does no I/O; each request opens the warehouse ``EVENTPIPE_TARGET`` names (DuckDB read-only by default).
+Thin on purpose: the app lives in ``eventpipe.explorer`` (tested without Airflow), and who may see it, and which
+organizations, is asked of Airflow's auth manager by ``eventpipe.orchestrate.explorer_access`` (the permission
+``Activity Explorer``; roles ``org:<id>``). Importing this file does no I/O; each request opens the warehouse
+``EVENTPIPE_TARGET`` names (DuckDB read-only by default).
 """
 
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import Depends, Request
-from fastapi.security import HTTPBearer
 
 from eventpipe.explorer.app import create_app
-
-_bearer = HTTPBearer(auto_error=False)
-
-
-async def require_airflow_login(request: Request) -> None:
-    """The explorer's data is for users signed in to this Airflow (UI cookie or API bearer token)."""
-    from airflow.api_fastapi.core_api.security import get_user  # only in the API server, at request time
-
-    await get_user(request, None, await _bearer(request))
+from eventpipe.orchestrate.explorer_access import explorer_scope
 
 
 class ActivityExplorerPlugin(AirflowPlugin):
@@ -28,7 +20,7 @@ class ActivityExplorerPlugin(AirflowPlugin):
     fastapi_apps = [
         {
             "name": "Activity Explorer",
-            "app": create_app(api_dependencies=[Depends(require_airflow_login)]),
+            "app": create_app(access=explorer_scope),
             "url_prefix": "/explorer",
         }
     ]

@@ -1,4 +1,5 @@
-"""The one place SQL text is assembled: WHERE and ORDER BY over ``explorer_journeys.sql``.
+"""The one place SQL text is assembled: WHERE and ORDER BY over ``explorer_journeys.sql``, and the organizations a
+user may see (``scope_sql``, in every explorer query: the server's filter, whatever the client sends).
 
 Column names come only from ``columns.BY_NAME`` (checked again here, whatever the caller validated);
 operators map to fixed SQL fragments; every value is a bound ``$name`` parameter (eventpipe.sql's one style,
@@ -89,15 +90,34 @@ def order_sql(sort: list[Sort]) -> str:
     return ", ".join(keys)
 
 
-def _journeys(engine: str) -> str:
-    return read_sql(engine, "explorer_journeys").strip().rstrip(";")
+def scope_sql(organizations: frozenset[str] | None, params: dict[str, Any]) -> str:
+    """What fills a query's ``{organizations}``: ``organization_id in (...)`` (bound values) for a user limited to
+    some organizations, ``true`` for one who sees them all (None)."""
+    if organizations is None:
+        return "true"
+    names = []
+    for position, organization in enumerate(sorted(organizations)):
+        params[f"scope_{position}"] = organization
+        names.append(f"$scope_{position}")
+    return f"organization_id in ({', '.join(names)})" if names else "false"
 
 
-def journeys_page_sql(engine: str, query: JourneyQuery) -> tuple[str, str, dict[str, Any]]:
+def scoped_sql(engine: str, name: str, organizations: frozenset[str] | None, params: dict[str, Any]) -> str:
+    """The named explorer query limited to ``organizations`` (its scope parameters added to ``params``)."""
+    return read_sql(engine, name).format(organizations=scope_sql(organizations, params))
+
+
+def _journeys(engine: str, organizations: frozenset[str] | None, params: dict[str, Any]) -> str:
+    return scoped_sql(engine, "explorer_journeys", organizations, params).strip().rstrip(";")
+
+
+def journeys_page_sql(
+    engine: str, query: JourneyQuery, organizations: frozenset[str] | None = None
+) -> tuple[str, str, dict[str, Any]]:
     """(count SQL, page SQL, parameters) for a journeys query; the page SQL adds $page_limit, $page_offset."""
     params: dict[str, Any] = {}
     where = where_sql(query.filters, query.time_range, params)
-    head = f"with journeys as (\n{_journeys(engine)}\n)\n"
+    head = f"with journeys as (\n{_journeys(engine, organizations, params)}\n)\n"
     count = f"{head}select count(*) as total from journeys where {where}"
     page = (
         f"{head}select * from journeys where {where}\n"
@@ -106,18 +126,18 @@ def journeys_page_sql(engine: str, query: JourneyQuery) -> tuple[str, str, dict[
     return count, page, params
 
 
-def journey_sql(engine: str) -> str:
+def journey_sql(engine: str, organizations: frozenset[str] | None, params: dict[str, Any]) -> str:
     """One journey: a session is (organization, journey_id), as session ids are unique only within an organization."""
     return (
-        f"with journeys as (\n{_journeys(engine)}\n)\n"
+        f"with journeys as (\n{_journeys(engine, organizations, params)}\n)\n"
         "select * from journeys where organization = $organization and journey_id = $journey_id"
     )
 
 
-def facet_sql(engine: str, column: str) -> str:
+def facet_sql(engine: str, column: str, organizations: frozenset[str] | None, params: dict[str, Any]) -> str:
     column = _column(column)
     return (
-        f"with journeys as (\n{_journeys(engine)}\n)\n"
+        f"with journeys as (\n{_journeys(engine, organizations, params)}\n)\n"
         f"select {column} as value, count(*) as sessions from journeys"
         f" where $prefix is null or {column} ilike $prefix escape '{ESCAPE}'"
         f" group by {column} order by sessions desc, value asc nulls last limit $facet_limit"

@@ -1,5 +1,5 @@
 """What the explorer answers, independent of HTTP: each method is one request's queries on one
-short-lived warehouse session."""
+short-lived warehouse session, over the organizations the caller may see (``organizations``; None: all of them)."""
 
 from __future__ import annotations
 
@@ -48,9 +48,10 @@ class Explorer:
         self.warehouse = warehouse
         self.run_url = run_url
 
-    def _sql(self, name: str) -> str:
-        """The named query with its ``$name`` parameters: the warehouse's fetch writes them in its driver's style."""
-        return read_sql(self.warehouse.engine, name)
+    def _sql(self, name: str, organizations: frozenset[str] | None, params: dict) -> str:
+        """The named query limited to ``organizations``, with its ``$name`` parameters (the scope's added to
+        ``params``): the warehouse's fetch writes them in its driver's style."""
+        return query.scoped_sql(self.warehouse.engine, name, organizations, params)
 
     @staticmethod
     def columns() -> ColumnsResponse:
@@ -62,8 +63,8 @@ class Explorer:
             op_labels=dict(OP_LABELS),
         )
 
-    def journeys(self, request: JourneyQuery) -> JourneyPage:
-        count_sql, page_sql, params = query.journeys_page_sql(self.warehouse.engine, request)
+    def journeys(self, request: JourneyQuery, organizations: frozenset[str] | None = None) -> JourneyPage:
+        count_sql, page_sql, params = query.journeys_page_sql(self.warehouse.engine, request, organizations)
         page_params = params | {
             "page_limit": request.page_size,
             "page_offset": (request.page - 1) * request.page_size,
@@ -79,15 +80,17 @@ class Explorer:
             rows=[Journey(**row) for row in rows],
         )
 
-    def session(self, organization: str, journey_id: str) -> SessionDetail:
-        """One session: (organization, journey_id), since two organizations may use the same session id."""
+    def session(self, organization: str, journey_id: str, organizations: frozenset[str] | None = None) -> SessionDetail:
+        """One session: (organization, journey_id), since two organizations may use the same session id. Another
+        organization's session is "not found", exactly as one that does not exist."""
         with self.warehouse.session() as fetch:
             params = {"organization": organization, "journey_id": journey_id}
-            found = fetch(query.journey_sql(self.warehouse.engine), params)
+            found = fetch(query.journey_sql(self.warehouse.engine, organizations, params), params)
             if not found:
                 raise NotFound(f"No journey {journey_id!r} of organization {organization!r} in marts.fct_sessions")
             events = fetch(
-                self._sql("explorer_session_events"), {"organization_id": organization, "session_id": journey_id}
+                read_sql(self.warehouse.engine, "explorer_session_events"),
+                {"organization_id": organization, "session_id": journey_id},
             )
         runs: dict[str, LoadRun] = {}
         for event in events:
@@ -111,13 +114,21 @@ class Explorer:
             return None
         return self.run_url.format(dag_id=quote(dag_id, safe=""), run_id=quote(run_id, safe=""))
 
-    def charts(self, start: datetime | None, end: datetime | None) -> Charts:
+    def charts(
+        self, start: datetime | None, end: datetime | None, organizations: frozenset[str] | None = None
+    ) -> Charts:
         params = query.range_params(start, end)
+        scope: dict = {}
+        sql = {
+            name: self._sql(f"explorer_{name}", organizations, scope)
+            for name in ("data_range", "sessions_per_hour", "app_quality", "service_errors")
+        }
+        params |= scope
         with self.warehouse.session() as fetch:
-            data = fetch(self._sql("explorer_data_range"), {})[0]
-            hours = fetch(self._sql("explorer_sessions_per_hour"), params)
-            apps = fetch(self._sql("explorer_app_quality"), params)
-            services = fetch(self._sql("explorer_service_errors"), params)
+            data = fetch(sql["data_range"], scope)[0]
+            hours = fetch(sql["sessions_per_hour"], params)
+            apps = fetch(sql["app_quality"], params)
+            services = fetch(sql["service_errors"], params)
         bucket, series = _buckets(hours, *_chart_span(start, end, data))
         return Charts(
             bucket=bucket,
@@ -126,16 +137,21 @@ class Explorer:
             services=[ServiceErrors(**row) for row in services],
         )
 
-    def data_range(self) -> DataRange:
+    def data_range(self, organizations: frozenset[str] | None = None) -> DataRange:
+        params: dict = {}
+        sql = self._sql("explorer_data_range", organizations, params)
         with self.warehouse.session() as fetch:
-            return DataRange(**fetch(self._sql("explorer_data_range"), {})[0])
+            return DataRange(**fetch(sql, params)[0])
 
-    def facet(self, column: str, prefix: str | None, limit: int) -> FacetResponse:
+    def facet(
+        self, column: str, prefix: str | None, limit: int, organizations: frozenset[str] | None = None
+    ) -> FacetResponse:
         if column not in BY_NAME or BY_NAME[column].kind is not Kind.TEXT:
             raise NotFound(f"No text column {column!r}")
         params = {"prefix": query.prefix_pattern(prefix), "facet_limit": limit}
+        sql = query.facet_sql(self.warehouse.engine, column, organizations, params)
         with self.warehouse.session() as fetch:
-            rows = fetch(query.facet_sql(self.warehouse.engine, column), params)
+            rows = fetch(sql, params)
         return FacetResponse(column=column, values=[Facet(**row) for row in rows])
 
 

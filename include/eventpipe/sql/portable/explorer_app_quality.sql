@@ -1,5 +1,6 @@
 -- Completion rate and CSAT per app, over the sessions started in the time range.
 -- Parameters: $range_start, $range_end (the range is [start, end)).
+-- The organizations placeholder: the user's organizations (organization_id in ...), or true (explorer.query.scope_sql).
 select
     app_id as app,
     count(*) as sessions,
@@ -11,5 +12,6 @@ from marts.fct_sessions
 where
     started_at >= $range_start
     and started_at < $range_end
+    and {organizations}
 group by app_id
 order by app_id asc

@@ -1,6 +1,7 @@
 -- The Activity Explorer's journeys: one row per session, named as the explorer's API names them.
 -- eventpipe/explorer/query.py filters, sorts and pages this relation (whitelisted column names,
 -- bound values). Time columns are UTC.
+-- The organizations placeholder: the user's organizations (organization_id in ...), or true (explorer.query.scope_sql).
 select
     session_id as journey_id,
     branch_id as branch,
@@ -20,3 +21,4 @@ select
     csat_score as csat,
     event_count as events
 from marts.fct_sessions
+where {organizations}

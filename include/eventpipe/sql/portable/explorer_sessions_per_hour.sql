@@ -1,5 +1,6 @@
 -- Sessions started, and sessions completed (session_end), per UTC hour of the time range.
 -- Parameters: $range_start, $range_end (the range is [start, end)).
+-- The organizations placeholder: the user's organizations (organization_id in ...), or true (explorer.query.scope_sql).
 with
 
 started as (
@@ -10,6 +11,7 @@ started as (
     where
         started_at >= $range_start
         and started_at < $range_end
+        and {organizations}
     group by date_trunc('hour', started_at)
 ),
 
@@ -21,6 +23,7 @@ completed as (
     where
         ended_at >= $range_start
         and ended_at < $range_end
+        and {organizations}
     group by date_trunc('hour', ended_at)
 )
 
