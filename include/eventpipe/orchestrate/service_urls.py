@@ -4,7 +4,7 @@ docker compose cannot encode: ``postgresql://user:${POSTGRES_PASSWORD}@postgres/
 as soon as the password holds ``@``, ``/``, ``:`` or ``%``. So docker-compose.yml gives Airflow a command instead of
 the URL (``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD``, ``AIRFLOW__CELERY__BROKER_URL_CMD``,
 ``AIRFLOW__CELERY__RESULT_BACKEND_CMD``: Airflow runs it and reads the URL from its output), and this module builds
-the URL from the plain variables, each part quoted. SQLAlchemy and kombu unquote them back, byte for byte::
+the URL from the plain variables, the user and password quoted. SQLAlchemy and kombu unquote them back, byte for byte::
 
     python -m eventpipe.orchestrate.service_urls database        # postgresql+psycopg2://...
     python -m eventpipe.orchestrate.service_urls result-backend  # db+postgresql://...
@@ -28,7 +28,8 @@ def _part(value: str) -> str:
 
 def database_url(environ: Mapping[str, str], scheme: str = "postgresql+psycopg2") -> str:
     user, password = _part(environ["POSTGRES_USER"]), _part(environ["POSTGRES_PASSWORD"])
-    host, database = environ.get("POSTGRES_HOST", "postgres"), _part(environ["POSTGRES_DB"])
+    # The database name as it is: SQLAlchemy does not unquote it (a plain identifier, such as "airflow").
+    host, database = environ.get("POSTGRES_HOST", "postgres"), environ["POSTGRES_DB"]
     return f"{scheme}://{user}:{password}@{host}/{database}"
 
 
