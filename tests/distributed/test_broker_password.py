@@ -16,7 +16,7 @@ from kombu import Connection
 
 from eventpipe.orchestrate import service_urls
 from tests.deploy.compose_support import COMPOSE_FILE, ROOT, compose_binary
-from tests.explorer.ui_support import free_port
+from tests.e2e.support import free_port
 
 PASSWORD = 'r"\\@:/%25% x\nq'
 

@@ -24,8 +24,7 @@ import pytest
 
 from eventpipe import settings
 from eventpipe.local import up
-
-from .ui_support import free_port
+from tests.e2e.support import free_port
 
 pytestmark = pytest.mark.airflow
 
