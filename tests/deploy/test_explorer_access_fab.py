@@ -26,7 +26,7 @@ from eventpipe import settings
 from eventpipe.local import up
 from tests.e2e.support import free_port
 
-pytestmark = pytest.mark.airflow
+pytestmark = [pytest.mark.airflow, pytest.mark.slow]  # one api-server for the module: about a minute
 
 FAB = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 START = datetime(2026, 11, 26, 10)

@@ -17,7 +17,7 @@ import snowflake.connector
 
 from eventpipe.explorer.marts import ConfiguredMartsReader, DuckDBMartsReader, SnowflakeMartsReader
 from eventpipe.explorer.models import JourneyQuery
-from eventpipe.explorer.service import Explorer
+from eventpipe.explorer.service import Explorer, NotFound
 from tests.tenant_support import SHARED_SESSION_ID
 
 pytestmark = [
@@ -122,3 +122,27 @@ def test_configured_warehouse_follows_eventpipe_target(warehouse_path, snowflake
     assert isinstance(configured.current(), SnowflakeMartsReader)
     assert Explorer(configured).journeys(JourneyQuery(page_size=5)) == expected
     assert connects
+
+
+def test_an_organization_scope_same_through_both_seams(warehouse_path, snowflake_warehouse):
+    """A user limited to one organization (roles ``org:<id>``): the scope's bound values through both drivers."""
+    duck, snow = Explorer(DuckDBMartsReader(warehouse_path)), Explorer(snowflake_warehouse)
+    everything = duck.journeys(JourneyQuery(page_size=200))
+    organizations = sorted({row.organization for row in everything.rows})
+    assert len(organizations) == 2
+    scope = frozenset(organizations[:1])
+    query = JourneyQuery(page_size=200)
+    expected = duck.journeys(query, scope)
+    assert 0 < expected.total < everything.total
+    assert {row.organization for row in expected.rows} == set(scope)
+    assert snow.journeys(query, scope) == expected
+    other = organizations[1]
+    for explorer in (duck, snow):
+        with pytest.raises(NotFound):
+            explorer.session(other, SHARED_SESSION_ID, scope)
+        assert explorer.facet("organization", None, 10, scope).model_dump()["values"] == [
+            {"value": organizations[0], "sessions": expected.total}
+        ]
+        assert explorer.data_range(scope).sessions == expected.total
+    assert snow.charts(None, None, scope) == duck.charts(None, None, scope) != duck.charts(None, None)
+    assert snow.session(organizations[0], SHARED_SESSION_ID, scope) == duck.session(organizations[0], SHARED_SESSION_ID)
