@@ -118,3 +118,12 @@ def test_the_admin_and_the_explorer_permission_come_from_airflow_init(config, fi
     redis = config["services"]["redis"]
     assert redis["environment"]["REDIS_PASSWORD"] == filled_env["REDIS_PASSWORD"]
     assert '--requirepass "$$REDIS_PASSWORD"' in " ".join(redis["command"])
+
+
+def test_a_single_quoted_value_in_env_keeps_every_character(tmp_path, filled_env):
+    """What docs/production.md tells an operator: in .env, a value with quotes, spaces or a newline in single quotes."""
+    env_file = tmp_path / ".env"
+    values = filled_env | {"SNOWFLAKE_LOADER_PASSWORD": NASTY}
+    env_file.write_text("".join(f"{name}='{value}'\n" for name, value in values.items()))
+    environment = resolved(env_file, {})["services"]["airflow-worker"]["environment"]
+    assert environment["EVENTPIPE_CONN_SNOWFLAKE_LOADER__PASSWORD"] == NASTY
