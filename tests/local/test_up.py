@@ -153,3 +153,14 @@ def test_the_log_is_made_owner_only_whatever_an_earlier_run_left(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
+
+
+def test_the_laptop_keeps_the_simple_auth_manager(eventpipe_home, monkeypatch):
+    """`eventpipe up` signs in with Airflow's simple auth manager even where the FAB provider is installed (the
+    production image's); docker-compose.yml names FAB (tests/deploy)."""
+    from eventpipe.orchestrate import airflow_env
+
+    monkeypatch.delenv("AIRFLOW__CORE__AUTH_MANAGER", raising=False)
+    env = airflow_env.airflow_environ()
+    assert env["AIRFLOW__CORE__AUTH_MANAGER"].endswith(".simple_auth_manager.SimpleAuthManager")
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"].endswith(":admin")
