@@ -24,9 +24,10 @@ Targets:
              rebuilds the local DuckDB share on the warehouse (one schema per consumer,
              share_<account>, same six views, same isolation and masking) and records the state the
              statements lead to, so the next plan is empty. No statement is sent to Snowflake.
-  snowflake  a real account: the state is read live (SHOW ...), apply runs the statements. Credentials
-             from SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER, SNOWFLAKE_PASSWORD (or SNOWFLAKE_PRIVATE_KEY),
-             SNOWFLAKE_ROLE, SNOWFLAKE_WAREHOUSE, else the Airflow Connection snowflake_default.
+  snowflake  a real account: the state is read live (SHOW ...), apply runs the statements, as the
+             share owner: the Airflow Connection snowflake_share, else snowflake_default, else
+             SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER, SNOWFLAKE_PASSWORD (or SNOWFLAKE_PRIVATE_KEY),
+             SNOWFLAKE_ROLE, SNOWFLAKE_WAREHOUSE (docs/production.md, "Snowflake roles and grants").
 
 Consumers file: --consumers, else $EVENTPIPE_SHARE_CONSUMERS, else config/consumers.yml if present,
 else config/consumers.example.yml. The share_sync DAG runs the same plan and apply from Airflow.
@@ -66,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
         print(message, file=sys.stderr)
 
     if args.target == "snowflake" and "AIRFLOW_HOME" not in os.environ:
-        # Without SNOWFLAKE_* variables the credentials come from the Airflow Connection
-        # snowflake_default: look it up in the embedded Airflow's environment, as `eventpipe run` does.
+        # The credentials come from the Airflow Connection snowflake_share or snowflake_default first: look them
+        # up in the embedded Airflow's environment, as `eventpipe run` does.
         from eventpipe.orchestrate import airflow_env
 
         airflow_env.apply_airflow_environ()
