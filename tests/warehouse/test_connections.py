@@ -62,9 +62,10 @@ def test_each_job_has_its_own_connection_id():
         "snowflake_transformer",
         "snowflake_share",
         "snowflake_reader",
+        "snowflake_admin",
     ]
     with pytest.raises(ValueError, match="unknown Snowflake job"):
-        connections.job_conn_id("admin")
+        connections.job_conn_id("superuser")
 
 
 def test_the_jobs_connection_wins_over_default_and_variables(monkeypatch, logged):

@@ -11,6 +11,7 @@ loader     ``snowflake_loader``        ingest / load, reconcile, replay, deliver
 transformer ``snowflake_transformer``  dbt's ``snowflake`` target
 share      ``snowflake_share``         ``eventpipe share plan|apply``, the share_sync DAG
 reader     ``snowflake_reader``        the Activity Explorer (and BI tools)
+admin      ``snowflake_admin``         ``eventpipe grants apply`` (creates the roles, grants them)
 ========== =========================== ==========================================================
 
 Precedence, the same for every job (one rule, logged once per job and process, never the secret):
@@ -39,12 +40,12 @@ log = logging.getLogger(__name__)
 # Connection extras the provider's hook does not pass on, but a private-link host or the emulator needs.
 ENDPOINT_EXTRAS = ("host", "port", "protocol")
 
-LOADER, TRANSFORMER, SHARE, READER = "loader", "transformer", "share", "reader"
-JOBS = (LOADER, TRANSFORMER, SHARE, READER)
+LOADER, TRANSFORMER, SHARE, READER, ADMIN = "loader", "transformer", "share", "reader", "admin"
+JOBS = (LOADER, TRANSFORMER, SHARE, READER, ADMIN)
 
 CREDENTIALS_HELP = (
     "define the Airflow Connection snowflake_<job> (snowflake_loader, snowflake_transformer, snowflake_share,"
-    " snowflake_reader) or snowflake_default (EVENTPIPE_SNOWFLAKE_CONN_ID names another);"
+    " snowflake_reader, snowflake_admin) or snowflake_default (EVENTPIPE_SNOWFLAKE_CONN_ID names another);"
     " or set SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER and SNOWFLAKE_PASSWORD (or SNOWFLAKE_PRIVATE_KEY, a PEM key,"
     " with SNOWFLAKE_PRIVATE_KEY_PASSPHRASE if encrypted), optionally SNOWFLAKE_ROLE and SNOWFLAKE_WAREHOUSE"
 )
