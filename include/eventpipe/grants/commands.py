@@ -7,6 +7,7 @@ know about it goes to stderr, as for ``eventpipe share plan|apply``.
 from __future__ import annotations
 
 import argparse
+import sys
 
 DESCRIPTION = """\
 Least privilege in Snowflake as code: one role per job, exactly the grants it needs
