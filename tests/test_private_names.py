@@ -73,15 +73,30 @@ def private_uses(path: Path) -> set[str]:
             base = node.value
             if isinstance(base, ast.Name) and base.id in aliases:
                 found.add(f"{aliases[base.id]}.{node.attr}")
-            elif isinstance(base, ast.Name) and base.id in ("hook", "super"):
+            elif is_hook_or_super(base):  # hook._get_conn_params(), super()._handle_retry(...)
                 found.add(node.attr)
-            elif isinstance(base, ast.Call) and isinstance(base.func, ast.Name) and base.func.id == "super":
-                found.add(node.attr)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("_replaced", "setattr"):
-            if len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and isinstance(node.args[0], ast.Name):
-                if node.args[0].id in aliases:
-                    found.add(f"{aliases[node.args[0].id]}.{node.args[1].value}")
+        patched = patched_name(node)
+        if patched and patched[0] in aliases:
+            found.add(f"{aliases[patched[0]]}.{patched[1]}")
     return found
+
+
+def is_hook_or_super(node: ast.expr) -> bool:
+    if isinstance(node, ast.Name):
+        return node.id == "hook"
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "super"
+
+
+def patched_name(node: ast.AST) -> tuple[str, str] | None:
+    """(module alias, attribute) of ``setattr(module, "name", ...)`` or ``_replaced(module, "name", ...)``."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+        return None
+    if node.func.id not in ("_replaced", "setattr") or len(node.args) < 2:
+        return None
+    module, name = node.args[0], node.args[1]
+    if isinstance(module, ast.Name) and isinstance(name, ast.Constant) and isinstance(name.value, str):
+        return module.id, name.value
+    return None
 
 
 def listed_spellings() -> set[str]:
