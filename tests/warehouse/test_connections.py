@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 import pytest
 
@@ -114,3 +115,40 @@ def test_a_job_connects_through_its_connection_not_the_variables(monkeypatch, tm
             assert (conn.host, conn.port) == (endpoint.host, endpoint.port)
         finally:
             conn.close()
+
+
+def test_dbt_signs_in_as_the_transformer(monkeypatch):
+    """dbt's snowflake target reads SNOWFLAKE_* variables: the dbt tasks set them from the transformer's Connection
+    (eventpipe.orchestrate.dbt_config.use_transformer_identity), over any set for another identity."""
+    from eventpipe.orchestrate import dbt_config
+
+    set_env_credentials(monkeypatch)
+    transformer = {
+        "conn_type": "snowflake",
+        "login": "dbt_user",
+        "password": SECRET,
+        "extra": {"account": "acme-prod", "role": "EVENTPIPE_TRANSFORMER", "warehouse": "EVENTPIPE"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_SNOWFLAKE_TRANSFORMER", json.dumps(transformer))
+    monkeypatch.setenv("EVENTPIPE_DBT_TARGET", "duckdb")
+    dbt_config.use_transformer_identity({})
+    assert os.environ["SNOWFLAKE_USER"] == "env-user"  # another target: nothing changes
+    monkeypatch.setenv("EVENTPIPE_DBT_TARGET", "snowflake")
+    for name in connections.DBT_VARIABLES:
+        monkeypatch.setenv(name, os.environ.get(name, ""))  # restored after the test
+    dbt_config.use_transformer_identity({})
+    assert {name: os.environ[name] for name in ("SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER", "SNOWFLAKE_ROLE")} == {
+        "SNOWFLAKE_ACCOUNT": "acme-prod",
+        "SNOWFLAKE_USER": "dbt_user",
+        "SNOWFLAKE_ROLE": "EVENTPIPE_TRANSFORMER",
+    }
+    assert os.environ["SNOWFLAKE_PASSWORD"] == SECRET and os.environ["SNOWFLAKE_WAREHOUSE"] == "EVENTPIPE"
+
+
+def test_dbt_keeps_the_variables_without_a_connection(monkeypatch):
+    set_env_credentials(monkeypatch)
+    assert connections.dbt_environ(TRANSFORMER) == {}
+    monkeypatch.setenv("AIRFLOW_CONN_SNOWFLAKE_DEFAULT", json.dumps({"conn_type": "snowflake", "login": "x"}))
+    with pytest.raises(connections.SnowflakeCredentialsError, match="has no password") as raised:
+        connections.dbt_environ(TRANSFORMER)
+    assert SECRET not in str(raised.value)

@@ -138,6 +138,34 @@ def connect_snowflake(job: str = LOADER, *, query_tag: str = "eventpipe"):
     return connector.connect(**params)
 
 
+# dbt's `snowflake` target (dbt_project/profiles.yml) reads these variables; the connector argument each comes from.
+DBT_VARIABLES = {
+    "SNOWFLAKE_ACCOUNT": "account",
+    "SNOWFLAKE_USER": "user",
+    "SNOWFLAKE_PASSWORD": "password",
+    "SNOWFLAKE_ROLE": "role",
+    "SNOWFLAKE_WAREHOUSE": "warehouse",
+    "SNOWFLAKE_DATABASE": "database",
+}
+
+
+def dbt_environ(job: str = TRANSFORMER) -> dict[str, str]:
+    """The ``SNOWFLAKE_*`` variables dbt's ``snowflake`` target reads, from ``job``'s source by the precedence above:
+    empty when that source is the variables themselves. Set in the dbt task's own process, never logged."""
+    source = resolve_source(job)
+    if source == "SNOWFLAKE_*":
+        return {}
+    from eventpipe.compat import snowflake_hook_conn_params
+
+    params, _extra = snowflake_hook_conn_params(source)
+    if not params.get("password"):
+        raise SnowflakeCredentialsError(
+            f"the Connection {source} has no password: dbt's snowflake target (dbt_project/profiles.yml) signs in"
+            " with a password; set the SNOWFLAKE_* variables for it instead"
+        )
+    return {name: str(params[key]) for name, key in DBT_VARIABLES.items() if params.get(key)}
+
+
 def _params_from_env(query_tag: str) -> dict[str, Any]:
     env = os.environ
     params: dict[str, Any] = {
