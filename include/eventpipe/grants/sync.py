@@ -23,8 +23,6 @@ from eventpipe import settings
 from eventpipe.grants.planner import GrantState, after, plan, waiting
 from eventpipe.grants.roles import ON_TABLES, ON_VIEWS, READER_OPS_TABLE, GrantsConfig, RoleGrant, desired
 
-TARGETS = ("local", "snowflake")
-
 
 class GrantsError(RuntimeError):
     """A condition the user must fix (missing credentials, a bad state file, a plan that does not converge)."""
