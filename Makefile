@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 export UV_LINK_MODE := copy
 
-.PHONY: help setup demo test test-fast test-distributed lint format bench up clean-home manifest .uv-bootstrap browser
+.PHONY: help setup demo test test-fast test-distributed lint format bench up clean-home manifest .uv-bootstrap browser node
 
 help:
 	@echo "make demo   - generate a day of events and run the whole pipeline locally (embedded default)"
@@ -45,13 +45,20 @@ browser:
 	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 	@$(CHROMIUM) --version
 
+# tests/explorer/test_url_state.py runs the explorer page's own state.js under Debian's Node (no npm package).
+NODE ?= /usr/bin/node
+
+node:
+	@test -x $(NODE) || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs; }
+	@$(NODE) --version
+
 # The suite runs on TEST_WORKERS pytest-xdist workers (most tests wait on Airflow, dbt, DuckDB or a server in a
 # child process, so two share 2 cores well); tests/conftest.py keeps a module's tests on one worker (the explorer's
 # together: one shared build) and starts the heaviest first. TEST_WORKERS=0 runs it in this one process.
 TEST_WORKERS ?= 2
 FAST := not (slow or airflow or dbt or emulator or browser or snowflake)
 
-test: setup browser
+test: setup browser node
 	$(RUN) pytest -n $(TEST_WORKERS) --no-loadscope-reorder
 
 # The edit loop: everything but the slow kinds (markers in pyproject.toml).

@@ -2,6 +2,7 @@
 ``run`` (a range of arrival hours caught up through the continuous DAGs: load, deliver, dbt, checks; ``--hourly``:
 event_pipeline hour by hour), ``demo`` (both, for a day),
 ``replay-quarantine`` (quarantined lines again, after a fix), ``share plan|apply`` (the Secure Data Share),
+``grants plan|apply`` (the Snowflake roles),
 ``up`` (the Airflow UI, with the Activity Explorer) and ``hec-receiver`` (a local Splunk HEC stand-in).
 
 It wires production code to the local stand-ins (``eventpipe.devtools``): besides ``eventpipe.local``, the only
@@ -97,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     from eventpipe.share.commands import add_share_parser  # share plan|apply (argparse only, no heavy imports)
 
     add_share_parser(commands)
+    from eventpipe.grants.commands import add_grants_parser  # grants plan|apply (argparse only)
+
+    add_grants_parser(commands)
     return parser
 
 
@@ -111,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         "demo": cmd_demo,
         "up": cmd_up,
         "share": cmd_share,
+        "grants": cmd_grants,
         "replay-quarantine": cmd_replay_quarantine,
     }.get(args.command, cmd_hec_receiver)
     return handler(args)
@@ -184,6 +189,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_share(args: argparse.Namespace) -> int:
     from eventpipe.share.commands import run
+
+    return run(args)
+
+
+def cmd_grants(args: argparse.Namespace) -> int:
+    from eventpipe.grants.commands import run
 
     return run(args)
 

@@ -102,7 +102,8 @@ def warehouse_target() -> str:
 
 
 def snowflake_conn_id() -> str:
-    """The Airflow Connection that holds the Snowflake credentials (never a file in the repo)."""
+    """The shared Airflow Connection a Snowflake job falls back to when its own (``snowflake_<job>``) is not defined
+    (``eventpipe.warehouse.connections``); credentials never in a file of the repo."""
     return os.environ.get("EVENTPIPE_SNOWFLAKE_CONN_ID", "snowflake_default")
 
 

@@ -101,7 +101,7 @@ def test_session_charts_and_facets_same_through_both_seams(warehouse_path, snowf
 
 
 def test_configured_warehouse_follows_eventpipe_target(warehouse_path, snowflake_warehouse, monkeypatch):
-    """The plugin's warehouse: DuckDB at $EVENTPIPE_HOME by default, the loader's Snowflake connection
+    """The plugin's warehouse: DuckDB at $EVENTPIPE_HOME by default, Snowflake as the reader (never the loader)
     when EVENTPIPE_TARGET=snowflake (here its connect function hands out the fakesnow database)."""
     import eventpipe.warehouse.connections
 
@@ -115,13 +115,13 @@ def test_configured_warehouse_follows_eventpipe_target(warehouse_path, snowflake
     monkeypatch.setattr(
         eventpipe.warehouse.connections,
         "connect_snowflake",
-        lambda conn_id=None: connects.append(conn_id) or snowflake.connector.connect(database="eventpipe"),
+        lambda job, query_tag: connects.append(job) or snowflake.connector.connect(database="eventpipe"),
     )
     monkeypatch.setenv("EVENTPIPE_TARGET", "snowflake")
     monkeypatch.setenv("EVENTPIPE_HOME", str(warehouse_path.parent / "nowhere"))  # DuckDB is not read
     assert isinstance(configured.current(), SnowflakeMartsReader)
     assert Explorer(configured).journeys(JourneyQuery(page_size=5)) == expected
-    assert connects
+    assert connects and set(connects) == {eventpipe.warehouse.connections.READER}
 
 
 def test_an_organization_scope_same_through_both_seams(warehouse_path, snowflake_warehouse):

@@ -46,18 +46,23 @@ def test_manifest_is_stale_when_missing_or_older_than_a_model(tmp_path, monkeypa
 
 @pytest.mark.emulator
 def test_the_emulator_target_hides_real_snowflake_credentials(monkeypatch, eventpipe_home):
-    """SNOWFLAKE_* variables win over the Airflow Connection: under the emulator target they must be gone,
-    or a run meant for the emulator would load into a real account."""
+    """A job's own Connection wins over the emulator's snowflake_default, and SNOWFLAKE_* variables are the fallback:
+    under the emulator target they must be gone, or a run meant for the emulator could reach a real account."""
     from eventpipe.local import targets
 
     monkeypatch.setenv("SNOWFLAKE_ACCOUNT", "real-account")
     monkeypatch.setenv("SNOWFLAKE_PASSWORD", "real-secret")
+    monkeypatch.setenv("AIRFLOW_CONN_SNOWFLAKE_LOADER", '{"conn_type": "snowflake", "login": "real-loader"}')
     with targets.activated("snowflake-emulator"):
-        from eventpipe.warehouse.connections import credentials_in_env
+        from eventpipe.warehouse.connections import LOADER, credentials_in_env, resolve_source
 
         assert not credentials_in_env()
         assert "SNOWFLAKE_ACCOUNT" not in os.environ and os.environ["EVENTPIPE_TARGET"] == "snowflake"
-    assert os.environ["SNOWFLAKE_ACCOUNT"] == "real-account"
+        assert resolve_source(LOADER) == "snowflake_default"  # the emulator's
+    assert (
+        os.environ["SNOWFLAKE_ACCOUNT"] == "real-account"
+        and "real-loader" in os.environ["AIRFLOW_CONN_SNOWFLAKE_LOADER"]
+    )
 
 
 def test_the_embedded_airflow_runs_one_task_at_a_time_only_on_duckdb(tmp_path):

@@ -236,7 +236,8 @@ def test_snowflake_target_without_credentials_says_what_to_set(home):
         timeout=120,
     )
     assert result.returncode == 2 and result.stdout == ""
-    assert "no Snowflake credentials: set SNOWFLAKE_ACCOUNT" in result.stderr and "snowflake_default" in result.stderr
+    assert "no Snowflake credentials for the share: define the Airflow Connection snowflake_<job>" in result.stderr
+    assert all(name in result.stderr for name in ("snowflake_share", "snowflake_default", "SNOWFLAKE_ACCOUNT"))
     assert "Traceback" not in result.stderr
 
 

@@ -10,11 +10,13 @@ DB-API connection (snowflake-connector's ``pyformat`` binding, which ``eventpipe
 parameters in); tested on fakesnow, not against a real Snowflake account here.
 
 ``ConfiguredMartsReader`` (what the plugin uses) picks one of the two per request from ``EVENTPIPE_TARGET``:
-DuckDB by default, Snowflake through the loader's Airflow Connection when the target is ``snowflake``.
+DuckDB by default, Snowflake as the reader role (the Connection ``snowflake_reader``, else ``snowflake_default``:
+``eventpipe.warehouse.connections``) when the target is ``snowflake``.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -152,9 +154,10 @@ class ConfiguredMartsReader:
         from eventpipe import settings
 
         if settings.warehouse_target() == "snowflake":
-            from eventpipe.warehouse.connections import connect_snowflake
+            from eventpipe.warehouse.connections import READER, connect_snowflake
 
-            return SnowflakeMartsReader(connect_snowflake)
+            # As the reader (SELECT on the marts only): never the loader's read-write identity.
+            return SnowflakeMartsReader(functools.partial(connect_snowflake, READER, query_tag="eventpipe-explorer"))
         return DuckDBMartsReader()
 
     def session(self):

@@ -32,10 +32,18 @@ def activated(target: str) -> Iterator[None]:
         raise ValueError(f"unknown target {target!r}: one of {', '.join(TARGETS)}")
     if target == "snowflake-emulator":
         from eventpipe.devtools import emulator
+        from eventpipe.warehouse.connections import JOBS, job_conn_id
 
-        # SNOWFLAKE_* credentials would take precedence over the emulator's connection: not in this block.
+        # A job's own Connection (snowflake_loader, ...) would take precedence over the emulator's snowflake_default,
+        # and SNOWFLAKE_* credentials are the fallback: none of them in this block.
         real_account = dict.fromkeys(
-            ("SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER", "SNOWFLAKE_PASSWORD", "SNOWFLAKE_PRIVATE_KEY")
+            (
+                "SNOWFLAKE_ACCOUNT",
+                "SNOWFLAKE_USER",
+                "SNOWFLAKE_PASSWORD",
+                "SNOWFLAKE_PRIVATE_KEY",
+                *(f"AIRFLOW_CONN_{job_conn_id(job).upper()}" for job in JOBS),
+            )
         )
         with emulator.running() as endpoint, _environ(endpoint.environ() | real_account):
             yield

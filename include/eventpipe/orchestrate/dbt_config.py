@@ -77,6 +77,17 @@ def dbt_cache_dir() -> Path:
     return settings.eventpipe_home() / "dbt_cache" / "event_pipeline"
 
 
+def use_transformer_identity(context) -> None:
+    """Before a dbt task runs on the ``snowflake`` target: dbt signs in as the transformer (the Connection
+    ``snowflake_transformer``, else ``snowflake_default``, else the ``SNOWFLAKE_*`` variables already set), through
+    the variables ``profiles.yml`` reads, set in this task's own process."""
+    if dbt_target() != "snowflake":
+        return
+    from eventpipe.warehouse.connections import TRANSFORMER, dbt_environ
+
+    os.environ.update(dbt_environ(TRANSFORMER))
+
+
 def marts_task_group(group_id: str = "dbt_marts"):
     """The dbt project as a task group of the DAG being defined: one ``dbt build`` (the producer) first, a task per
     model and one per model's tests reporting on it, each model's task declaring its ``eventpipe://`` asset."""
@@ -90,7 +101,7 @@ def marts_task_group(group_id: str = "dbt_marts"):
         profile_config=profile_config,
         execution_config=execution_config,
         render_config=render_config,
-        operator_args={"install_deps": False},
+        operator_args={"install_deps": False, "on_execute_callback": use_transformer_identity},
     )
     run_producer_first(group)
     declare_model_assets(group)

@@ -24,14 +24,29 @@ Targets:
              rebuilds the local DuckDB share on the warehouse (one schema per consumer,
              share_<account>, same six views, same isolation and masking) and records the state the
              statements lead to, so the next plan is empty. No statement is sent to Snowflake.
-  snowflake  a real account: the state is read live (SHOW ...), apply runs the statements. Credentials
-             from SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER, SNOWFLAKE_PASSWORD (or SNOWFLAKE_PRIVATE_KEY),
-             SNOWFLAKE_ROLE, SNOWFLAKE_WAREHOUSE, else the Airflow Connection snowflake_default.
+  snowflake  a real account: the state is read live (SHOW ...), apply runs the statements, as the
+             share owner: the Airflow Connection snowflake_share, else snowflake_default, else
+             SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER, SNOWFLAKE_PASSWORD (or SNOWFLAKE_PRIVATE_KEY),
+             SNOWFLAKE_ROLE, SNOWFLAKE_WAREHOUSE (docs/production.md, "Snowflake roles and grants").
 
 Consumers file: --consumers, else $EVENTPIPE_SHARE_CONSUMERS, else config/consumers.yml if present,
 else config/consumers.example.yml. The share_sync DAG runs the same plan and apply from Airflow.
 See docs/querying-the-share.md.
 """
+
+
+def add_plan_apply(command: argparse.ArgumentParser, dest: str, description: str) -> list[argparse.ArgumentParser]:
+    """The ``plan`` and ``apply`` actions of an as-code command (``share``, ``grants``), for their options."""
+    actions = command.add_subparsers(dest=dest, required=True)
+    return [
+        actions.add_parser(
+            name, help=text, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        for name, text in (
+            ("plan", "print the Snowflake statements the target needs (changes nothing)"),
+            ("apply", "run them on the target, then check that a new plan is empty"),
+        )
+    ]
 
 
 def add_share_parser(commands: argparse._SubParsersAction) -> None:
@@ -41,14 +56,7 @@ def add_share_parser(commands: argparse._SubParsersAction) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    actions = share.add_subparsers(dest="share_command", required=True)
-    for name, text in (
-        ("plan", "print the Snowflake statements the target needs (changes nothing)"),
-        ("apply", "run them on the target, then check that a new plan is empty"),
-    ):
-        action = actions.add_parser(
-            name, help=text, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
-        )
+    for action in add_plan_apply(share, "share_command", DESCRIPTION):
         action.add_argument("--consumers", help="consumers YAML (default: see above)")
         action.add_argument(
             "--target",
@@ -58,19 +66,25 @@ def add_share_parser(commands: argparse._SubParsersAction) -> None:
         )
 
 
+def say(message: str) -> None:
+    """What the user should know about the SQL on stdout: to stderr."""
+    print(message, file=sys.stderr)
+
+
+def use_airflow_connections(target: str) -> None:
+    """On the snowflake target the credentials come from Airflow Connections first: outside Airflow, look them up in
+    the embedded Airflow's environment, as `eventpipe run` does."""
+    if target == "snowflake" and "AIRFLOW_HOME" not in os.environ:
+        from eventpipe.orchestrate import airflow_env
+
+        airflow_env.apply_airflow_environ()
+
+
 def run(args: argparse.Namespace) -> int:
     from eventpipe.share.planner import format_plan
     from eventpipe.share.sync import ShareSyncError, apply_share, format_row_counts, load_consumers, plan_share
 
-    def say(message: str) -> None:
-        print(message, file=sys.stderr)
-
-    if args.target == "snowflake" and "AIRFLOW_HOME" not in os.environ:
-        # Without SNOWFLAKE_* variables the credentials come from the Airflow Connection
-        # snowflake_default: look it up in the embedded Airflow's environment, as `eventpipe run` does.
-        from eventpipe.orchestrate import airflow_env
-
-        airflow_env.apply_airflow_environ()
+    use_airflow_connections(args.target)
     try:
         path, config = load_consumers(args.consumers)
         if args.share_command == "plan":

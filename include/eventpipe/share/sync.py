@@ -162,13 +162,13 @@ def write_local_state(config: ShareConfig, state: ShareState, consumers: Path | 
 
 
 def connect_snowflake() -> Any:
-    """The project's one Snowflake connection (``eventpipe.warehouse.connections.connect_snowflake``:
-    ``SNOWFLAKE_*`` variables, else the Airflow Connection), tagged as the share's."""
-    from eventpipe.warehouse.connections import SnowflakeCredentialsError
+    """The share owner's Snowflake connection (``eventpipe.warehouse.connections.connect_snowflake``: the Connection
+    snowflake_share, else snowflake_default, else ``SNOWFLAKE_*`` variables), tagged as the share's."""
+    from eventpipe.warehouse.connections import SHARE, SnowflakeCredentialsError
     from eventpipe.warehouse.connections import connect_snowflake as connect
 
     try:
-        return connect(query_tag="eventpipe-share")
+        return connect(SHARE, query_tag="eventpipe-share")
     except SnowflakeCredentialsError as error:
         raise ShareSyncError(str(error)) from None
 

@@ -45,7 +45,7 @@ from eventpipe.warehouse.base import (
     replay_params,
     replay_totals,
 )
-from eventpipe.warehouse.connections import connect_snowflake
+from eventpipe.warehouse.connections import LOADER, connect_snowflake
 from eventpipe.warehouse.duckdb_engine import configure
 
 log = logging.getLogger(__name__)
@@ -73,8 +73,9 @@ class SnowflakeWarehouse:
         self.conn.execute_string(load_sql("snowflake", "create_tables"))
 
     @classmethod
-    def connect(cls, conn_id: str | None = None) -> SnowflakeWarehouse:
-        return cls(connect_snowflake(conn_id))
+    def connect(cls, job: str = LOADER) -> SnowflakeWarehouse:
+        """As ``job``'s identity (``eventpipe.warehouse.connections``): the loader's, which writes raw and ops."""
+        return cls(connect_snowflake(job))
 
     def fetchall(self, sql_name: str, params: dict[str, Any] | None = None) -> list[tuple]:
         with self.conn.cursor() as cursor:
