@@ -441,7 +441,7 @@ def test_marts_exact_then_late_data_then_full_refresh(tmp_path: Path, warehouse:
 
     # the full build, not the hourly one: every ci_only test and every unit test ran
     ci_only = ci_only_nodes(tmp_path)
-    assert len([node for node in ci_only if node.startswith("unit_test.")]) == 7
+    assert len([node for node in ci_only if node.startswith("unit_test.")]) == 8
     assert len(ci_only) > 40
     assert ci_only <= ran
 
