@@ -56,9 +56,12 @@ def test_the_unchanged_project_builds_the_mart(project: Path, home: Path) -> Non
     ("change", "column"),
     [
         # retyped: the rate as text (a BI tool would get strings)
-        (ERROR_RATE.replace("/ count(*) as error_rate,", "/ count(*) as varchar) as error_rate,").replace(
-            "cast(count", "cast(cast(count", 1
-        ), "error_rate"),
+        (
+            ERROR_RATE.replace("/ count(*) as error_rate,", "/ count(*) as varchar) as error_rate,").replace(
+                "cast(count", "cast(cast(count", 1
+            ),
+            "error_rate",
+        ),
         # renamed
         (ERROR_RATE.replace("as error_rate,", "as error_ratio,"), "error_ratio"),
         # added (a new column is a contract change too: declare it first)
