@@ -137,8 +137,15 @@ def query_context(params: dict) -> str:
             axis["timeGrain"] = params["time_grain_sqla"]
         columns.append(axis)
     columns += params.get("groupby", [])
-    query = {"columns": columns, "metrics": params["metrics"], "filters": [], "extras": {"having": "", "where": ""},
-             "orderby": [], "row_limit": params.get("row_limit", 10000), "time_range": params.get("time_range")}  # fmt: skip
+    query = {
+        "columns": columns,
+        "metrics": params["metrics"],
+        "filters": [],
+        "extras": {"having": "", "where": ""},
+        "orderby": [],
+        "row_limit": params.get("row_limit", 10000),
+        "time_range": params.get("time_range"),
+    }
     return json.dumps({"datasource": {"id": 0, "type": "table"}, "force": False, "queries": [query],
                        "form_data": params, "result_format": "json", "result_type": "full"})  # fmt: skip
 
