@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import sqlglot
+import yaml
 from sqlglot import exp
 
 from eventpipe.share.views import VIEWS, render_select
@@ -91,3 +92,15 @@ def test_the_activity_explorer_depends_on_exactly_the_marts_its_queries_read(man
     read |= {name for path in _package_dir("eventpipe.explorer").glob("*.py") for name in named(path)} & marts
     assert read, "found no mart in the explorer's queries"
     assert exposed_marts(manifest, "activity_explorer") == read
+
+
+def test_the_superset_dashboard_depends_on_exactly_the_marts_and_metrics_of_its_bundle(manifest):
+    datasets = [yaml.safe_load(path.read_text()) for path in (REPO / "bi" / "dashboards").rglob("datasets/*/*.yaml")]
+    assert datasets, "found no dataset in bi/dashboards"
+    exposure = manifest["exposures"]["exposure.eventpipe.superset_eventpipe_dashboard"]
+    nodes = exposure["depends_on"]["nodes"]
+    marts = {node.removeprefix("model.eventpipe.") for node in nodes if node.startswith("model.")}
+    metrics = {node.removeprefix("metric.eventpipe.") for node in nodes if node.startswith("metric.")}
+    assert marts == {dataset["table_name"] for dataset in datasets}
+    assert metrics == {metric for dataset in datasets for metric in dataset["metrics"]}
+    assert len(nodes) == len(marts) + len(metrics) and exposure["type"] == "dashboard"
