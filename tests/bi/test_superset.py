@@ -88,9 +88,10 @@ def superset(tmp_path_factory, marts_warehouse: Path):
         while True:
             assert server.poll() is None, (home / "superset_server.log").read_text()[-5000:]
             try:
-                if requests.get(f"{base_url}/health", timeout=5).ok:
+                # (the first request waits for the worker to load Superset)
+                if requests.get(f"{base_url}/health", timeout=60).ok:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             assert time.monotonic() < deadline, "Superset did not answer /health in 120 s"
             time.sleep(1)
