@@ -97,9 +97,12 @@ bi: bi-env
 	bi/.venv/bin/python bi/eventpipe_bi.py setup
 	bi/.venv/bin/python bi/eventpipe_bi.py serve --port $(BI_PORT)
 
-# The dbt docs as a static site (dbt docs generate --static: one index.html), served on 127.0.0.1.
+# The dbt docs as a static site (dbt docs generate --static: one static_index.html), served on 127.0.0.1. From the
+# project alone (no warehouse needed): the columns and types are the marts' contracts.
 DOCS_PORT ?= 8089
+DOCS_DBT := --project-dir dbt_project --profiles-dir dbt_project --target-path target/docs
 docs: setup
-	$(RUN) dbt docs generate --static --project-dir dbt_project --profiles-dir dbt_project --target-path target/docs --empty-catalog
+	$(RUN) dbt parse --quiet $(DOCS_DBT)
+	$(RUN) dbt docs generate --static --no-compile --empty-catalog $(DOCS_DBT)
 	@echo "dbt docs: dbt_project/target/docs/static_index.html, served on http://127.0.0.1:$(DOCS_PORT)/static_index.html"
 	$(RUN) python -m http.server $(DOCS_PORT) --bind 127.0.0.1 --directory dbt_project/target/docs
