@@ -199,6 +199,7 @@ def test_no_chart_query_is_refused_while_the_pipeline_writes(superset: Superset)
     assert refused == []
 
 
+@pytest.mark.browser
 def test_the_dashboard_renders_every_chart_in_chromium(superset: Superset) -> None:
     require_chromium()
     from playwright.sync_api import sync_playwright
