@@ -191,6 +191,7 @@ def setup() -> None:
         result = runner.invoke(superset, args, catch_exceptions=False)
         if result.exit_code != 0:
             raise SystemExit(f"superset {args[0]} {args[1]} failed ({result.exit_code}):\n{result.output}")
+    (home / "superset.db").chmod(0o600)  # users and their password hashes
 
 
 def serve(port: int) -> None:
