@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 export UV_LINK_MODE := copy
 
-.PHONY: help setup demo test test-fast test-distributed lint format bench up clean-home manifest .uv-bootstrap browser node
+.PHONY: help setup demo test test-fast test-distributed lint format bench up clean-home manifest .uv-bootstrap browser node bi bi-env docs
 
 help:
 	@echo "make demo   - generate a day of events and run the whole pipeline locally (embedded default)"
@@ -17,6 +17,8 @@ help:
 	@echo "make lint   - ruff + sqlfluff"
 	@echo "make bench  - ingest benchmark (prints figures)"
 	@echo "make up     - the Airflow UI with the project's DAGs"
+	@echo "make bi     - Apache Superset on the marts (after make demo): http://127.0.0.1:8088/superset/dashboard/eventpipe/"
+	@echo "make docs   - the dbt docs (every mart, column, metric and exposure) as a static site on http://127.0.0.1:8089"
 
 .uv-bootstrap:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -58,7 +60,7 @@ node:
 TEST_WORKERS ?= 2
 FAST := not (slow or airflow or dbt or emulator or browser or snowflake)
 
-test: setup browser node
+test: setup browser node bi-env
 	$(RUN) pytest -n $(TEST_WORKERS) --no-loadscope-reorder
 
 # The edit loop: everything but the slow kinds (markers in pyproject.toml).
@@ -87,3 +89,27 @@ up: setup
 
 clean-home:
 	rm -rf .eventpipe
+
+# Apache Superset in its own environment (bi/pyproject.toml, bi/uv.lock: its pins differ from Airflow's).
+bi/.venv/.synced: bi/uv.lock bi/pyproject.toml | .uv-bootstrap
+	cd bi && $(UV) sync --frozen
+	@touch $@
+
+bi-env: bi/.venv/.synced
+
+# Superset on the readers' snapshot that `make demo` published ($EVENTPIPE_HOME/readers/read_snapshot.duckdb).
+BI_PORT ?= 8088
+bi: bi-env
+	@test -f "$${EVENTPIPE_HOME:-.eventpipe}/readers/read_snapshot.duckdb" || { echo "no read snapshot: run make demo first"; exit 1; }
+	bi/.venv/bin/python bi/eventpipe_bi.py setup
+	bi/.venv/bin/python bi/eventpipe_bi.py serve --port $(BI_PORT)
+
+# The dbt docs as a static site (dbt docs generate --static: one static_index.html), served on 127.0.0.1. From the
+# project alone (no warehouse needed): the columns and types are the marts' contracts.
+DOCS_PORT ?= 8089
+DOCS_DBT := --project-dir dbt_project --profiles-dir dbt_project --target-path target/docs
+docs: setup
+	$(RUN) dbt parse --quiet $(DOCS_DBT)
+	$(RUN) dbt docs generate --static --no-compile --empty-catalog $(DOCS_DBT)
+	@echo "dbt docs: dbt_project/target/docs/static_index.html, served on http://127.0.0.1:$(DOCS_PORT)/static_index.html"
+	$(RUN) python -m http.server $(DOCS_PORT) --bind 127.0.0.1 --directory dbt_project/target/docs

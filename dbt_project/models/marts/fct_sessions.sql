@@ -90,6 +90,48 @@ events_to_summarize as (
 
 ),
 
+-- which custom metric key is CSAT, per organization and app (var csat_metric_keys, macros/csat.sql)
+csat_metric_keys as (
+
+    {{ csat_metric_keys() }}
+
+),
+
+-- each custom metric value with the CSAT key of its organization and app: the most specific entry
+csat_key_per_value as (
+
+    select
+        custom_metric_values.*,
+        csat_metric_keys.metric_key_lower as csat_key_lower
+
+    from custom_metric_values
+
+    inner join csat_metric_keys
+        on
+            (
+                csat_metric_keys.organization_id is null
+                or custom_metric_values.organization_id = csat_metric_keys.organization_id
+            )
+            and (csat_metric_keys.app_id is null or custom_metric_values.app_id = csat_metric_keys.app_id)
+
+    {% if is_incremental() %}
+        where
+            custom_metric_values._commit_seq >= {{ history_floor }}
+            and (custom_metric_values.organization_id, custom_metric_values.session_id) in (
+                select
+                    touched_sessions.organization_id,
+                    touched_sessions.session_id
+                from touched_sessions
+            )
+    {% endif %}
+
+    qualify row_number() over (
+        partition by custom_metric_values.event_id
+        order by csat_metric_keys.specificity desc
+    ) = 1
+
+),
+
 last_csat as (
 
     select
@@ -97,19 +139,9 @@ last_csat as (
         session_id,
         value_number as csat_score
 
-    from custom_metric_values
+    from csat_key_per_value
 
-    where
-        metric_key = 'CSAT'
-        {% if is_incremental() %}
-            and _commit_seq >= {{ history_floor }}
-            and (organization_id, session_id) in (
-                select
-                    touched_sessions.organization_id,
-                    touched_sessions.session_id
-                from touched_sessions
-            )
-        {% endif %}
+    where lower(metric_key) = csat_key_lower
 
     qualify row_number() over (
         partition by organization_id, session_id
