@@ -1,19 +1,25 @@
-"""Dedup benchmark: the same hour loaded over 0, 20M and 60M rows of history, on the embedded DuckDB.
+"""Dedup benchmark: the same hour loaded over 2M, 20M and 60M rows of history, on the embedded DuckDB.
 
-    uv run python bench/history.py [--events 110000] [--history 0,20000000,60000000]
+    uv run python bench/history.py [--events 110000] [--history 2000000,20000000,60000000] [--per-day 2000000]
 
 The new hour is generated once (cached under bench/out/, like bench/ingest.py: gzip NDJSON, late
 events dated up to 3 days back, duplicates), plus one file of ``--very-late`` events dated 300 days back
 (an offline device's flush; the validator accepts up to 366 days), so the hour's events fall on days far
 apart. For each history size, a fresh warehouse gets that many rows of history written directly by DuckDB
-SQL (no JSON, fast): event ids that are not the new hour's, event times spread over the year before the
-hour (within the validator's 366 days), inserted in event_time order as the loader inserts each load,
-split 70/15/15 over session, audit and platform.
+SQL (no JSON, fast): event ids that are not the new hour's, inserted in event_time order as the loader
+inserts each load, split 70/15/15 over session, audit and platform. Two shapes of history:
+
+  --per-day N (default 2,000,000)  constant density: N events a day, time-ordered, ending where the loaded
+                                   hour's day begins, so more history is more days, not denser days
+                                   (2M rows: one day, 60M: 30 days); the hour's windows read the same
+                                   days of history at every size past a few days (issue 23);
+  --per-day 0                      the year before the hour (within the validator's 366 days), however
+                                   many rows: more history is denser days (issue 11's shape).
 Then, in a fresh child process (a cold warehouse, its own peak RSS), ``load_interval`` loads the hour.
 
 Prints each load's wall and CPU seconds (CPU time is steadier on a shared machine), the rows loaded
 (the same at every size: the history holds none of the hour's ids) and the ratio at the largest
-history to empty history beside the target (issue 11): at most 1.1x. Then the row groups of history the
+history to the smallest beside the target (issues 11 and 23): at most 1.1x. Then the row groups of history the
 dedup read at the largest size, from EXPLAIN ANALYZE of the pruned anti-join, per event-time window.
 """
 
@@ -27,7 +33,7 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -38,9 +44,19 @@ TARGET = 1.1
 KIND_SHARES = {"session_event": 0.70, "audit_event": 0.15, "platform_event": 0.15}
 
 
-def write_history(database: Path, rows: int) -> None:
-    """``rows`` raw rows over the year before the hour, each table in event_time order."""
+def history_span(rows: int, per_day: int) -> tuple[datetime, timedelta]:
+    """Where history starts and how long it spans (module docstring: the two shapes)."""
+    if not per_day:
+        return ingest.HOUR - timedelta(days=365), timedelta(days=365)
+    span = timedelta(days=rows / per_day)
+    return ingest.HOUR.replace(hour=0) - span, span
+
+
+def write_history(database: Path, rows: int, per_day: int) -> None:
+    """``rows`` raw rows over ``history_span``, each table in event_time order."""
     from eventpipe import warehouse
+
+    start, span = history_span(rows, per_day)
 
     with warehouse.connect(database) as con:
         for table, share in KIND_SHARES.items():
@@ -55,7 +71,7 @@ def write_history(database: Path, rows: int) -> None:
                 select
                     'history-{table}-' || i,
                     'org-' || (i % 3),
-                    $hour - interval 365 day + to_microseconds((i * (365 * 86400000000 // $count))::bigint),
+                    $start + to_microseconds((i * ($span_us // $count))::bigint),
                     'history',
                     '{{}}',
                     'history',
@@ -65,7 +81,7 @@ def write_history(database: Path, rows: int) -> None:
                     0  -- history counts as loaded before commits were numbered
                 from range($count) as r (i)  -- in order of i, so of event_time: insertion order is kept
                 """,
-                {"hour": ingest.HOUR, "count": count},
+                {"start": start, "span_us": span // timedelta(microseconds=1), "hour": ingest.HOUR, "count": count},
             )
         con.execute("checkpoint")
 
@@ -129,7 +145,8 @@ def row_groups_read(database: Path, landing: Path) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=110_000)
-    parser.add_argument("--history", default="0,20000000,60000000")
+    parser.add_argument("--history", default="2000000,20000000,60000000")
+    parser.add_argument("--per-day", type=int, default=2_000_000, help="history events a day (0: over the year)")
     parser.add_argument("--very-late", type=int, default=100, help="events dated 300 days back (0: none)")
     args = parser.parse_args()
 
@@ -146,10 +163,11 @@ def main() -> None:
         database = workdir / "eventpipe.duckdb"
         started = time.perf_counter()
         # History is written once per size and copied for each run (the load adds to the copy).
-        cached = ingest.OUT / "history-cache" / f"history-{size}.duckdb"
+        shape = f"{args.per_day}-a-day" if args.per_day else "year"
+        cached = ingest.OUT / "history-cache" / f"history-{size}-{shape}.duckdb"
         if not cached.exists():
             cached.parent.mkdir(parents=True, exist_ok=True)
-            write_history(cached.with_suffix(".partial"), size)
+            write_history(cached.with_suffix(".partial"), size, args.per_day)
             cached.with_suffix(".partial").rename(cached)
         shutil.copyfile(cached, database)
         # Write the copy out before the load is timed: the kernel flushing hundreds of MB of dirty pages during
