@@ -95,6 +95,55 @@ def measure_eventpipe() -> None:
     print(json.dumps(report))
 
 
+# Where a Snowflake load's time goes: the functions of eventpipe.warehouse.snowflake_engine, by cumulative time.
+SNOWFLAKE_PHASES = {
+    "stage_group": "validate and dedup within the group in a scratch DuckDB",
+    "_export": "the scratch raw tables written as Parquet",
+    "_load_tables": "PUT the Parquet files and COPY them into load tables",
+    "_insert_new_rows": "insert the new rows per event-time window (the anti-join against history)",
+    "_record_files": "ledger rows from what the tables hold",
+    "_record_commit": "the commit's units and row",
+}
+
+
+def measure_snowflake() -> None:
+    """The Snowflake path on the emulator (fakesnow through the real connector): the load, timed by phase."""
+    import cProfile
+    import pstats
+
+    from snowflake import connector
+
+    from eventpipe.devtools import emulator
+    from eventpipe.ingest import load
+    from eventpipe.warehouse.snowflake_engine import SnowflakeWarehouse
+
+    landing, workdir = Path(sys.argv[1]), Path(sys.argv[2])
+    with emulator.running(directory=workdir / "sf", log_path=workdir / "emulator.log") as endpoint:
+        conn = connector.connect(
+            user="loader",
+            password="emulator",
+            account="fakesnow",
+            host=endpoint.host,
+            port=endpoint.port,
+            protocol="http",
+            database="ANALYTICS",
+        )
+        target = SnowflakeWarehouse(conn)
+        profile = cProfile.Profile()
+        started, cpu = time.perf_counter(), time.process_time()
+        with profile:
+            result = load.load_interval(target, str(landing), HOUR, run_id="bench")
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        target.close()
+    phases = {
+        name: round(stats[3], 2)
+        for (_, _, name), stats in pstats.Stats(profile).stats.items()  # type: ignore[attr-defined]
+        if name in SNOWFLAKE_PHASES
+    }
+    report = {"lines": result.lines, "loaded": result.loaded, "seconds": seconds, "cpu": cpu}
+    print(json.dumps(report | {"rss_mb": _peak_rss_mb(), "phases": phases}))
+
+
 def measure_floor() -> None:
     import duckdb
 
@@ -147,7 +196,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--scale", type=int, default=4, help="0: no run at N x scale events")
     parser.add_argument("--repeat", type=int, default=3, help="floor and eventpipe back to back, this many times")
+    parser.add_argument("--snowflake", action="store_true", help="only the Snowflake path on the emulator, by phase")
     args = parser.parse_args()
+    if args.snowflake:
+        return snowflake(args.events)
 
     small = dataset(args.events)
     large = dataset(args.events * args.scale) if args.scale else None
@@ -196,6 +248,17 @@ def main() -> None:
         )
         show(f"eventpipe peak RSS at {big['lines']:,} lines", f"{big['rss_mb']:.0f} MB", "at most 1024 MB")
         show(f"peak RSS at {args.scale}x events / at 1x", f"{big['rss_mb'] / rss:.2f}x", "at most 1.10x")
+
+
+def snowflake(events: int) -> None:
+    """The Snowflake load of the N-event hour on the emulator (the load's own process: the emulator's time is only
+    in the wall time), with the seconds of each phase (cumulative: a phase's time includes the emulator's answers)."""
+    workdir = OUT / f"snowflake-{int(time.time())}"
+    workdir.mkdir(parents=True)
+    r = child("measure_snowflake", dataset(events), workdir)
+    report("snowflake", r)
+    for name, seconds in sorted(r["phases"].items(), key=lambda item: -item[1]):
+        print(f"  {name:<18} {seconds:7.2f}s  {seconds / r['seconds']:4.0%}  {SNOWFLAKE_PHASES[name]}")
 
 
 def show(label: str, value: str, target: str) -> None:
