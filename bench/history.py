@@ -18,8 +18,9 @@ inserts each load, split 70/15/15 over session, audit and platform. Two shapes o
 Then, in a fresh child process (a cold warehouse, its own peak RSS), ``load_interval`` loads the hour.
 
 Prints each load's wall and CPU seconds (CPU time is steadier on a shared machine), the rows loaded
-(the same at every size: the history holds none of the hour's ids) and the ratio at the largest
-history to the smallest beside the target (issues 11 and 23): at most 1.1x. Then the row groups of history the
+(the same at every size: the history holds none of the hour's ids), ``--repeat`` times with the sizes
+interleaved, and the ratios of the medians to the smallest history; at the largest, beside the target
+(issues 11 and 23): at most 1.1x. Then the row groups of history the
 dedup read at the largest size, from EXPLAIN ANALYZE of the pruned anti-join, per event-time window.
 """
 
@@ -147,6 +148,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=110_000)
     parser.add_argument("--history", default="2000000,20000000,60000000")
     parser.add_argument("--per-day", type=int, default=2_000_000, help="history events a day (0: over the year)")
+    parser.add_argument("--repeat", type=int, default=3, help="loads at each size, the sizes interleaved")
     parser.add_argument("--very-late", type=int, default=100, help="events dated 300 days back (0: none)")
     args = parser.parse_args()
 
@@ -156,44 +158,61 @@ def main() -> None:
     if args.very_late:
         landing = with_very_late_events(landing, runs, args.very_late)
     print(f"load average at start: {', '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
-    results = {}
-    for size in sizes:
-        workdir = runs / f"history-{size}"
-        workdir.mkdir(parents=True)
-        database = workdir / "eventpipe.duckdb"
-        started = time.perf_counter()
-        # History is written once per size and copied for each run (the load adds to the copy).
-        shape = f"{args.per_day}-a-day" if args.per_day else "year"
-        cached = ingest.OUT / "history-cache" / f"history-{size}-{shape}.duckdb"
-        if not cached.exists():
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            write_history(cached.with_suffix(".partial"), size, args.per_day)
-            cached.with_suffix(".partial").rename(cached)
-        shutil.copyfile(cached, database)
-        # Write the copy out before the load is timed: the kernel flushing hundreds of MB of dirty pages during
-        # the load slowed it by up to half (measured), which is the copy's cost, not the dedup's.
-        os.sync()
-        written = time.perf_counter() - started
-        code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import history; history.measure_load()"
-        output = subprocess.run(
-            [sys.executable, "-c", code, str(landing), str(database)], check=True, capture_output=True, text=True
-        ).stdout
-        r = results[size] = json.loads(output.strip().splitlines()[-1])
-        print(
-            f"history {size:>12,} rows (ready in {written:5.1f}s): loaded {r['loaded']:,} of {r['lines']:,} lines"
-            f" in {r['seconds']:6.2f}s wall {r['cpu']:6.2f}s CPU, peak RSS {r['rss_mb']:5.0f} MB",
-            flush=True,
-        )
-        if size == max(sizes):
-            for read in row_groups_read(database, landing) or ["?"]:
-                print("  dedup read, at this history,", read)
+    results: dict[int, list[dict]] = {size: [] for size in sizes}
+    for attempt in range(1, args.repeat + 1):  # the sizes interleaved, so the machine's load falls on each alike
+        for size in sizes:
+            workdir = runs / f"history-{size}-{attempt}"
+            workdir.mkdir(parents=True)
+            database = workdir / "eventpipe.duckdb"
+            started = time.perf_counter()
+            # History is written once per size and copied for each run (the load adds to the copy).
+            shape = f"{args.per_day}-a-day" if args.per_day else "year"
+            cached = ingest.OUT / "history-cache" / f"history-{size}-{shape}.duckdb"
+            if not cached.exists():
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                write_history(cached.with_suffix(".partial"), size, args.per_day)
+                cached.with_suffix(".partial").rename(cached)
+            shutil.copyfile(cached, database)
+            # Write the copy out before the load is timed: the kernel flushing hundreds of MB of dirty pages during
+            # the load slowed it by up to half (measured), which is the copy's cost, not the dedup's.
+            os.sync()
+            written = time.perf_counter() - started
+            r = load_child(landing, database)
+            results[size].append(r)
+            print(
+                f"history {size:>12,} rows #{attempt} (ready in {written:5.1f}s): loaded {r['loaded']:,} of"
+                f" {r['lines']:,} lines in {r['seconds']:6.2f}s wall {r['cpu']:6.2f}s CPU,"
+                f" peak RSS {r['rss_mb']:5.0f} MB",
+                flush=True,
+            )
+            if size == max(sizes) and attempt == args.repeat:
+                for read in row_groups_read(database, landing) or ["?"]:
+                    print("  dedup read, at this history,", read)
+            shutil.rmtree(workdir)
     print(f"load average at end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    base, top = results[min(sizes)], results[max(sizes)]
-    assert len({r["loaded"] for r in results.values()}) == 1, "the same hour must load the same rows"
-    print(
-        f"load over {max(sizes):,} rows / over {min(sizes):,}: {top['seconds'] / base['seconds']:.2f}x wall"
-        f" ({top['cpu'] / base['cpu']:.2f}x CPU)  target at most {TARGET}x"
-    )
+    assert len({r["loaded"] for runs_ in results.values() for r in runs_}) == 1, "the same hour must load the same rows"
+
+    def median(size: int, key: str) -> float:
+        values = sorted(r[key] for r in results[size])
+        return values[len(values) // 2]
+
+    base = min(sizes)
+    for size in sorted(sizes)[1:]:
+        wall, cpu = median(size, "seconds") / median(base, "seconds"), median(size, "cpu") / median(base, "cpu")
+        target = f"  target at most {TARGET}x" if size == max(sizes) else ""
+        print(
+            f"load over {size:,} rows / over {base:,} (medians of {args.repeat}):"
+            f" {wall:.2f}x wall ({cpu:.2f}x CPU){target}"
+        )
+
+
+def load_child(landing: Path, database: Path) -> dict:
+    """``measure_load`` in a fresh interpreter: a cold warehouse, its own peak RSS."""
+    code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import history; history.measure_load()"
+    output = subprocess.run(
+        [sys.executable, "-c", code, str(landing), str(database)], check=True, capture_output=True, text=True
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":
