@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from eventpipe.sql import load_sql
+from eventpipe.explorer.query import scoped_sql
 from tests.dbt.project_copy import copy_project, dbt, edit
 from tests.share.support import copy_warehouse
 
@@ -65,6 +65,12 @@ def marts(semantic: tuple[Path, Path], sql: str, params: dict | None = None) -> 
         cursor = con.execute(sql, params or {})
         names = [column[0] for column in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def explorer_rows(semantic: tuple[Path, Path], name: str) -> list[dict]:
+    """The explorer's query ``name`` over all of it, as a user who sees every organization runs it."""
+    params = dict(EVERYTHING)
+    return marts(semantic, scoped_sql("duckdb", name, None, params), params)
 
 
 def number(text: str) -> float | None:
@@ -145,7 +151,7 @@ def test_app_quality_by_app_equals_the_explorers(semantic) -> None:
         )
         for r in rows
     }  # fmt: skip
-    explorer = marts(semantic, load_sql("duckdb", "explorer_app_quality"), EVERYTHING)
+    explorer = explorer_rows(semantic, "explorer_app_quality")
     expected = {
         r["app"]: (r["sessions"], r["sessions_completed"], r["completion_rate"], r["avg_csat"], r["csat_responses"])
         for r in explorer
@@ -157,7 +163,7 @@ def test_app_quality_by_app_equals_the_explorers(semantic) -> None:
 @pytest.mark.timeout(300)
 def test_sessions_per_hour_and_action_errors_per_session_equal_fct_sessions(semantic) -> None:
     hourly = query(semantic, ["sessions"], ["metric_time__hour"])
-    explorer = marts(semantic, load_sql("duckdb", "explorer_sessions_per_hour"), EVERYTHING)
+    explorer = explorer_rows(semantic, "explorer_sessions_per_hour")
     assert {r["metric_time__hour"][:13]: int(r["sessions"]) for r in hourly} == {
         r["bucket_start"].strftime("%Y-%m-%d %H"): r["sessions_started"] for r in explorer if r["sessions_started"]
     }
@@ -187,7 +193,7 @@ def test_platform_metrics_equal_agg_platform_daily_and_the_explorers_error_rate(
     )
 
     by_service = query(semantic, ["platform_events", "platform_error_rate"], ["platform_event__service"])
-    explorer = marts(semantic, load_sql("duckdb", "explorer_service_errors"), EVERYTHING)
+    explorer = explorer_rows(semantic, "explorer_service_errors")
     assert {
         r["platform_event__service"]: (int(r["platform_events"]), pytest.approx(float(r["platform_error_rate"])))
         for r in by_service

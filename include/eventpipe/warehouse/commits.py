@@ -55,9 +55,15 @@ def wait_seconds() -> float:
 
 
 def is_conflict(error: BaseException) -> bool:
-    """Whether ``error`` says another writer holds the commit sequence (retry the commit), on either engine."""
+    """Whether ``error`` says another writer holds the commit sequence (retry the commit), on either engine.
+
+    On DuckDB that is a write-write conflict, or a key another transaction committed first (a
+    ``TransactionException`` at commit, where a duplicate within the statement is a ``ConstraintException``): two
+    runs creating the ledger's tables at once both insert its 'delivery_claim' row, and the second, retried, finds it.
+    """
     if isinstance(error, duckdb.TransactionException):
-        return "conflict" in str(error).lower()
+        message = str(error).lower()
+        return "conflict" in message or "duplicate key" in message
     from snowflake.connector.errors import ProgrammingError
 
     return isinstance(error, ProgrammingError) and error.errno in SNOWFLAKE_LOCK_ERRNOS
