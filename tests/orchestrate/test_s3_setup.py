@@ -37,4 +37,5 @@ def test_buckets_are_created_once(monkeypatch):
         assert s3_setup.create_buckets(env) == ["eventpipe-landing", "eventpipe-deliveries"]
         assert s3_setup.create_buckets(env) == ["eventpipe-landing", "eventpipe-deliveries"]  # again: no error
         names = [bucket["Name"] for bucket in boto3.client("s3", endpoint_url=url).list_buckets()["Buckets"]]
-        assert sorted(names) == ["eventpipe-deliveries", "eventpipe-landing"]
+        # The moto server is shared with other tests of this worker (their buckets are there too): each of ours once.
+        assert names.count("eventpipe-landing") == 1 and names.count("eventpipe-deliveries") == 1
